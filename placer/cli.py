@@ -1,0 +1,230 @@
+"""The ``placer`` command. Exit codes: 0 placed/ok, 1 held or infeasible, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from placer.errors import ConfigError, PlacerError
+from placer.units import format_duration
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Residency-aware placement of ML job DAGs on on-prem GPU pools and cloud regions.",
+    pretty_exceptions_enable=False,
+)
+# Piped output (CI logs, `| less`) gets a width that fits a plan table rather than rich's 80.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_NOT_PLACED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _fail(exc: PlacerError) -> typer.Exit:
+    if isinstance(exc, ConfigError):
+        for d in exc.details:
+            err.print(f"[bold red]error[/]: {d}", highlight=False, markup=True)
+    else:
+        err.print(f"[bold red]error[/]: {exc}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _bundled(*parts: str) -> Path:
+    return Path(str(resources.files("placer").joinpath("bundled", *parts)))
+
+
+def _plan_table(plan: Any) -> Table:
+    t = Table(title=f"{plan.pipeline}: {plan.status}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("job", "site", "GPUs", "mode", "start", "end", "cost"):
+        t.add_column(col, justify="right" if col in ("start", "end", "cost") else "left",
+                     no_wrap=True)
+    for name, p in plan.jobs.items():
+        mode = "spot" if p.spot else ("on-demand" if p.nodes else "on-prem")
+        t.add_row(name, p.site, f"{p.gpus}× {p.gpu}", mode,
+                  format_duration(p.start_h), format_duration(p.end_h), f"${p.cost_usd:,.2f}")
+    return t
+
+
+def _show(plan: Any, as_json: bool, output: Path | None) -> None:
+    text = plan.model_dump_json(indent=2)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        sys.stdout.write(text + "\n")
+        return
+    from placer.explain import explain_plan
+
+    if plan.jobs:
+        out.print(_plan_table(plan))
+    out.print(explain_plan(plan), highlight=False, markup=False)
+    if output is not None:
+        out.print(f"\nplan written to {output}", highlight=False)
+
+
+def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
+              objective: str, deadline: str | None, budget: str | None) -> Any:
+    import placer
+    from placer.catalog import default_catalog, default_inventory, resolve_inventory
+    from placer.loading import check_dataset_sites, load_pipeline_with_source
+
+    pipeline, sm = load_pipeline_with_source(pipeline_path)
+    inv = placer.load_inventory(inventory) if inventory else default_inventory()
+    pol = placer.load_policies(*policies) if policies else None
+    check_dataset_sites(pipeline, resolve_inventory(inv, default_catalog()), sm)
+    if objective not in ("cost", "time"):
+        raise ConfigError(f"--objective must be cost or time, got {objective!r}")
+    try:
+        return placer.plan(pipeline, inv, pol, objective=objective,  # type: ignore[arg-type]
+                           deadline=deadline, budget=budget)
+    except ValueError as exc:
+        if isinstance(exc, PlacerError):
+            raise
+        raise ConfigError(str(exc)) from None
+
+
+@app.command()
+def plan(
+    pipeline: Annotated[Path, typer.Argument(help="pipeline YAML")],
+    inventory: Annotated[Path | None, typer.Option(help="inventory YAML (or embedded)")] = None,
+    policies: Annotated[
+        list[Path] | None, typer.Option(help="policy file or folder; repeatable")
+    ] = None,
+    objective: Annotated[str, typer.Option(help="cost (min cost) or time (min makespan)")] = "cost",
+    deadline: Annotated[str | None, typer.Option(help="makespan bound, e.g. 12h")] = None,
+    budget: Annotated[str | None, typer.Option(help="cost bound, e.g. $500")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="also write JSON here")
+    ] = None,
+) -> None:
+    """Plan a pipeline: every job on an allowed site, min cost or min makespan."""
+    try:
+        result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget)
+    except PlacerError as exc:
+        raise _fail(exc) from None
+    _show(result, as_json, output)
+    raise typer.Exit(EXIT_OK if result.status == "placed" else EXIT_NOT_PLACED)
+
+
+@app.command()
+def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Plan the quickstart pipeline on the embedded default inventory (no cloud account)."""
+    pipe = _bundled("examples", "quickstart", "pipeline.yaml")
+    pols = [_bundled("policies")]
+    if not as_json:
+        out.print(f"[bold]placer demo[/]: planning {pipe.name} (quickstart) on the embedded "
+                  "default inventory with the shipped policies, objective cost, deadline 12h\n")
+    try:
+        result = _run_plan(pipe, None, pols, "cost", "12h", None)
+    except PlacerError as exc:
+        raise _fail(exc) from None
+    _show(result, as_json, None)
+
+
+@app.command()
+def explain(
+    plan_file: Annotated[Path, typer.Argument(help="plan JSON from `placer plan -o`")],
+    job: Annotated[str | None, typer.Option(help="explain one job only")] = None,
+) -> None:
+    """Explain a saved plan: why each job runs where it does, and why not elsewhere."""
+    from placer.models import Plan
+
+    try:
+        saved = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
+        out.print(saved.explain(job), highlight=False, markup=False)
+    except FileNotFoundError:
+        raise _fail(ConfigError(f"{plan_file}: file not found")) from None
+    except ValidationError as exc:
+        raise _fail(ConfigError(f"{plan_file}: not a placer plan: {exc.error_count()} "
+                                f"problem(s), first: {exc.errors()[0]['msg']}")) from None
+    except KeyError as exc:
+        raise _fail(ConfigError(str(exc.args[0]))) from None
+
+
+def _kind_of(data: Any) -> str | None:
+    if isinstance(data, dict):
+        if isinstance(data.get("kind"), str):
+            return str(data["kind"])
+        for key, kind in (("jobs", "Pipeline"), ("sites", "Inventory"), ("rules", "PolicySet")):
+            if key in data:
+                return kind
+    return None
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or folders")]) -> None:
+    """Check pipelines, inventories and policies; print every problem with file and line."""
+    import placer
+    from placer.yamlio import read_yaml
+
+    paths: list[Path] = []
+    for f in files:
+        paths.extend(sorted(f.glob("*.y*ml")) if f.is_dir() else [f])
+    bad = 0
+    loaders: dict[str, Callable[[Path], object]] = {"Pipeline": placer.load_pipeline, "Inventory": placer.load_inventory,
+               "PolicySet": placer.load_policies}
+    for path in paths:
+        try:
+            data, _ = read_yaml(path)
+            kind = _kind_of(data)
+            if kind is None or kind not in loaders:
+                raise ConfigError(f"{path}: cannot tell what this is; add kind: Pipeline, "
+                                  "Inventory or PolicySet")
+            loaders[kind](path)
+            out.print(f"[green]ok[/]    {path} ({kind})", highlight=False)
+        except PlacerError as exc:
+            bad += 1
+            _fail(exc)
+    raise typer.Exit(EXIT_BAD_INPUT if bad else EXIT_OK)
+
+
+@app.command()
+def schema(
+    kind: Annotated[str, typer.Argument(help="pipeline, inventory, policy or plan")] = "pipeline",
+) -> None:
+    """Print the JSON Schema of a file kind, for editors to validate and complete."""
+    from placer.schema import json_schema
+
+    try:
+        sys.stdout.write(json.dumps(json_schema(kind), indent=2) + "\n")
+    except KeyError:
+        raise _fail(
+            ConfigError(f"unknown kind {kind!r}; use pipeline, inventory, policy or plan")
+        ) from None
+
+
+@app.command()
+def catalog(
+    gpu: Annotated[str | None, typer.Option(help="only this GPU type, e.g. A100-40GB")] = None,
+    provider: Annotated[str | None, typer.Option(help="aws, gcp or azure")] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="e.g. EU, EEA, US, DE")] = None,
+) -> None:
+    """List the embedded catalog's GPU offers with on-demand and spot prices."""
+    from placer.catalog import catalog_rows, default_catalog
+
+    rows = catalog_rows(default_catalog(), gpu=gpu, provider=provider, jurisdiction=jurisdiction)
+    t = Table(title=f"{len(rows)} offers (USD; sources: placer/catalog/data/SOURCES.md)")
+    cols = ("provider", "region", "country", "gpu", "instance_type", "gpus_per_node",
+            "ondemand_usd_per_gpu_hour", "spot_usd_per_gpu_hour")
+    for c in cols:
+        t.add_column(c.replace("_usd_per_gpu_hour", " $/GPU-h").replace("_", " "))
+    for r in rows:
+        t.add_row(*("" if r.get(c) is None else
+                    (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])) for c in cols))
+    out.print(t)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,90 @@
+"""The one exception tree of placer.
+
+Results are values, surprises are exceptions: "no site may run this job" is a
+:class:`~placer.models.Plan` with status ``infeasible`` and reasons, never an
+exception. Exceptions are for input that cannot be understood or for
+infrastructure that cannot be reached::
+
+    PlacerError
+    ├── ConfigError (ValueError)        bad YAML or a bad field: names file, line, field
+    │   ├── PipelineError               cycles, unknown references, duplicate names
+    │   ├── InventoryError              unknown regions, bad sites or offers
+    │   └── PolicyError                 bad rules, unknown location sets
+    ├── CatalogError (LookupError)      a region, GPU or price the catalog does not know
+    ├── SolverError (RuntimeError)      the MILP solver failed for a reason other than infeasibility
+    └── BackendError (RuntimeError)     a backend failed to talk to its cluster or store
+        └── BackendUnavailableError (ImportError)  its extra is not installed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PlacerError(Exception):
+    """Base of every error placer raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem found in an input file.
+
+    ``field`` is a dotted path (``jobs[0].gpu_types.A100``) and ``loc`` the same path as a
+    tuple, as pydantic reports it; ``line`` is 1-based or ``None`` when the problem is not tied
+    to a place in a file.
+    """
+
+    msg: str
+    file: str | None = None
+    line: int | None = None
+    field: str | None = None
+    loc: tuple[str | int, ...] = ()
+
+    def __str__(self) -> str:
+        if self.file is None and self.line is None:
+            return f"{self.field}: {self.msg}" if self.field else self.msg
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.msg}"
+
+
+class ConfigError(PlacerError, ValueError):
+    """Input that cannot be understood; carries every problem found, each with its place."""
+
+    def __init__(self, details: list[ErrorDetail] | ErrorDetail | str) -> None:
+        if isinstance(details, str):
+            details = [ErrorDetail(details)]
+        elif isinstance(details, ErrorDetail):
+            details = [details]
+        self.details: list[ErrorDetail] = details
+        super().__init__("\n".join(str(d) for d in details))
+
+
+class PipelineError(ConfigError):
+    """A pipeline that is not a valid DAG: cycles, unknown references, duplicate names."""
+
+
+class InventoryError(ConfigError):
+    """An inventory naming unknown regions or holding inconsistent sites or offers."""
+
+
+class PolicyError(ConfigError):
+    """A policy file with bad rules, unknown location sets or bad patterns."""
+
+
+class CatalogError(PlacerError, LookupError):
+    """The catalog does not know a region, GPU type or price that was asked for."""
+
+
+class SolverError(PlacerError, RuntimeError):
+    """The solver failed for a reason other than proven infeasibility."""
+
+
+class BackendError(PlacerError, RuntimeError):
+    """A backend could not talk to its cluster or store."""
+
+
+class BackendUnavailableError(BackendError, ImportError):
+    """A backend was asked for but its optional dependency is not installed."""

@@ -1,0 +1,147 @@
+"""Sites: on-prem GPU pools and cloud regions with their offers, as an inventory declares them.
+
+An inventory may name a cloud site by region only and inherit its offers, provisioning latency
+and jurisdictions from the embedded catalog; any figure it states overrides the catalog's.
+Resolution against the catalog happens in :mod:`placer.catalog`, not here: models do no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from placer.models._base import USD, Gbps, Hours, LocationKey, Model, Name, keyed_to_list
+from placer.models.location import Location
+
+
+class GpuPool(Model):
+    """Identical GPUs on-prem, paid for whether used or not, priced per GPU-hour for planning."""
+
+    gpu: str = Field(min_length=1, description="GPU type, e.g. A100-80GB")
+    count: int = Field(ge=1, description="GPUs in the pool")
+    cost_per_gpu_hour: USD = Field(description="internal (amortised) cost per GPU-hour")
+
+
+class Offer(Model):
+    """A cloud node type: ``gpus_per_node`` GPUs at ``on_demand`` (maybe ``spot``) $/node-hour."""
+
+    gpu: str = Field(min_length=1)
+    gpus_per_node: int = Field(ge=1)
+    on_demand: USD = Field(description="USD per node-hour, on-demand")
+    spot: USD | None = Field(default=None, description="USD per node-hour, spot; none = no spot")
+    instance_type: str | None = None
+    source: str | None = Field(default=None, description="where the price comes from")
+
+
+class Site(Model):
+    """A place placer may run jobs: an on-prem GPU cluster or a cloud region."""
+
+    name: Name
+    kind: Literal["onprem", "cloud"]
+    location: LocationKey
+    country: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}$", description="ISO-2; required for on-prem sites"
+    )
+    jurisdictions: frozenset[str] = Field(
+        default=frozenset(), description="extra jurisdictions beyond those of the country"
+    )
+    pools: tuple[GpuPool, ...] = ()
+    offers: tuple[Offer, ...] | None = Field(
+        default=None, description="cloud offers; omit to inherit the catalog's for the region"
+    )
+    provisioning: Hours | None = Field(
+        default=None, description="time from request to a ready node (cloud); catalog default"
+    )
+    spot_overhead: float = Field(
+        default=0.1,
+        ge=0,
+        description="expected extra run time on spot from preemption and restart, as a fraction",
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data and isinstance(data.get("location"), str):
+            data = {**data, "kind": "onprem" if data["location"].startswith("onprem:") else "cloud"}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Site:
+        onprem_loc = self.location.startswith("onprem:")
+        if self.kind == "onprem":
+            if not onprem_loc:
+                raise ValueError(f"an on-prem site needs an onprem: location, got {self.location}")
+            if self.country is None:
+                raise ValueError("an on-prem site needs its country (ISO-2), e.g. country: DE")
+            if not self.pools:
+                raise ValueError("an on-prem site needs at least one GPU pool")
+            if self.offers is not None:
+                raise ValueError("an on-prem site has pools, not offers")
+        else:
+            if onprem_loc:
+                raise ValueError("a cloud site needs a cloud location such as aws:eu-central-1")
+            if self.pools:
+                raise ValueError("a cloud site has offers, not pools")
+        return self
+
+
+class Link(Model):
+    """Transfer price and bandwidth between two locations, overriding the catalog's figures.
+
+    ``from``/``to`` are location patterns (``onprem:*``, ``aws:eu-*``); the most specific matching
+    link wins, and a link applies both ways unless ``symmetric`` is false.
+    """
+
+    from_: str = Field(alias="from", min_length=1)
+    to: str = Field(min_length=1)
+    usd_per_gb: USD | None = None
+    bandwidth: Gbps | None = Field(default=None, gt=0)
+    symmetric: bool = True
+
+
+class Inventory(Model):
+    """The sites a user may run on, and what is known about the network between them."""
+
+    name: str = "inventory"
+    sites: tuple[Site, ...] = Field(min_length=1)
+    network: tuple[Link, ...] = ()
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _sites_by_name(cls, v: Any) -> Any:
+        return keyed_to_list(v, "site")
+
+    @model_validator(mode="after")
+    def _unique(self) -> Inventory:
+        seen: set[str] = set()
+        for site in self.sites:
+            if site.name in seen:
+                raise ValueError(f"duplicate site name {site.name!r}")
+            seen.add(site.name)
+        return self
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+class ResolvedSite(Model):
+    """A site with every figure known: its full Location, offers and latencies.
+
+    Built by :func:`placer.catalog.resolve_inventory` from an inventory entry and the catalog;
+    this is what the policy evaluator and the optimizer see.
+    """
+
+    name: str
+    kind: Literal["onprem", "cloud"]
+    location: Location
+    pools: tuple[GpuPool, ...] = ()
+    offers: tuple[Offer, ...] = ()
+    provisioning_h: float = 0.0
+    spot_provisioning_h: float = 0.0
+    spot_overhead: float = 0.0
+    labels: dict[str, str] = Field(default_factory=dict)

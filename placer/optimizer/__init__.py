@@ -1,0 +1,35 @@
+"""Choose where and when every job of a DAG runs: exact DP, exact MILP (HiGHS), brute force.
+
+The optimizer is pure: the same :class:`Problem` gives the same :class:`Solution`, nothing is
+read from or written to the outside world, and inputs are never modified. (HiGHS prints its
+one-line banner to stdout the first time a solver object is created in a process; that is
+the library's, not ours, and nothing else is printed.)
+
+>>> from placer.optimizer import Option, Problem, solve
+>>> p = Problem(jobs=("train",), options={"train": (
+...     Option("fra", "onprem:fra-dc", "A100", False, duration_h=4.0, compute_usd=8.0),
+...     Option("aws", "aws:eu-west-1", "H100", False, duration_h=2.0, compute_usd=20.0),
+... )})
+>>> solve(p, "cost", deadline_h=3.0).jobs["train"].option
+1
+"""
+
+from placer.optimizer.generate import random_problem
+from placer.optimizer.problem import Edge, Link, Option, Problem, Read
+from placer.optimizer.solution import JobSchedule, Solution, evaluate, violations
+from placer.optimizer.solve import pareto_frontier, solve
+
+__all__ = [
+    "Edge",
+    "JobSchedule",
+    "Link",
+    "Option",
+    "Problem",
+    "Read",
+    "Solution",
+    "evaluate",
+    "pareto_frontier",
+    "random_problem",
+    "solve",
+    "violations",
+]

@@ -1,0 +1,290 @@
+"""plan(): policies decide where a job may run, the optimizer decides where it should.
+
+The steps, each pure (no I/O beyond reading the embedded catalog once):
+
+1. resolve the inventory against the catalog (every site gets a full Location and offers);
+2. evaluate the policies: per job the eligible sites, the rules that rejected the others, soft
+   penalties, the tags it inherits, or why it is held;
+3. turn every eligible (site, GPU type, on-demand/spot) into an optimizer :class:`Option`,
+   priced by the cost model of ``docs/cost-model.md``;
+4. solve; 5. assemble a :class:`Plan` with the evidence: rejected sites and rules, and for each
+   eligible site that lost, what it would have cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from placer.catalog import Catalog, default_catalog, default_inventory, link_for, resolve_inventory
+from placer.models import Inventory, JobPlacement, Pipeline, Plan, ResolvedSite, SiteVerdict
+from placer.models.plan import Objective
+from placer.optimizer import Edge, Link, Option, Problem, Read, Solution, evaluate, solve
+from placer.policy import JobEligibility, PolicySet, policy_hash
+from placer.policy import evaluate as evaluate_policies
+from placer.units import parse_duration, parse_price
+
+SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An optimizer option together with what produced it (for the plan's evidence)."""
+
+    option: Option
+    nodes: int
+    gpus: int
+    label: str
+
+
+def plan(
+    pipeline: Pipeline,
+    inventory: Inventory | None = None,
+    policies: PolicySet | None = None,
+    *,
+    objective: Objective = "cost",
+    deadline: str | float | None = None,
+    budget: str | float | None = None,
+    catalog: Catalog | None = None,
+    time_limit_s: float = 60.0,
+) -> Plan:
+    """Place every job of ``pipeline`` on a site, respecting every policy.
+
+    Args:
+        pipeline: the jobs and datasets.
+        inventory: the sites; the embedded default (an example on-prem site plus catalog cloud
+            regions) when omitted.
+        policies: the rules; none when omitted (every site eligible).
+        objective: ``"cost"`` (min cost, optional ``deadline``) or ``"time"`` (min makespan,
+            optional ``budget``).
+        deadline: makespan bound, ``"12h"`` or hours.
+        budget: cost bound, ``"$500"`` or USD.
+
+    Returns:
+        A Plan with status ``placed``, ``held`` (some input's location or classification is
+        unknown) or ``infeasible`` (with reasons). Never raises for an unplaceable pipeline.
+    """
+    from placer.policy import PolicySet as _PolicySet
+
+    catalog = catalog or default_catalog()
+    inventory = inventory or default_inventory()
+    policies = policies or _PolicySet(name="empty")
+    deadline_h = parse_duration(deadline) if deadline is not None else None
+    budget_usd = parse_price(budget) if budget is not None else None
+    sites = resolve_inventory(inventory, catalog)
+    elig = evaluate_policies(pipeline, sites, policies)
+    base = Plan(
+        status="placed",
+        objective=objective,
+        optimal=False,
+        cost_usd=0.0,
+        makespan_h=0.0,
+        policy_hash=policy_hash(policies),
+        pipeline=pipeline.name,
+        deadline_h=deadline_h,
+        budget_usd=budget_usd,
+        tags={j: {k: sorted(v) for k, v in e.tags.items()} for j, e in elig.items()},
+        rejected=_rejected(elig),
+        rules={r.id: r.message for r in policies.rules},
+    )
+
+    held = [f"{j}: {reason}" for j in pipeline.topological_order() for reason in elig[j].held]
+    if held:
+        return base.model_copy(update={"status": "held", "reasons": held,
+                                       "verdicts": _verdicts(elig, sites, {}, None, None)})
+
+    by_name = {s.name: s for s in sites}
+    candidates: dict[str, list[Candidate]] = {}
+    reasons: list[str] = []
+    for job_name in pipeline.topological_order():
+        e = elig[job_name]
+        cands = _candidates(pipeline.job(job_name), [by_name[s] for s in e.allowed], e.penalties)
+        if not cands:
+            reasons.append(_no_option_reason(pipeline, job_name, e, sites))
+        candidates[job_name] = cands
+    if reasons:
+        return base.model_copy(update={"status": "infeasible", "reasons": reasons,
+                                       "verdicts": _verdicts(elig, sites, candidates, None, None)})
+
+    problem = build_problem(pipeline, sites, inventory, catalog, candidates)
+    sol = solve(problem, objective, deadline_h=deadline_h, budget_usd=budget_usd,
+                time_limit_s=time_limit_s)
+    common = {
+        "solver": sol.method,
+        "solve_time_s": sol.solve_time_s,
+        "verdicts": _verdicts(elig, sites, candidates, problem, sol),
+    }
+    if sol.status == "infeasible":
+        return base.model_copy(update={"status": "infeasible", "reasons": [sol.message], **common})
+    jobs: dict[str, JobPlacement] = {}
+    for name in pipeline.topological_order():
+        js = sol.jobs[name]
+        cand = candidates[name][js.option]
+        opt = cand.option
+        jobs[name] = JobPlacement(
+            site=opt.site, location=opt.location, gpu=opt.gpu, gpus=cand.gpus, nodes=cand.nodes,
+            spot=opt.spot, start_h=js.start_h, end_h=js.end_h,
+            cost_usd=js.compute_usd + js.transfer_usd, compute_usd=js.compute_usd,
+            transfer_usd=js.transfer_usd, transfer_h=js.transfer_h, penalty_usd=js.penalty_usd,
+        )
+    return base.model_copy(update={
+        "status": "placed", "optimal": sol.optimal, "cost_usd": sol.cost_usd,
+        "makespan_h": sol.makespan_h, "jobs": jobs, "gap": sol.gap,
+        "lower_bound": sol.lower_bound, "reasons": [sol.message] if sol.message else [],
+        **common,
+    })
+
+
+def _candidates(job: object, sites: Sequence[ResolvedSite],
+                penalties: Mapping[str, float]) -> list[Candidate]:
+    """Every way to run ``job`` on ``sites``, with dominated cloud offers pruned.
+
+    Cost model (docs/cost-model.md): on-prem ``g × d × cost_per_gpu_hour``; cloud
+    ``ceil(g / k) × price × d`` for an offer of ``k`` GPUs per node; spot runs
+    ``d × (1 + spot_overhead)`` (expected preemption and restart) and starts after the spot
+    provisioning latency.
+    """
+    from placer.models import Job
+
+    assert isinstance(job, Job)
+    g = job.resources.gpus
+    out: list[Candidate] = []
+    for site in sites:
+        pen = penalties.get(site.name, 0.0)
+        loc = site.location.key
+        for gpu, hours in job.gpu_types.items():
+            if site.kind == "onprem":
+                for pool in site.pools:
+                    if pool.gpu != gpu or pool.count < g:
+                        continue
+                    out.append(Candidate(
+                        Option(site=site.name, location=loc, gpu=gpu, spot=False,
+                               duration_h=hours, compute_usd=g * hours * pool.cost_per_gpu_hour,
+                               penalty_usd=pen, pool=f"{site.name}/{gpu}", pool_gpus=g),
+                        nodes=0, gpus=g, label=f"{gpu} on-prem"))
+                continue
+            best: dict[bool, Candidate] = {}
+            for offer in site.offers:
+                if offer.gpu != gpu:
+                    continue
+                nodes = math.ceil(g / offer.gpus_per_node)
+                prices = [(False, offer.on_demand, hours, site.provisioning_h)]
+                if job.spot and offer.spot is not None:
+                    d = hours * (1 + site.spot_overhead)
+                    prices.append((True, offer.spot, d, site.spot_provisioning_h))
+                for spot, price, d, delay in prices:
+                    cand = Candidate(
+                        Option(site=site.name, location=loc, gpu=gpu, spot=spot, duration_h=d,
+                               compute_usd=nodes * price * d, start_delay_h=delay,
+                               penalty_usd=pen),
+                        nodes=nodes, gpus=nodes * offer.gpus_per_node,
+                        label=_label(gpu, offer.instance_type, nodes, spot))
+                    # Same site, GPU and pricing mode: only the cheapest node shape can win.
+                    if spot not in best or cand.option.compute_usd < best[spot].option.compute_usd:
+                        best[spot] = cand
+            out.extend(best[k] for k in sorted(best))
+    return out
+
+
+def _label(gpu: str, instance_type: str | None, nodes: int, spot: bool) -> str:
+    shape = f"{nodes}× {instance_type}" if instance_type and not instance_type.startswith("(") \
+        else f"{nodes} node(s)"
+    return f"{gpu}, {shape}, {'spot' if spot else 'on-demand'}"
+
+
+def build_problem(pipeline: Pipeline, sites: Sequence[ResolvedSite], inventory: Inventory,
+                  catalog: Catalog, candidates: Mapping[str, Sequence[Candidate]]) -> Problem:
+    """The optimizer's view: options per job, data edges and reads, links, pool capacities."""
+    locations = {s.location.key: s.location for s in sites}
+    for d in pipeline.datasets:
+        if d.location and d.location not in locations:
+            locations[d.location] = catalog.location(d.location)
+    edges = tuple(Edge(src=src, dst=dst, gb=gb) for dst, src, gb in pipeline.job_edges())
+    reads = tuple(
+        Read(job=j.name, location=d.location, gb=d.size)
+        for j in pipeline.jobs for d in pipeline.dataset_reads(j)
+        if d.location is not None
+    )
+    used = {c.option.location for cs in candidates.values() for c in cs}
+    used |= {r.location for r in reads}
+    links: dict[tuple[str, str], Link] = {}
+    for a in sorted(used):
+        for b in sorted(used):
+            if a != b:
+                usd, gbps = link_for(inventory.network, catalog, locations[a], locations[b])
+                links[(a, b)] = Link(usd_per_gb=usd, hours_per_gb=8.0 / gbps / SECONDS_PER_HOUR)
+    capacity = {f"{s.name}/{p.gpu}": p.count for s in sites if s.kind == "onprem" for p in s.pools}
+    return Problem(
+        jobs=tuple(pipeline.topological_order()),
+        options={j: tuple(c.option for c in cs) for j, cs in candidates.items()},
+        edges=edges, reads=reads, links=links, capacity=capacity,
+    )
+
+
+def _rejected(elig: Mapping[str, JobEligibility]) -> dict[str, dict[str, list[str]]]:
+    return {
+        j: {site: sorted({h.rule for h in hits}) for site, hits in e.rejected.items()}
+        for j, e in elig.items() if e.rejected
+    }
+
+
+def _no_option_reason(pipeline: Pipeline, job: str, e: JobEligibility,
+                      sites: Sequence[ResolvedSite]) -> str:
+    j = pipeline.job(job)
+    wanted = ", ".join(sorted(j.gpu_types))
+    if not e.allowed:
+        return (f"{job}: no site is allowed by the policies "
+                f"(rejected: {', '.join(sorted(e.rejected)) or 'none'})")
+    return (f"{job}: none of the allowed sites ({', '.join(e.allowed)}) offers "
+            f"{j.resources.gpus}× any of its GPU types ({wanted})")
+
+
+def _verdicts(elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
+              candidates: Mapping[str, Sequence[Candidate]], problem: Problem | None,
+              sol: Solution | None) -> dict[str, dict[str, SiteVerdict]]:
+    """Per job and site: rejected by which rules, or eligible and what moving there would do."""
+    out: dict[str, dict[str, SiteVerdict]] = {}
+    placed = sol is not None and sol.status != "infeasible" and problem is not None
+    choice = {j: js.option for j, js in sol.jobs.items()} if placed and sol else {}
+    current = evaluate(problem, choice) if placed and problem else None
+    for job, e in elig.items():
+        row: dict[str, SiteVerdict] = {}
+        for site in sites:
+            hits = e.rejected.get(site.name, ())
+            if e.held:
+                row[site.name] = SiteVerdict(eligible=False, note="held: " + "; ".join(e.held))
+                continue
+            if hits:
+                row[site.name] = SiteVerdict(
+                    eligible=False, rules=tuple(h.rule for h in hits),
+                    messages=tuple(h.message for h in hits), hints=tuple(h.hint for h in hits))
+                continue
+            idx = [i for i, c in enumerate(candidates.get(job, ())) if c.option.site == site.name]
+            if not idx:
+                row[site.name] = SiteVerdict(eligible=True, note="offers none of the job's GPU "
+                                             "types in the needed size")
+                continue
+            if not (placed and current is not None and problem is not None):
+                row[site.name] = SiteVerdict(eligible=True)
+                continue
+            if choice[job] in idx:
+                row[site.name] = SiteVerdict(eligible=True, best_option=candidates[job][choice[job]]
+                                             .label, delta_cost_usd=0.0, delta_makespan_h=0.0,
+                                             note="chosen")
+                continue
+            best = None
+            for i in idx:
+                alt = evaluate(problem, {**choice, job: i})
+                key = (alt.objective_value, alt.makespan_h, i)
+                if best is None or key < best[0]:
+                    best = (key, i, alt)
+            assert best is not None
+            _, i, alt = best
+            row[site.name] = SiteVerdict(
+                eligible=True, best_option=candidates[job][i].label,
+                delta_cost_usd=alt.cost_usd - current.cost_usd,
+                delta_makespan_h=alt.makespan_h - current.makespan_h,
+                note="others held fixed; capacity not re-checked")
+        out[job] = row
+    return out

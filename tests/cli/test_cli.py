@@ -1,0 +1,135 @@
+"""The command line as a user meets it: exit codes, JSON, and errors that name file and line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from placer.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+QS = ROOT / "examples" / "quickstart"
+runner = CliRunner()
+
+
+def run(*args: str | Path):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_demo_runs_in_a_fresh_process_with_no_network_or_account() -> None:
+    res = subprocess.run([sys.executable, "-m", "placer", "demo"], capture_output=True,
+                         text=True, check=False, cwd="/")
+    assert res.returncode == 0, res.stderr
+    assert "PLACED" in res.stdout and "proven optimal" in res.stdout
+    assert "Traceback" not in res.stderr
+
+
+def test_plan_json_then_explain(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    res = run("plan", QS / "pipeline.yaml", "--inventory", QS / "inventory.yaml",
+              "--policies", ROOT / "policies", "--deadline", "12h", "--json", "-o", out)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data == json.loads(out.read_text())
+    assert data["status"] == "placed" and data["objective"] == "cost" and data["optimal"]
+    res = run("explain", out, "--job", "finetune")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("finetune → ")
+
+
+def test_infeasible_plan_exits_1_and_says_why() -> None:
+    res = run("plan", QS / "pipeline.yaml", "--deadline", "30m", "--json")
+    assert res.exit_code == 1
+    assert json.loads(res.stdout)["status"] == "infeasible"
+
+
+def test_validate_accepts_the_shipped_files() -> None:
+    res = run("validate", QS / "pipeline.yaml", QS / "inventory.yaml", ROOT / "policies")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("ok") >= 4
+
+
+def _write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+GOOD_JOB = "    command: x\n    gpu_types: {A100-80GB: 1h}\n"
+
+BAD_INPUTS = {
+    "malformed": ("jobs:\n  a: [unclosed\n", 3, None, "invalid YAML"),
+    "cycle": (
+        "jobs:\n  a:\n" + GOOD_JOB + "    after: [b]\n  b:\n" + GOOD_JOB + "    after: [a]\n",
+        6, "jobs[1]", "jobs form a cycle: a → b → a",
+    ),
+    "unknown_dataset": (
+        "jobs:\n  a:\n" + GOOD_JOB + "    inputs: [nope]\n", 5, "jobs[0].inputs[0]",
+        "job 'a' reads 'nope', which is neither a dataset nor a job output",
+    ),
+    "negative_size": (
+        "datasets:\n  d:\n    size: -5GB\n    location: aws:us-east-1\njobs:\n  a:\n" + GOOD_JOB,
+        3, "datasets[0].size", "size must not be negative, got '-5GB'",
+    ),
+    "unknown_region": (
+        "datasets:\n  d:\n    size: 5GB\n    location: aws:eu-centrl-1\njobs:\n  a:\n" + GOOD_JOB,
+        4, "datasets[0].location", "unknown region aws:eu-centrl-1",
+    ),
+    "unknown_field": (
+        "jobs:\n  a:\n" + GOOD_JOB + "    gpus: 4\n", 5, "jobs[0].gpus", "unknown field",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_message_with_file_and_line(tmp_path: Path, case: str) -> None:
+    text, line, field, msg = BAD_INPUTS[case]
+    path = _write(tmp_path, text)
+    res = run("plan", path)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    [first, *_] = [ln for ln in res.stderr.splitlines() if ln.startswith("error: ")]
+    prefix = f"error: {path}:{line}:" + (f" {field}:" if field else "")
+    assert first.startswith(prefix), first
+    assert msg in first
+
+
+def test_unknown_on_prem_dataset_location_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "datasets:\n  d:\n    location: onprem:atlantis\njobs:\n  a:\n"
+                  + GOOD_JOB + "    inputs: [d]\n")
+    res = run("plan", path)
+    assert res.exit_code == 2
+    assert f"error: {path}:3: datasets[0].location: dataset 'd' is at onprem:atlantis" in res.stderr
+
+
+def test_explain_of_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
+    res = run("explain", _write(tmp_path, "{}", "x.json"))
+    assert res.exit_code == 2
+    assert "not a placer plan" in res.stderr
+
+
+@pytest.mark.parametrize("kind", ["pipeline", "inventory", "policy", "plan"])
+def test_schema_is_json_schema(kind: str) -> None:
+    res = run("schema", kind)
+    assert res.exit_code == 0, res.output
+    schema = json.loads(res.stdout)
+    assert schema["$schema"].endswith("2020-12/schema") and schema["type"] == "object"
+
+
+def test_schema_accepts_the_yaml_form_of_the_quickstart() -> None:
+    import jsonschema  # type: ignore[import-untyped]
+    import yaml
+
+    schema = json.loads(run("schema", "pipeline").stdout)
+    jsonschema.validate(yaml.safe_load((QS / "pipeline.yaml").read_text()), schema)
+
+
+def test_catalog_lists_offers() -> None:
+    res = run("catalog", "--gpu", "H100", "--jurisdiction", "EU")
+    assert res.exit_code == 0, res.output
+    assert "H100" in res.stdout and "us-east-1" not in res.stdout

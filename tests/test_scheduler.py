@@ -1,0 +1,163 @@
+"""End to end through the Python API: pipeline + inventory + policies → Plan."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import placer
+from placer.catalog import default_catalog, resolve_inventory
+from placer.models import Dataset, Inventory, Pipeline
+from placer.policy import evaluate
+from tests.builders import job, pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+PII_JOBS = ("deidentify", "finetune", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def quick() -> Pipeline:
+    return placer.load_pipeline(ROOT / "examples/quickstart/pipeline.yaml")
+
+
+@pytest.fixture(scope="module")
+def inventory() -> Inventory:
+    return placer.load_inventory(ROOT / "examples/quickstart/inventory.yaml")
+
+
+@pytest.fixture(scope="module")
+def policies() -> placer.PolicySet:
+    return placer.load_policies(ROOT / "policies")
+
+
+def test_quickstart_keeps_personal_data_on_prem_and_bursts_the_rest(quick, inventory, policies):
+    plan = placer.plan(quick, inventory, policies, objective="cost", deadline="12h")
+    assert plan.status == "placed" and plan.optimal
+    sites = {s.name: s for s in inventory.sites}
+    for name in PII_JOBS:
+        assert sites[plan.jobs[name].site].kind == "onprem", name
+    # The public part has no reason to stay: somewhere cheaper than on-prem wins.
+    assert sites[plan.jobs["pretrain"].site].kind == "cloud"
+    assert plan.makespan_h <= 12.0 + 1e-9
+    assert plan.cost_usd == pytest.approx(sum(p.cost_usd for p in plan.jobs.values()))
+    assert plan.policy_hash.startswith("sha256:")
+    # Tags flowed: finetune reads de-identified notes (derived from PII) and carries the tag.
+    assert "pii" in plan.tags["finetune"]["classification"]
+    # Every cloud site was rejected for finetune by a rule the plan names.
+    for site, rules in plan.rejected["finetune"].items():
+        assert sites[site].kind == "cloud" and rules
+
+
+def test_policies_only_ever_restrict(quick, inventory, policies):
+    free = placer.plan(quick, inventory, None, deadline="12h")
+    bound = placer.plan(quick, inventory, policies, deadline="12h")
+    assert free.status == bound.status == "placed"
+    assert free.cost_usd <= bound.cost_usd + 1e-6
+
+
+def test_json_has_the_documented_fields(quick, inventory, policies):
+    plan = placer.plan(quick, inventory, policies, deadline="12h")
+    data = plan.model_dump(mode="json")
+    for key in ("status", "objective", "optimal", "cost_usd", "makespan_h", "policy_hash",
+                "jobs", "rejected", "reasons"):
+        assert key in data
+    for key in ("site", "gpu", "spot", "start_h", "end_h", "cost_usd"):
+        assert key in data["jobs"]["train" if "train" in data["jobs"] else "pretrain"]
+    assert placer.Plan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_deadline_below_the_shortest_makespan_is_infeasible_with_a_reason(quick, inventory):
+    plan = placer.plan(quick, inventory, None, deadline="1h")
+    assert plan.status == "infeasible"
+    assert plan.jobs == {}
+    assert any("deadline" in r for r in plan.reasons)
+
+
+def test_time_objective_is_faster_and_costs_more(quick, inventory, policies):
+    cheap = placer.plan(quick, inventory, policies, objective="cost")
+    fast = placer.plan(quick, inventory, policies, objective="time")
+    assert fast.makespan_h <= cheap.makespan_h + 1e-9
+    assert fast.cost_usd >= cheap.cost_usd - 1e-6
+
+
+def test_unknown_location_holds_every_job_downstream(inventory, policies):
+    p = pipeline(
+        job("a", inputs=["mystery"], outputs={"o": 1}),
+        job("b", inputs=["a.o"]),
+        datasets=(Dataset(name="mystery", size=10, tags={"classification": "public",
+                                                         "residency": "none"}),),
+    )
+    plan = placer.plan(p, inventory, policies)
+    assert plan.status == "held"
+    assert plan.jobs == {}
+    assert any(r.startswith("a: ") and "mystery" in r for r in plan.reasons)
+    assert any(r.startswith("b: ") for r in plan.reasons)
+
+
+def test_gpu_type_nobody_offers_is_infeasible_naming_the_job(inventory):
+    plan = placer.plan(pipeline(job("x", gpu_types={"TPU-v9": 1})), inventory)
+    assert plan.status == "infeasible"
+    assert plan.reasons == [
+        "x: none of the allowed sites ("
+        + ", ".join(s.name for s in inventory.sites)
+        + ") offers 1× any of its GPU types (TPU-v9)"
+    ]
+
+
+def test_on_prem_capacity_serialises_jobs_that_do_not_fit_together(inventory, policies):
+    onprem = next(s for s in inventory.sites if s.kind == "onprem")
+    pool = max(onprem.pools, key=lambda p: p.count)
+    g = pool.count // 2 + 1  # two of these never fit at once
+    pii = Dataset(name="pii", size=1, location=onprem.location,
+                  tags={"classification": "pii", "residency": "EU"})
+    p = pipeline(*(job(f"j{i}", inputs=["pii"], gpu_types={pool.gpu: 2.0},
+                       resources={"gpus": g}) for i in range(3)), datasets=(pii,))
+    plan = placer.plan(p, inventory, policies)
+    assert plan.status == "placed" and plan.optimal
+    spans = sorted((pl.start_h, pl.end_h) for pl in plan.jobs.values())
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end - 1e-6
+    assert plan.makespan_h == pytest.approx(6.0)
+
+
+def test_explain_names_the_rule_that_rejected_each_site(quick, inventory, policies):
+    plan = placer.plan(quick, inventory, policies, deadline="12h")
+    text = plan.explain("finetune")
+    assert text.startswith("finetune → ")
+    for site, rules in plan.rejected["finetune"].items():
+        assert f"{site}: rejected by {rules[0]}" in text
+    with pytest.raises(KeyError):
+        plan.explain("nope")
+
+
+TAGS = st.fixed_dictionaries({
+    "residency": st.sampled_from(["EU", "none", "US"]),
+    "classification": st.sampled_from(["pii", "public", "internal"]),
+})
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notes=TAGS, corpus=TAGS)
+def test_no_plan_ever_violates_a_policy(quick, inventory, policies, notes, corpus):
+    datasets = tuple(
+        d.model_copy(update={"tags": notes if d.name == "clinical-notes" else corpus})
+        for d in quick.datasets
+    )
+    p = quick.model_copy(update={"datasets": datasets})
+    plan = placer.plan(p, inventory, policies)
+    sites = resolve_inventory(inventory, default_catalog())
+    elig = evaluate(p, sites, policies)
+    by_name = {s.name: s for s in sites}
+    for name, placed in plan.jobs.items():
+        assert placed.site in elig[name].allowed
+        loc = by_name[placed.site].location
+        tags = elig[name].tags
+        if "EU" in tags.get("residency", ()):
+            assert "EEA" in loc.jurisdictions
+        if "pii" in tags.get("classification", ()):
+            assert loc.provider == "onprem"

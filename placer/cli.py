@@ -15,7 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from placer.errors import ConfigError, PlacerError
+from placer.errors import ConfigError, PlacerError, SolverError
 from placer.units import format_duration
 
 app = typer.Typer(
@@ -29,10 +29,13 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_NOT_PLACED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_NOT_PLACED, EXIT_BAD_INPUT, EXIT_SOLVER = 0, 1, 2, 3
 
 
 def _fail(exc: PlacerError) -> typer.Exit:
+    if isinstance(exc, SolverError):
+        err.print(f"[bold red]error[/]: {exc}", highlight=False)
+        return typer.Exit(EXIT_SOLVER)
     if isinstance(exc, ConfigError):
         for d in exc.details:
             err.print(f"[bold red]error[/]: {d}", highlight=False, markup=True)
@@ -74,7 +77,8 @@ def _show(plan: Any, as_json: bool, output: Path | None) -> None:
 
 
 def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
-              objective: str, deadline: str | None, budget: str | None) -> Any:
+              objective: str, deadline: str | None, budget: str | None,
+              time_limit: float = 60.0) -> Any:
     import placer
     from placer.catalog import default_catalog, default_inventory, resolve_inventory
     from placer.loading import check_dataset_sites, load_pipeline_with_source
@@ -87,7 +91,7 @@ def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
         raise ConfigError(f"--objective must be cost or time, got {objective!r}")
     try:
         return placer.plan(pipeline, inv, pol, objective=objective,  # type: ignore[arg-type]
-                           deadline=deadline, budget=budget)
+                           deadline=deadline, budget=budget, time_limit_s=time_limit)
     except ValueError as exc:
         if isinstance(exc, PlacerError):
             raise
@@ -108,10 +112,16 @@ def plan(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="also write JSON here")
     ] = None,
+    time_limit: Annotated[float, typer.Option(help="seconds the solver may take", min=0.1)] = 60.0,
 ) -> None:
-    """Plan a pipeline: every job on an allowed site, min cost or min makespan."""
+    """Plan a pipeline: every job on an allowed site, min cost or min makespan.
+
+    Exit codes: 0 placed; 1 held or infeasible (the plan says why); 2 bad input (each problem
+    with its file, line and field); 3 the solver found no plan within --time-limit.
+    """
     try:
-        result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget)
+        result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget,
+                           time_limit)
     except PlacerError as exc:
         raise _fail(exc) from None
     _show(result, as_json, output)
@@ -173,8 +183,11 @@ def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or fol
     for f in files:
         paths.extend(sorted(f.glob("*.y*ml")) if f.is_dir() else [f])
     bad = 0
-    loaders: dict[str, Callable[[Path], object]] = {"Pipeline": placer.load_pipeline, "Inventory": placer.load_inventory,
-               "PolicySet": placer.load_policies}
+    loaders: dict[str, Callable[[Path], object]] = {
+        "Pipeline": placer.load_pipeline,
+        "Inventory": placer.load_inventory,
+        "PolicySet": placer.load_policies,
+    }
     for path in paths:
         try:
             data, _ = read_yaml(path)

@@ -71,10 +71,11 @@ def explain_job(plan: Plan, job: str) -> str:
         if hint:
             out.append(f"    hint: {hint}")
     for site, v in others.items():
-        if v.eligible and v.delta_cost_usd is not None and v.delta_makespan_h is not None:
+        if v.eligible and v.delta_cost_usd is not None and v.best_option is not None:
+            when = ("" if v.delta_makespan_h is None
+                    else f", makespan {_signed(v.delta_makespan_h, 'h')}")
             out.append(f"  {site}: eligible; best there {v.best_option}: cost "
-                       f"{_signed(v.delta_cost_usd, '$')}, makespan "
-                       f"{_signed(v.delta_makespan_h, 'h')}")
+                       f"{_signed(v.delta_cost_usd, '$')}{when}")
         elif v.eligible:
             out.append(f"  {site}: eligible" + (f"; {v.note}" if v.note else ""))
         elif not v.rules:

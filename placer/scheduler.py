@@ -240,14 +240,56 @@ def _no_option_reason(pipeline: Pipeline, job: str, e: JobEligibility,
             f"{j.resources.gpus}× any of its GPU types ({wanted})")
 
 
+# Beyond this many jobs the "what if it moved there" makespan is not computed: each answer
+# reschedules the whole DAG. Cost deltas are local and always computed.
+MAKESPAN_DELTA_MAX_JOBS = 150
+
+
+class _LocalCost:
+    """Cost of one job's option given every other job fixed: compute, penalty, and the data
+    moved on its own reads and edges (in and out). Exact, since cost is a sum over these."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.p = problem
+        self.inbound: dict[str, list[Edge]] = {j: [] for j in problem.jobs}
+        self.outbound: dict[str, list[Edge]] = {j: [] for j in problem.jobs}
+        for e in problem.edges:
+            self.inbound[e.dst].append(e)
+            self.outbound[e.src].append(e)
+        self.reads: dict[str, list[Read]] = {j: [] for j in problem.jobs}
+        for r in problem.reads:
+            self.reads[r.job].append(r)
+
+    def _usd(self, a: str, b: str, gb: float) -> float:
+        return 0.0 if a == b else gb * self.p.links[(a, b)].usd_per_gb
+
+    def cost(self, job: str, option: int, choice: Mapping[str, int]) -> tuple[float, float]:
+        """(real cost, penalty) attributable to ``job`` at ``option``."""
+        opts = self.p.options
+        o = opts[job][option]
+        usd = o.compute_usd
+        usd += sum(self._usd(r.location, o.location, r.gb) for r in self.reads[job])
+        usd += sum(self._usd(opts[e.src][choice[e.src]].location, o.location, e.gb)
+                   for e in self.inbound[job])
+        usd += sum(self._usd(o.location, opts[e.dst][choice[e.dst]].location, e.gb)
+                   for e in self.outbound[job])
+        return usd, o.penalty_usd
+
+
 def _verdicts(elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
               candidates: Mapping[str, Sequence[Candidate]], problem: Problem | None,
               sol: Solution | None) -> dict[str, dict[str, SiteVerdict]]:
-    """Per job and site: rejected by which rules, or eligible and what moving there would do."""
+    """Per job and site: rejected by which rules, or eligible and what moving there would do.
+
+    "What moving there would do" holds every other job where the plan put it; the cost change
+    is exact, the makespan change (small pipelines only) ignores on-prem capacity.
+    """
     out: dict[str, dict[str, SiteVerdict]] = {}
     placed = sol is not None and sol.status != "infeasible" and problem is not None
     choice = {j: js.option for j, js in sol.jobs.items()} if placed and sol else {}
-    current = evaluate(problem, choice) if placed and problem else None
+    local = _LocalCost(problem) if placed and problem else None
+    timed = placed and problem is not None and len(problem.jobs) <= MAKESPAN_DELTA_MAX_JOBS
+    current = evaluate(problem, choice) if timed and problem else None
     for job, e in elig.items():
         row: dict[str, SiteVerdict] = {}
         for site in sites:
@@ -265,7 +307,7 @@ def _verdicts(elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
                 row[site.name] = SiteVerdict(eligible=True, note="offers none of the job's GPU "
                                              "types in the needed size")
                 continue
-            if not (placed and current is not None and problem is not None):
+            if local is None:
                 row[site.name] = SiteVerdict(eligible=True)
                 continue
             if choice[job] in idx:
@@ -273,18 +315,17 @@ def _verdicts(elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
                                              .label, delta_cost_usd=0.0, delta_makespan_h=0.0,
                                              note="chosen")
                 continue
-            best = None
+            now_usd, now_pen = local.cost(job, choice[job], choice)
+            scored = []
             for i in idx:
-                alt = evaluate(problem, {**choice, job: i})
-                key = (alt.objective_value, alt.makespan_h, i)
-                if best is None or key < best[0]:
-                    best = (key, i, alt)
-            assert best is not None
-            _, i, alt = best
+                usd, pen = local.cost(job, i, choice)
+                scored.append((usd + pen - now_usd - now_pen, usd - now_usd, i))
+            _, delta_usd, i = min(scored)
+            delta_h = None
+            if current is not None and problem is not None:
+                delta_h = evaluate(problem, {**choice, job: i}).makespan_h - current.makespan_h
             row[site.name] = SiteVerdict(
                 eligible=True, best_option=candidates[job][i].label,
-                delta_cost_usd=alt.cost_usd - current.cost_usd,
-                delta_makespan_h=alt.makespan_h - current.makespan_h,
-                note="others held fixed; capacity not re-checked")
+                delta_cost_usd=delta_usd, delta_makespan_h=delta_h)
         out[job] = row
     return out

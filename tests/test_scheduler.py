@@ -128,8 +128,11 @@ def test_explain_names_the_rule_that_rejected_each_site(quick, inventory, polici
     plan = placer.plan(quick, inventory, policies, deadline="12h")
     text = plan.explain("finetune")
     assert text.startswith("finetune → ")
+    lines = {ln.split(": ", 1)[0].strip(): ln.split(": ", 1)[1].split(", ")
+             for ln in text.splitlines() if ln.startswith("  rejected by ")}
     for site, rules in plan.rejected["finetune"].items():
-        assert f"{site}: rejected by {rules[0]}" in text
+        for rule in rules:
+            assert site in lines[f"rejected by {rule}"]
     with pytest.raises(KeyError):
         plan.explain("nope")
 
@@ -161,3 +164,37 @@ def test_no_plan_ever_violates_a_policy(quick, inventory, policies, notes, corpu
             assert "EEA" in loc.jurisdictions
         if "pii" in tags.get("classification", ()):
             assert loc.provider == "onprem"
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_forbids_and_requires_are_never_violated(quick, inventory, data):
+    """End to end: whatever forbid/require rules apply, the plan never uses an excluded site."""
+    import tempfile
+
+    from placer.policy import pattern_matches
+
+    names = [s.name for s in inventory.sites]
+    forbid = data.draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
+    require = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=6, unique=True))
+    label = data.draw(st.sampled_from(["nlp", "vision"]))
+    text = "apiVersion: placer/v1\nkind: PolicySet\nname: random\nrules:\n"
+    if forbid:
+        text += ("  - {id: f, effect: forbid, match: {}, message: m, sites: ["
+                 + ", ".join(f"'site:{n}'" for n in forbid) + "]}\n")
+    text += ("  - {id: r, effect: require, match: {labels: {team: " + label + "}}, message: m, "
+             "sites: [" + ", ".join(f"'site:{n}'" for n in require) + "]}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.yaml"
+        path.write_text(text)
+        pols = placer.load_policies(path)
+    plan = placer.plan(quick, inventory, pols)
+    sites = {s.name: s for s in resolve_inventory(inventory, default_catalog())}
+    for name, placed in plan.jobs.items():
+        site = sites[placed.site]
+        assert not any(pattern_matches(f"site:{n}", site) for n in forbid)
+        if quick.job(name).labels.get("team") == label:
+            assert placed.site in require
+    if plan.status != "placed":
+        assert plan.reasons

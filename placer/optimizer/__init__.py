@@ -1,9 +1,10 @@
 """Choose where and when every job of a DAG runs: exact DP, exact MILP (HiGHS), brute force.
 
 The optimizer is pure: the same :class:`Problem` gives the same :class:`Solution`, nothing is
-read from or written to the outside world, and inputs are never modified. (HiGHS prints its
-one-line banner to stdout the first time a solver object is created in a process; that is
-the library's, not ours, and nothing else is printed.)
+read from or written to the outside world, and inputs are never modified. (The one
+exception is contained: HiGHS prints a banner from its C++ constructor, so
+:mod:`placer.optimizer._highs` creates solver objects with stdout briefly pointed at
+/dev/null.)
 
 >>> from placer.optimizer import Option, Problem, solve
 >>> p = Problem(jobs=("train",), options={"train": (

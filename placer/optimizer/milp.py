@@ -41,7 +41,8 @@ exact), which matters for the bound on large DAGs.
 Objectives. ``"cost"``: :math:`\min \sum_{jo}(c_{jo} + r_{jo} + \pi_{jo}) x_{jo} + \sum_{eab}
 u_{eab} y_{eab}`, with :math:`T \le \text{deadline}` when one is given. ``"time"``:
 :math:`\min T` with real cost (no :math:`\pi`) :math:`\le` budget; then, lexicographically, a
-second solve fixes :math:`T \le T^* + 10^{-6}` and minimises real cost, so among plans equally fast the cheapest is returned.
+second solve fixes :math:`T \le T^* + 10^{-6}` and minimises real cost, so among plans
+equally fast the cheapest is returned.
 
 Capacity (Artigues, Michelon & Reusser 2003, resource flow). Only pools that some set of
 concurrently-runnable jobs could overcommit get constraints, and only for the jobs that could
@@ -73,7 +74,8 @@ read and longest inbound transfer. Running jobs one at a time in topological ord
 :math:`H`, and the schedule reported (SSGS, see :mod:`placer.optimizer.solution`) never starts
 a job later than the MILP's, so bounding starts by :math:`H` loses no optimal plan.
 
-HiGHS settings: ``output_flag`` off, one thread and a fixed seed (same input, same answer),
+HiGHS settings: ``output_flag`` off (and the constructor's banner swallowed, see
+:mod:`placer.optimizer._highs`), one thread and a fixed seed (same input, same answer),
 ``mip_rel_gap`` 1e-6, the caller's ``time_limit``. Status mapping: optimal → ``optimal``;
 infeasible → ``infeasible``; time limit with an incumbent → ``feasible`` with HiGHS's dual
 bound as ``lower_bound``; anything else → :class:`~placer.errors.SolverError`.
@@ -86,10 +88,10 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
 
 from placer.errors import SolverError
-from placer.optimizer._compile import BoolArray, Compiled, FloatArray, risky_jobs
+from placer.optimizer._compile import BoolArray, Compiled, FloatArray, IntArray, risky_jobs
+from placer.optimizer._highs import quiet_highs
 from placer.optimizer.solution import Objective, Solution, build, infeasible
 
 _INF = highspy.kHighsInf
@@ -207,8 +209,8 @@ def _build(
                     np.concatenate((np.ones(na), -np.ones(sel.size))), 0.0, 0.0,
                 )
             ycols, yh = grid.ravel(), e.loc_hours.ravel()
-            for col, usd in zip(ycols, e.loc_usd.ravel(), strict=True):
-                y_cost[int(col)] = float(usd)
+            for ycol, yusd in zip(ycols, e.loc_usd.ravel(), strict=True):
+                y_cost[int(ycol)] = float(yusd)
         m.add_row(
             np.concatenate(([s0 + d, s0 + s], xcols(s), ycols, xcols(d))),
             np.concatenate(([1.0, -1.0], -c.dur[s], -yh, -c.delay[d])),
@@ -237,11 +239,7 @@ def _build(
         col_cost = np.zeros(ncol)
         col_cost[t_col] = 1.0
 
-    rows = np.concatenate(m.rows).astype(np.int64) if m.rows else np.zeros(0, np.int64)
-    cols = np.concatenate(m.cols).astype(np.int64) if m.cols else np.zeros(0, np.int64)
-    vals = np.concatenate(m.vals) if m.vals else np.zeros(0)
-    mat = sp.csc_matrix((vals, (rows, cols)), shape=(len(m.row_lo), ncol))
-    mat.sum_duplicates()
+    start, index, value = _csc(m, ncol)
     lp = highspy.HighsLp()
     lp.num_col_ = ncol
     lp.num_row_ = len(m.row_lo)
@@ -251,14 +249,30 @@ def _build(
     lp.row_lower_ = np.asarray(m.row_lo)
     lp.row_upper_ = np.asarray(m.row_hi)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = mat.indices.astype(np.int32)
-    lp.a_matrix_.value_ = mat.data
+    lp.a_matrix_.start_ = start
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
     lp.integrality_ = [
         highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
         for i in m.integer
     ]
     return _Built(lp, xoff, s0, t_col, cost_real, cost_pen)
+
+
+def _csc(m: _Model, ncol: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """Column-wise (CSC) arrays of the COO triplets, duplicates summed, zeros dropped."""
+    rows = np.concatenate(m.rows).astype(np.int64) if m.rows else np.zeros(0, np.int64)
+    cols = np.concatenate(m.cols).astype(np.int64) if m.cols else np.zeros(0, np.int64)
+    vals = np.concatenate(m.vals) if m.vals else np.zeros(0)
+    nrow = max(1, len(m.row_lo))
+    uniq, inverse = np.unique(cols * nrow + rows, return_inverse=True)  # sorted by (col, row)
+    sums = np.bincount(inverse, weights=vals, minlength=uniq.size)
+    keep = sums != 0
+    uniq, sums = uniq[keep], sums[keep]
+    ucols, urows = uniq // nrow, uniq % nrow
+    start = np.zeros(ncol + 1, dtype=np.int64)
+    np.add.at(start, ucols + 1, 1)
+    return np.cumsum(start).astype(np.int32), urows.astype(np.int32), sums.astype(np.float64)
 
 
 def _add_capacity(m: _Model, c: Compiled, xoff: list[int], s0: int, horizon: float) -> None:
@@ -325,7 +339,7 @@ def _add_capacity(m: _Model, c: Compiled, xoff: list[int], s0: int, horizon: flo
 
 
 def _highs(lp: highspy.HighsLp, time_limit_s: float) -> highspy.Highs:
-    h = highspy.Highs()
+    h: highspy.Highs = quiet_highs()  # HiGHS's constructor banner would otherwise hit stdout
     for name, value in (
         ("output_flag", False),
         ("log_to_console", False),
@@ -343,13 +357,16 @@ def _highs(lp: highspy.HighsLp, time_limit_s: float) -> highspy.Highs:
     return h
 
 
+# Statuses meaning "stopped early"; looked up by name because they vary across HiGHS versions.
 _STOPPED = {
-    highspy.HighsModelStatus.kTimeLimit,
-    highspy.HighsModelStatus.kInterrupt,
-    highspy.HighsModelStatus.kIterationLimit,
-    highspy.HighsModelStatus.kSolutionLimit,
-    highspy.HighsModelStatus.kMemoryLimit,
-    highspy.HighsModelStatus.kHighsInterrupt,
+    getattr(highspy.HighsModelStatus, name)
+    for name in ("kTimeLimit", "kInterrupt", "kIterationLimit", "kSolutionLimit",
+                 "kMemoryLimit", "kHighsInterrupt")
+    if hasattr(highspy.HighsModelStatus, name)
+}
+_INFEASIBLE = {
+    highspy.HighsModelStatus.kInfeasible,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible,
 }
 
 
@@ -362,7 +379,7 @@ def _run(h: highspy.Highs) -> tuple[str, FloatArray | None, float | None]:
     values = np.asarray(h.getSolution().col_value) if has_sol else None
     if ms == highspy.HighsModelStatus.kOptimal:
         return "optimal", values, float(info.mip_dual_bound)
-    if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+    if ms in _INFEASIBLE:
         # Every variable is bounded and costs are non-negative: "unbounded" cannot happen.
         return "infeasible", None, None
     if ms in _STOPPED:

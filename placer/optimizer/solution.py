@@ -274,11 +274,16 @@ def evaluate(
             raise ValueError(f"job {name!r}: option {o} out of range 0..{len(opts) - 1}")
         idx.append(o)
     return build(
-        _without_capacity(c), idx, status="feasible", method="evaluate", objective=objective, solve_time_s=0.0
+        without_capacity(c),
+        idx,
+        status="feasible",
+        method="evaluate",
+        objective=objective,
+        solve_time_s=0.0,
     )
 
 
-def _without_capacity(c: Compiled) -> Compiled:
+def without_capacity(c: Compiled) -> Compiled:
     """The same compiled problem with every pool treated as unbounded (for :func:`evaluate`)."""
     opts = tuple(tuple(replace(o, pool=None, pool_gpus=0) for o in os) for os in c.options)
     return replace(c, options=opts)

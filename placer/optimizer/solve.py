@@ -1,11 +1,22 @@
 """Entry points: :func:`solve` and :func:`pareto_frontier`, which pick a method and explain.
 
-``method="auto"`` uses the exact DP when the DAG is a chain or an in-tree and no pool can be
-overcommitted, and the MILP otherwise; ``method="dp"`` asks for the DP but falls back to the
-MILP when the structure does not allow it (``Solution.method`` says which ran). Infeasibility
-is a value: the returned solution has ``status="infeasible"`` and a message computed by
-re-solving without the offending constraint (the shortest possible makespan for a deadline,
-the cheapest plan for a budget).
+On-prem capacity is what makes the exact MILP expensive (one ordering binary per pair of jobs
+that could share a contended pool), yet it rarely decides a plan's *cost*: cost does not depend
+on start times, only feasibility under a deadline does. So with ``method="auto"`` and a pool
+that could be overcommitted, :func:`solve` first solves the relaxation without capacity (by DP
+where the DAG allows, else a MILP with no ordering variables) and schedules its choice with
+capacity by the serial schedule generation scheme, trying two priority rules. For the cost
+objective, if that schedule meets the deadline it is *proven optimal*: its cost equals the
+relaxation's optimum, a lower bound on every capacity-respecting plan. Otherwise the full
+MILP runs; if it finds no plan in time, the repaired relaxation is still returned when it
+satisfies the constraints (``status="feasible"`` with the relaxation as the lower bound).
+
+``method="auto"`` uses the exact DP when the DAG is a chain or a tree (all joins or all
+forks) and no pool can be overcommitted, and the MILP otherwise; ``method="dp"`` asks for
+the DP but falls back to the MILP when the structure does not allow it (``Solution.method``
+says which ran). Infeasibility is a value: the returned solution has
+``status="infeasible"`` and a message computed by re-solving without the offending
+constraint (the shortest possible makespan for a deadline, the cheapest plan for a budget).
 """
 
 from __future__ import annotations
@@ -15,12 +26,19 @@ from dataclasses import replace
 from typing import Literal
 
 from placer.errors import SolverError
-from placer.optimizer._compile import Compiled, compile_problem
+from placer.optimizer._compile import Compiled, compile_problem, risky_jobs
 from placer.optimizer.brute import solve_brute
 from placer.optimizer.dp import dp_method, solve_dp
 from placer.optimizer.milp import solve_milp
 from placer.optimizer.problem import Problem
-from placer.optimizer.solution import Objective, Solution, infeasible
+from placer.optimizer.solution import (
+    Objective,
+    Solution,
+    build,
+    infeasible,
+    ssgs,
+    without_capacity,
+)
 
 Method = Literal["auto", "milp", "dp", "brute"]
 
@@ -73,6 +91,79 @@ def _dispatch(
         time_limit_s=time_limit_s,
         use_penalty=use_penalty,
     )
+
+
+def _critical_order(c: Compiled, choice: list[int]) -> list[int]:
+    """A precedence-feasible job list, longest remaining path first (critical-path priority)."""
+    tail = [0.0] * c.n
+    for j in reversed(c.topo):
+        o = choice[j]
+        best = 0.0
+        for e in c.out_edges[j]:
+            ce = c.edges[e]
+            k = ce.dst
+            best = max(best, float(ce.hours[o, choice[k]] + c.delay[k][choice[k]]) + tail[k])
+        tail[j] = float(c.dur[j][o]) + best
+    waiting = [len(c.in_edges[j]) for j in range(c.n)]
+    ready = [j for j in range(c.n) if waiting[j] == 0]
+    order: list[int] = []
+    while ready:
+        ready.sort(key=lambda j: (-tail[j], j))
+        j = ready.pop(0)
+        order.append(j)
+        for e in c.out_edges[j]:
+            k = c.edges[e].dst
+            waiting[k] -= 1
+            if waiting[k] == 0:
+                ready.append(k)
+    return order
+
+
+def _relax_then_repair(
+    c: Compiled,
+    objective: Objective,
+    deadline: float | None,
+    budget: float | None,
+    time_limit_s: float,
+    t0: float,
+) -> Solution:
+    """Solve without capacity, schedule the choice with capacity; MILP only if that fails."""
+    relaxed = _dispatch(without_capacity(c), objective, deadline, budget, "auto", time_limit_s)
+    if relaxed.status == "infeasible":
+        # A relaxation with no plan proves the real problem has none either.
+        return relaxed
+    choice = [relaxed.jobs[name].option for name in c.names]
+    best: Solution | None = None
+    for order in (list(c.topo), _critical_order(c, choice)):
+        start = ssgs(c, choice, order)
+        end = max(start[j] + float(c.dur[j][choice[j]]) for j in range(c.n))
+        if best is None or end < best.makespan_h - 1e-9:
+            best = build(c, choice, status="feasible", method=relaxed.method + "+ssgs",
+                         objective=objective, solve_time_s=0.0, order=order,
+                         lower_bound=relaxed.lower_bound)
+    assert best is not None
+    meets_deadline = deadline is None or best.makespan_h <= deadline + 1e-9
+    if objective == "cost" and relaxed.optimal and meets_deadline:
+        # Same choice, same cost: the relaxation's optimum is reached, so this is optimal.
+        return replace(best, status="optimal", optimal=True, lower_bound=best.objective_value,
+                       gap=0.0, solve_time_s=time.perf_counter() - t0)
+    remaining = max(0.1, time_limit_s - (time.perf_counter() - t0))
+    try:
+        full = _dispatch(c, objective, deadline, budget, "milp", remaining)
+    except SolverError:
+        if meets_deadline:
+            return replace(best, solve_time_s=time.perf_counter() - t0,
+                           message="no plan found by the exact MILP in time; this is the "
+                                   "capacity-repaired optimum of the relaxation")
+        raise
+    if full.status == "feasible" and meets_deadline \
+            and best.objective_value < full.objective_value - 1e-9:
+        # The MILP stopped at a worse incumbent: keep the repaired relaxation, best bound.
+        lb = max(full.lower_bound or 0.0, relaxed.lower_bound or 0.0)
+        gap = (best.objective_value - lb) / best.objective_value if best.objective_value else 0.0
+        return replace(best, lower_bound=min(lb, best.objective_value), gap=max(gap, 0.0),
+                       solve_time_s=time.perf_counter() - t0)
+    return full
 
 
 def _explain(
@@ -136,7 +227,7 @@ def solve(
         deadline_h: Makespan bound; only used with ``objective="cost"``.
         budget_usd: Real-cost bound; only used with ``objective="time"``.
         method: ``"auto"`` (DP where exact, else MILP), ``"dp"`` (falls back to the MILP
-            when the DAG is not a chain/in-tree or a pool could be overcommitted),
+            when the DAG is not a chain/tree or a pool could be overcommitted),
             ``"milp"``, or ``"brute"`` (tests only; refuses > 200,000 assignments).
         time_limit_s: Wall-clock limit for the MILP; on timeout the best plan found is
             returned with ``status="feasible"``, its lower bound and gap.
@@ -161,7 +252,10 @@ def solve(
         )
     deadline = deadline_h if objective == "cost" else None
     budget = budget_usd if objective == "time" else None
-    sol = _dispatch(c, objective, deadline, budget, method, time_limit_s)
+    if method == "auto" and risky_jobs(c):
+        sol = _relax_then_repair(c, objective, deadline, budget, time_limit_s, t0)
+    else:
+        sol = _dispatch(c, objective, deadline, budget, method, time_limit_s)
     if sol.status == "infeasible":
         msg = _explain(c, objective, deadline, budget, method, time_limit_s)
         sol = replace(sol, message=msg, solve_time_s=time.perf_counter() - t0)
@@ -177,7 +271,7 @@ def pareto_frontier(
 ) -> list[Solution]:
     """The cost–makespan Pareto frontier, cheapest plan first, fastest plan last.
 
-    With the DP (chains and in-trees) this is the exact frontier, read off the root's label
+    With the DP (chains and trees) this is the exact frontier, read off the root's label
     set. Otherwise it is traced by the epsilon-constraint method on the MILP: solve min cost,
     then repeatedly min cost with a deadline just below the last makespan, until no plan is
     faster or ``max_points`` is reached (then the fastest plan closes the list). Cost here is
@@ -192,7 +286,9 @@ def pareto_frontier(
     if _unfit_jobs(c):
         return []
     if method in ("auto", "dp") and dp_method(c) is not None:
-        points = solve_dp(c, "cost", deadline=None, budget=None, frontier=True)
+        points = solve_dp(
+            c, "cost", deadline=None, budget=None, frontier=True, max_points=max_points
+        )
     else:
         points = []
         sol = _dispatch(c, "cost", None, None, method, time_limit_s)

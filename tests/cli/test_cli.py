@@ -133,3 +133,30 @@ def test_catalog_lists_offers() -> None:
     res = run("catalog", "--gpu", "H100", "--jurisdiction", "EU")
     assert res.exit_code == 0, res.output
     assert "H100" in res.stdout and "us-east-1" not in res.stdout
+
+
+def test_bad_inventory_and_bad_policy_exit_2_with_their_lines(tmp_path: Path) -> None:
+    inv = _write(tmp_path, "sites:\n  dc:\n    location: onprem:x\n    country: DE\n"
+                 "    pools: [{gpu: A100-80GB, count: -1, cost_per_gpu_hour: 1}]\n", "inv.yaml")
+    res = run("plan", QS / "pipeline.yaml", "--inventory", inv)
+    assert res.exit_code == 2
+    assert res.stderr.startswith(f"error: {inv}:5: sites.dc.pools[0].count:")
+    pol = _write(tmp_path, "rules:\n  - id: x\n    efect: forbid\n", "pol.yaml")
+    res = run("plan", QS / "pipeline.yaml", "--policies", pol)
+    assert res.exit_code == 2
+    assert f"error: {pol}:3: rules[0].efect: unknown field" in res.stderr
+
+
+@pytest.mark.parametrize(("option", "value"), [("--deadline", "soon"), ("--budget", "lots"),
+                                               ("--objective", "vibes")])
+def test_bad_options_are_bad_input(option: str, value: str) -> None:
+    res = run("plan", QS / "pipeline.yaml", option, value)
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: ")
+    assert value in res.stderr
+
+
+def test_missing_file_is_bad_input(tmp_path: Path) -> None:
+    res = run("plan", tmp_path / "nope.yaml")
+    assert res.exit_code == 2
+    assert res.stderr == f"error: {tmp_path / 'nope.yaml'}: file not found\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -49,8 +50,12 @@ def options(draw: st.DrawFn, pool_prob: int) -> Option:
 
 
 @st.composite
-def problems(draw: st.DrawFn) -> Problem:
-    """Random DAGs: up to 8 jobs x 4 options, 3 locations, random links and capacity."""
+def problems(draw: st.DrawFn, shape: str = "dag") -> Problem:
+    """Random DAGs: up to 8 jobs x 4 options, 3 locations, random links and capacity.
+
+    ``shape="tree"`` draws an out-tree (every job but the first has one parent) or an
+    in-tree (the same, edges reversed), the structures the DP solves.
+    """
     n = draw(st.integers(1, 8))
     names = [f"j{i}" for i in range(n)]
     pool_prob = draw(st.sampled_from([0, 40, 80]))
@@ -61,12 +66,19 @@ def problems(draw: st.DrawFn) -> Problem:
         k = min(draw(st.integers(1, 4)), max(1, room))
         opts[name] = tuple(draw(options(pool_prob)) for _ in range(k))
         product *= k
+    gbs = st.sampled_from([0.0, 1.0, 10.0, 100.0, 500.0])
     edges = []
-    for k in range(n):
-        for i in range(k):
-            if draw(st.integers(0, 99)) < 35:
-                gb = draw(st.sampled_from([0.0, 1.0, 10.0, 100.0, 500.0]))
-                edges.append(Edge(names[i], names[k], gb))
+    if shape == "tree":
+        reverse = draw(st.booleans())
+        for k in range(1, n):
+            i = draw(st.integers(0, k - 1))
+            a, b = (names[k], names[i]) if reverse else (names[i], names[k])
+            edges.append(Edge(a, b, draw(gbs)))
+    else:
+        for k in range(n):
+            for i in range(k):
+                if draw(st.integers(0, 99)) < 35:
+                    edges.append(Edge(names[i], names[k], draw(gbs)))
     reads = [
         Read(name, draw(st.sampled_from(LOCATIONS)), draw(st.sampled_from([10.0, 200.0])))
         for name in names
@@ -125,9 +137,12 @@ def test_milp_equals_brute_force_for_cost_with_deadline(p: Problem, factor: floa
             deadline = factor * fastest.makespan_h
     brute = solve(p, "cost", deadline_h=deadline, method="brute")
     milp = solve(p, "cost", deadline_h=deadline, method="milp")
+    auto = solve(p, "cost", deadline_h=deadline)  # the DP wherever the DAG is a tree
     describe(p, brute)
+    event(f"auto={auto.method}")
     assert_same(brute, milp)
-    for s in (brute, milp):
+    assert_same(brute, auto)
+    for s in (brute, milp, auto):
         assert_consistent(p, s)
         if deadline is not None and s.status != "infeasible":
             assert s.makespan_h <= deadline + 1e-6
@@ -143,22 +158,26 @@ def test_milp_equals_brute_force_for_time_with_budget(p: Problem, factor: float 
             budget = factor * cheapest.cost_usd
     brute = solve(p, "time", budget_usd=budget, method="brute")
     milp = solve(p, "time", budget_usd=budget, method="milp")
+    auto = solve(p, "time", budget_usd=budget)
     describe(p, brute)
+    event(f"auto={auto.method}")
     assert_same(brute, milp)
+    assert_same(brute, auto)
     if brute.status == "optimal":
-        # Lexicographic tie-break: among the fastest plans, both return the cheapest.
+        # Lexicographic tie-break: among the fastest plans, all return the cheapest.
         assert milp.cost_usd == pytest.approx(brute.cost_usd, rel=1e-6, abs=1e-6)
-    for s in (brute, milp):
+        assert auto.cost_usd == pytest.approx(brute.cost_usd, rel=1e-6, abs=1e-6)
+    for s in (brute, milp, auto):
         assert_consistent(p, s)
         if budget is not None and s.status != "infeasible":
             assert s.cost_usd <= budget + 1e-6
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=120, deadline=None, derandomize=True)
 @given(
     st.integers(1, 14),
     st.integers(1, 4),
-    st.sampled_from(["chain", "tree"]),
+    st.sampled_from(["chain", "tree", "out-tree"]),
     st.integers(0, 10_000),
     st.sampled_from(["cost", "time"]),
     st.sampled_from([None, 0.9, 1.0, 1.3]),
@@ -166,7 +185,9 @@ def test_milp_equals_brute_force_for_time_with_budget(p: Problem, factor: float 
 def test_dp_equals_milp_on_chains_and_trees(
     n: int, k: int, shape: str, seed: int, objective: str, factor: float | None
 ) -> None:
-    p = random_problem(n, k, shape, seed, pool_gpus=64)  # type: ignore[arg-type]
+    p = random_problem(n, k, "tree" if shape == "out-tree" else shape, seed, pool_gpus=64)  # type: ignore[arg-type]
+    if shape == "out-tree":  # forks: the in-tree with every edge reversed
+        p = replace(p, edges=tuple(Edge(e.dst, e.src, e.gb) for e in p.edges))
     limit = None
     if factor is not None:
         ref = solve(p, "cost" if objective == "time" else "time", method="milp")
@@ -191,3 +212,24 @@ def test_milp_schedules_on_larger_random_dags_are_consistent(n: int, seed: int) 
     assert_consistent(p, s)
     assert s.makespan_h <= 1.2 * fastest.makespan_h + 1e-6
     assert math.isfinite(s.cost_usd)
+
+
+@SETTINGS
+@given(problems("tree"), FACTORS, st.sampled_from(["cost", "time"]))
+def test_dp_equals_brute_force_on_random_trees(
+    p: Problem, factor: float | None, objective: str
+) -> None:
+    limit = None
+    if factor is not None:
+        ref = solve(p, "time" if objective == "cost" else "cost", method="brute")
+        if ref.status == "optimal":
+            limit = factor * (ref.makespan_h if objective == "cost" else ref.cost_usd)
+    kw = {"deadline_h": limit} if objective == "cost" else {"budget_usd": limit}
+    brute = solve(p, objective, method="brute", **kw)  # type: ignore[arg-type]
+    dp = solve(p, objective, method="dp", **kw)  # type: ignore[arg-type]
+    event(f"method={dp.method}")
+    event(f"status={brute.status}")
+    assert_same(brute, dp)
+    assert_consistent(p, dp)
+    if objective == "time" and brute.status == "optimal":
+        assert dp.cost_usd == pytest.approx(brute.cost_usd, rel=1e-6, abs=1e-6)

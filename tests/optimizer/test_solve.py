@@ -199,7 +199,9 @@ def test_a_job_too_big_for_its_pool_is_infeasible_not_an_error() -> None:
     p = Problem(jobs=("a",), options={"a": (opt(pool="fra", gpus=16),)}, capacity={"fra": 8})
     s = solve(p)
     assert s.status == "infeasible"
-    assert s.message == "job 'a' fits none of its options (option 0 needs 16 GPUs but pool 'fra' has 8)"
+    assert s.message == (
+        "job 'a' fits none of its options (option 0 needs 16 GPUs but pool 'fra' has 8)"
+    )
 
 
 def test_same_input_same_answer_and_input_untouched() -> None:
@@ -224,3 +226,29 @@ def test_pareto_frontier_dp_equals_milp_on_a_chain() -> None:
     assert [round(s.objective_value, 6) for s in milp] == [round(c, 6) for c in costs]
     assert [round(s.makespan_h, 6) for s in milp] == [round(t, 6) for t in times]
     assert len(pareto_frontier(p, max_points=3)) == min(3, len(dp))
+
+
+def test_dp_falls_back_to_milp_where_it_is_not_exact() -> None:
+    fork = Problem(
+        jobs=("a", "b", "c"),
+        options={j: (opt(usd=1), opt("Y", usd=2)) for j in "abc"},
+        edges=(Edge("a", "b", 0), Edge("a", "c", 0)),
+    )
+    assert solve(fork, method="dp").method == "dp-tree"  # an out-tree (fork)
+    both = Problem(jobs=(*fork.jobs, "d"), options={**fork.options, "d": fork.options["a"]},
+                   edges=(*fork.edges, Edge("b", "d", 0), Edge("c", "d", 0)))
+    assert solve(both, method="dp").method == "milp"  # fork then join: not a tree
+    join = Problem(jobs=fork.jobs, options=fork.options,
+                   edges=(Edge("b", "a", 0), Edge("c", "a", 0)))
+    assert solve(join, method="dp").method == "dp-tree"
+    chain = Problem(jobs=fork.jobs, options=fork.options,
+                    edges=(Edge("a", "b", 0), Edge("b", "c", 0)))
+    assert solve(chain).method == "dp-chain"
+
+
+def test_time_limit_without_any_plan_is_a_solver_error() -> None:
+    from placer.errors import SolverError
+
+    p = random_problem(300, 4, "dag", 0)  # a contended pool: a hard MILP
+    with pytest.raises(SolverError, match="before finding any feasible plan"):
+        solve(p, "time", method="milp", time_limit_s=0.05)

@@ -1,0 +1,26 @@
+"""The scaling benchmark is not a test; this only checks that it still runs (tiny sizes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_benchmark_runs_in_quick_mode(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "optimizer_scaling.py"), "--quick",
+         "--out-dir", str(tmp_path), "--results", str(results)],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "optimizer_scaling.png").stat().st_size > 0
+    text = results.read_text()
+    assert "Command: `python benchmarks/optimizer_scaling.py --quick" in text
+    assert "| chain | 8 | dp-chain |" in text
+    assert "| dag | 8 | milp |" in text

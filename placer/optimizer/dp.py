@@ -226,19 +226,30 @@ def solve_dp(
                 labels[j][o] = _Labels(cur_c, end, tuple(steps))
 
     # Virtual root joining all sinks.
-    root_c, root_t = np.asarray([0.0]), np.asarray([0.0])
-    root_steps: list[_Step] = []
-    for j in c.topo:
-        if c.out_edges[j]:
-            continue
-        cc, tt, po, pi = _union(list(labels[j].items()), None, None)
-        if cc.size == 0:
-            return [infeasible(method, objective, "", time.perf_counter() - t0)]
-        root_c, root_t, prev, contrib = _join(root_c, root_t, cc, tt)
-        root_steps.append(_Step(j, po, pi, prev, contrib))
-
+    root = _virtual_root(labels, [j for j in c.topo if not c.out_edges[j]])
+    if root is None:
+        return [infeasible(method, objective, "", time.perf_counter() - t0)]
+    root_c, root_t, root_steps = root
     return _finish(c, labels, root_c, root_t, root_steps, objective, deadline, budget,
                    frontier, method, t0, max_points)
+
+
+def _virtual_root(
+    labels: list[dict[int, _Labels]], terminals: list[int]
+) -> tuple[FloatArray, FloatArray, list[_Step]] | None:
+    """Join the label sets of ``terminals`` (sinks or sources) under one virtual root.
+
+    Returns ``None`` when some terminal has no feasible label (the problem is infeasible).
+    """
+    root_c, root_t = np.asarray([0.0]), np.asarray([0.0])
+    root_steps: list[_Step] = []
+    for j in terminals:
+        cc, tt, po, pi = _union(list(labels[j].items()), None, None)
+        if cc.size == 0:
+            return None
+        root_c, root_t, prev, contrib = _join(root_c, root_t, cc, tt)
+        root_steps.append(_Step(j, po, pi, prev, contrib))
+    return root_c, root_t, root_steps
 
 
 def _finish(
@@ -565,15 +576,10 @@ def _solve_out(
             if cur_c.size:
                 labels[j][o] = _Labels(cur_c, a, tuple(steps), tail)
 
-    root_c, root_t = np.asarray([0.0]), np.asarray([0.0])
-    root_steps: list[_Step] = []
-    for j in c.topo:
-        if c.in_edges[j]:
-            continue
-        cc, tt, po, pi = _union(list(labels[j].items()), None, None)
-        if cc.size == 0:
-            return [infeasible(method, objective, "", time.perf_counter() - t0)]
-        root_c, root_t, prev, contrib = _join(root_c, root_t, cc, tt)
-        root_steps.append(_Step(j, po, pi, prev, contrib))
+    # Virtual root joining all sources.
+    root = _virtual_root(labels, [j for j in c.topo if not c.in_edges[j]])
+    if root is None:
+        return [infeasible(method, objective, "", time.perf_counter() - t0)]
+    root_c, root_t, root_steps = root
     return _finish(c, labels, root_c, root_t, root_steps, objective, deadline, budget,
                    frontier, method, t0, max_points)

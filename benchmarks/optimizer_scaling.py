@@ -3,7 +3,8 @@
 For chains and random DAGs (and, with ``--shapes``, in-trees) of 10, 100 and 1,000 jobs
 (4 options each, two seeds), solve "min cost subject to makespan <= 1.3 x the shortest
 possible makespan" with every applicable method (the Pareto-label DP for chains and trees,
-the HiGHS MILP for all), each with a per-solve time limit so the benchmark always ends.
+the HiGHS MILP for all, and `auto`, which is what `placer plan` uses), each with a per-solve
+time limit so the benchmark always ends.
 Prints a table, writes a PNG and appends a section to ``benchmarks/RESULTS.md`` with the
 command that produced it.
 
@@ -74,13 +75,14 @@ def bench(
             for seed in seeds:
                 p = random_problem(n, 4, shape, seed, pool_gpus=pool_gpus)  # type: ignore[arg-type]
                 ref_t, ref = reference_makespan(p, limit)
-                for method in (["dp", "milp"] if shape in ("chain", "tree") else ["milp"]):
+                methods = ["dp", "milp"] if shape in ("chain", "tree") else ["milp"]
+                for method in [*methods, "auto"]:
                     t0 = time.perf_counter()
                     try:
                         s = solve(p, "cost", deadline_h=1.3 * ref_t, method=method,  # type: ignore[arg-type]
                                   time_limit_s=limit)
                         status, obj, gap = s.status, s.objective_value, s.gap
-                        name = s.method
+                        name = f"auto: {s.method}" if method == "auto" else s.method
                     except SolverError:
                         status, obj, gap, name = "no plan (time limit)", None, None, method
                     runs.append(Run(shape, n, seed, name, ref, status,

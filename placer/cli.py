@@ -228,15 +228,24 @@ def catalog(
     from placer.catalog import catalog_rows, default_catalog
 
     rows = catalog_rows(default_catalog(), gpu=gpu, provider=provider, jurisdiction=jurisdiction)
-    t = Table(title=f"{len(rows)} offers (USD; sources: placer/catalog/data/SOURCES.md)")
+    t = Table(title=f"{len(rows)} offers, USD (sources: placer/catalog/data/SOURCES.md)",
+              box=box.SIMPLE_HEAD, title_justify="left")
     cols = ("provider", "region", "country", "gpu", "instance_type", "gpus_per_node",
             "ondemand_usd_per_gpu_hour", "spot_usd_per_gpu_hour")
     for c in cols:
-        t.add_column(c.replace("_usd_per_gpu_hour", " $/GPU-h").replace("_", " "))
+        t.add_column(c.replace("_usd_per_gpu_hour", " $/GPU-h").replace("_", " "),
+                     justify="right" if "usd" in c or c == "gpus_per_node" else "left")
+    marked = False
     for r in rows:
-        t.add_row(*("" if r.get(c) is None else
-                    (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])) for c in cols))
+        cells = ["" if r.get(c) is None else
+                 (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])) for c in cols]
+        if r.get("gpu_only"):
+            cells[6] += "*"
+            marked = True
+        t.add_row(*cells)
     out.print(t)
+    if marked:
+        out.print("* GPU only: the host VM is billed on top (a lower bound; see docs/catalog.md)")
 
 
 def main() -> None:

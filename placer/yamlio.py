@@ -138,8 +138,16 @@ def errors_from_validation(exc: ValidationError, sm: SourceMap, base: Loc = ()) 
     points at its line.
     """
     details: list[ErrorDetail] = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors:
         loc = base + tuple(err["loc"])
+        # pydantic also reports a list as too short when its only items failed: noise that
+        # repeats the real errors below it.
+        if err["type"] == "too_short" and any(
+            len(o["loc"]) > len(err["loc"]) and tuple(o["loc"][: len(err["loc"])]) == err["loc"]
+            for o in errors
+        ):
+            continue
         inner = (err.get("ctx") or {}).get("error")
         if isinstance(inner, ConfigError):
             for d in inner.details:

@@ -109,10 +109,7 @@ def inventory_from_data(data: Any, sm: SourceMap, catalog: Catalog | None = None
         inv = validate(Inventory, data, sm)
     except ConfigError as exc:
         # Report unknown regions too, so one run shows every problem the file has.
-        # pydantic also counts the sites that failed as missing ("Tuple should have at least 1
-        # item after validation"); with sites present that only repeats the real errors.
-        found = [_by_name(d, names) for d in exc.details
-                 if not (names and d.loc == ("sites",) and "at least 1 item" in d.msg)]
+        found = [_by_name(d, names) for d in exc.details]
         found += _unknown_regions(data.get("sites"), names, catalog, sm)
         found.sort(key=lambda d: d.line or 0)
         raise InventoryError(found) from None

@@ -160,3 +160,35 @@ def test_missing_file_is_bad_input(tmp_path: Path) -> None:
     res = run("plan", tmp_path / "nope.yaml")
     assert res.exit_code == 2
     assert res.stderr == f"error: {tmp_path / 'nope.yaml'}: file not found\n"
+
+
+def test_validate_reports_every_bad_file_and_exits_2(tmp_path: Path) -> None:
+    bad = _write(tmp_path, "jobs:\n  a:\n    command: x\n    gpu_types: {T4: -1h}\n")
+    odd = _write(tmp_path, "hello: world\n", "odd.yaml")
+    res = run("validate", QS / "pipeline.yaml", bad, odd)
+    assert res.exit_code == 2
+    assert f"ok    {QS / 'pipeline.yaml'} (Pipeline)" in res.stdout
+    errors = res.stderr.splitlines()
+    assert errors[0] == (f"error: {bad}:4: jobs[0].gpu_types.T4: duration must not be "
+                         "negative, got '-1h'")
+    assert errors[1] == (f"error: {odd}: cannot tell what this is; add kind: Pipeline, "
+                         "Inventory or PolicySet")
+
+
+def test_solver_time_out_is_exit_3_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    import placer
+    from placer.errors import SolverError
+
+    def no_plan(*args: object, **kwargs: object) -> None:
+        raise SolverError("HiGHS stopped (Time limit reached) before finding any feasible plan")
+
+    monkeypatch.setattr(placer, "plan", no_plan)
+    res = run("plan", QS / "pipeline.yaml", "--time-limit", "1")
+    assert res.exit_code == 3
+    assert res.stderr.startswith("error: HiGHS stopped (Time limit reached)")
+
+
+def test_catalog_marks_gpu_only_prices() -> None:
+    res = run("catalog", "--provider", "gcp", "--gpu", "T4")
+    assert res.exit_code == 0
+    assert "* GPU only: the host VM is billed on top" in res.stdout

@@ -34,6 +34,24 @@ class Offer(Model):
     source: str | None = Field(default=None, description="where the price comes from")
 
 
+class Cluster(Model):
+    """How to reach the compute at a site: which backend, where, and where its secret lives.
+
+    Secrets are never written in the inventory: ``token_env`` names an environment variable
+    and ``token_file`` a file that holds the token, so the inventory can be committed.
+    """
+
+    backend: str = Field(default="ray", description="entry point in placer.backends: ray, k8s")
+    address: str | None = Field(
+        default=None, description="e.g. http://10.0.0.5:8265 (Ray dashboard / Jobs API)"
+    )
+    token_env: str | None = Field(default=None, description="env var holding the auth token")
+    token_file: str | None = Field(default=None, description="file holding the auth token")
+    context: str | None = Field(default=None, description="kubeconfig context (k8s)")
+    namespace: str | None = Field(default=None, description="Kubernetes namespace (k8s)")
+    options: dict[str, str] = Field(default_factory=dict, description="backend-specific")
+
+
 class Site(Model):
     """A place placer may run jobs: an on-prem GPU cluster or a cloud region."""
 
@@ -59,6 +77,9 @@ class Site(Model):
         description="expected extra run time on spot from preemption and restart, as a fraction",
     )
     labels: dict[str, str] = Field(default_factory=dict)
+    cluster: Cluster | None = Field(
+        default=None, description="how to submit jobs here; planning does not need it"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -145,3 +166,4 @@ class ResolvedSite(Model):
     spot_provisioning_h: float = 0.0
     spot_overhead: float = 0.0
     labels: dict[str, str] = Field(default_factory=dict)
+    cluster: Cluster | None = None

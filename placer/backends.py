@@ -9,11 +9,15 @@ placer's extras; third parties register the same way). A backend imports its SDK
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 from placer.errors import BackendUnavailableError
+
+if TYPE_CHECKING:
+    from placer.models import Job, JobPlacement
 
 GROUP = "placer.backends"
 
@@ -21,9 +25,24 @@ GROUP = "placer.backends"
 EXTRAS = {"ray": "ray", "k8s": "k8s", "s3": "s3", "gcs": "gcs"}
 
 
+# The job states every compute backend reports, whatever its cluster calls them.
+PENDING: Final = "PENDING"
+RUNNING: Final = "RUNNING"
+SUCCEEDED: Final = "SUCCEEDED"
+FAILED: Final = "FAILED"
+STOPPED: Final = "STOPPED"
+JobState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED"]
+JOB_STATES: tuple[JobState, ...] = (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)
+TERMINAL_STATES: frozenset[str] = frozenset({SUCCEEDED, FAILED, STOPPED})
+
+
 @dataclass(frozen=True)
 class Handle:
-    """What a compute backend returns for a submitted job: enough to find it again."""
+    """What a compute backend returns for a submitted job: enough to find it again.
+
+    The journal stores the three fields, so a handle must survive a restart of placer: ``id``
+    is the cluster's own name for the job (a Ray submission id, a Kubernetes object name).
+    """
 
     backend: str
     site: str
@@ -32,12 +51,55 @@ class Handle:
 
 @runtime_checkable
 class ComputeBackend(Protocol):
-    """Runs jobs on a cluster. ``submit`` is idempotent: the same step twice yields one job."""
+    """Runs jobs on one site's cluster.
 
-    def submit(self, job: Any, site: Any, *, submission_id: str) -> Handle: ...
-    def status(self, handle: Handle) -> str: ...
+    ``submit`` is idempotent: the same ``submission_id`` twice yields one job (Ray Jobs
+    ``submission_id``, a Kubernetes object name), so a restart never starts a step twice.
+    ``find`` returns the job a ``submission_id`` names, if the cluster has it: the executor calls
+    it on resume for a step whose submission was recorded as intended but not as done.
+
+    Errors: :class:`~placer.errors.SiteUnreachableError` when the site is down (the executor
+    fails over), :class:`~placer.errors.BackendError` for anything else (retried with backoff).
+    Messages must never contain credentials.
+    """
+
+    name: str
+
+    def submit(self, job: Job, placement: JobPlacement, *, submission_id: str,
+               env: Mapping[str, str]) -> Handle: ...
+    def status(self, handle: Handle) -> JobState: ...
     def logs(self, handle: Handle) -> str: ...
     def cancel(self, handle: Handle) -> None: ...
+    def find(self, submission_id: str) -> Handle | None: ...
+
+
+@runtime_checkable
+class StorageLayout(Protocol):
+    """Where a job of a run writes its outputs, given the location it runs in.
+
+    The executor asks for a prefix in the job's own location and refuses any answer it can show
+    to lie elsewhere: outputs stay on storage the policy allows for the job.
+    """
+
+    def job_prefix(self, run_id: str, job: str, location: str) -> str | None:
+        """A URI prefix (ending in ``/``) in ``location``, or ``None`` if none is configured."""
+        ...
+
+
+@dataclass(frozen=True)
+class PrefixLayout:
+    """One storage root per location: ``{root}/{run_id}/{job}/``.
+
+    >>> PrefixLayout({"aws:eu-central-1": "s3://acme-eu/placer"}).job_prefix(
+    ...     "run-1", "train", "aws:eu-central-1")
+    's3://acme-eu/placer/run-1/train/'
+    """
+
+    roots: Mapping[str, str]
+
+    def job_prefix(self, run_id: str, job: str, location: str) -> str | None:
+        root = self.roots.get(location)
+        return None if root is None else f"{root.rstrip('/')}/{run_id}/{job}/"
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,13 @@ infrastructure that cannot be reached::
     │   └── PolicyError                 bad rules, unknown location sets
     ├── CatalogError (LookupError)      a region, GPU or price the catalog does not know
     ├── SolverError (RuntimeError)      the MILP solver failed for a reason other than infeasibility
-    └── BackendError (RuntimeError)     a backend failed to talk to its cluster or store
-        └── BackendUnavailableError (ImportError)  its extra is not installed
+    ├── BackendError (RuntimeError)     a backend failed to talk to its cluster or store
+    │   ├── BackendUnavailableError (ImportError)  its extra is not installed
+    │   └── SiteUnreachableError        the site itself is down: the executor fails over
+    ├── JournalError (RuntimeError)     the run store cannot be opened or is from a newer placer
+    │   └── RunNotFoundError (LookupError)  no run with that id in the journal
+    └── ExecutionError (RuntimeError)   the executor was asked for something it cannot do
+        └── ResidencyError              an output location outside the job's allowed location
 """
 
 from __future__ import annotations
@@ -88,3 +93,32 @@ class BackendError(PlacerError, RuntimeError):
 
 class BackendUnavailableError(BackendError, ImportError):
     """A backend was asked for but its optional dependency is not installed."""
+
+
+class SiteUnreachableError(BackendError):
+    """The site as a whole cannot be reached (cluster stopped, API down), not just one call.
+
+    The executor treats it as a site failure: it re-plans the rest of the run without the site.
+    A backend raises it only when it is confident the site is down; a flaky call is a plain
+    :class:`BackendError`, retried with backoff.
+    """
+
+    def __init__(self, site: str, message: str = "site is unreachable") -> None:
+        self.site = site
+        super().__init__(f"{site}: {message}")
+
+
+class JournalError(PlacerError, RuntimeError):
+    """The run store cannot be opened, or was written by a newer placer."""
+
+
+class RunNotFoundError(JournalError, LookupError):
+    """No run with that id in the journal."""
+
+
+class ExecutionError(PlacerError, RuntimeError):
+    """The executor was asked for something it cannot do (e.g. a plan that is not placed)."""
+
+
+class ResidencyError(ExecutionError):
+    """Refused: an output location would lie outside the storage the policy allows the job."""

@@ -14,7 +14,7 @@ The steps, each pure (no I/O beyond reading the embedded catalog once):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from placer.catalog import Catalog, default_catalog, default_inventory, link_for, resolve_inventory
@@ -48,6 +48,8 @@ def plan(
     budget: str | float | None = None,
     catalog: Catalog | None = None,
     time_limit_s: float = 60.0,
+    pinned: Mapping[str, str] | None = None,
+    exclude_sites: Collection[str] = (),
 ) -> Plan:
     """Place every job of ``pipeline`` on a site, respecting every policy.
 
@@ -60,6 +62,10 @@ def plan(
             optional ``budget``).
         deadline: makespan bound, ``"12h"`` or hours.
         budget: cost bound, ``"$500"`` or USD.
+        pinned: job → site for jobs that already ran or are running (re-planning after a
+            failure): such a job may only stay where it is, and still counts for data movement.
+        exclude_sites: sites no unpinned job may use (a site that went down). Both only ever
+            narrow the policy-eligible sets, never widen them.
 
     Returns:
         A Plan with status ``placed``, ``held`` (some input's location or classification is
@@ -99,9 +105,11 @@ def plan(
     reasons: list[str] = []
     for job_name in pipeline.topological_order():
         e = elig[job_name]
-        cands = _candidates(pipeline.job(job_name), [by_name[s] for s in e.allowed], e.penalties)
+        usable = _usable_sites(job_name, e.allowed, pinned or {}, exclude_sites)
+        cands = _candidates(pipeline.job(job_name), [by_name[s] for s in usable], e.penalties)
         if not cands:
-            reasons.append(_no_option_reason(pipeline, job_name, e, sites))
+            reasons.append(_no_option_reason(pipeline, job_name, e, sites, usable,
+                                             (pinned or {}).get(job_name)))
         candidates[job_name] = cands
     if reasons:
         return base.model_copy(update={"status": "infeasible", "reasons": reasons,
@@ -229,14 +237,29 @@ def _rejected(elig: Mapping[str, JobEligibility]) -> dict[str, dict[str, list[st
     }
 
 
+def _usable_sites(job: str, allowed: Sequence[str], pinned: Mapping[str, str],
+                  exclude: Collection[str]) -> list[str]:
+    """The allowed sites a re-plan may still use: a pinned job's own site (even if excluded:
+    it already ran there), otherwise the allowed sites minus the excluded ones."""
+    if job in pinned:
+        return [s for s in allowed if s == pinned[job]]
+    return [s for s in allowed if s not in exclude]
+
+
 def _no_option_reason(pipeline: Pipeline, job: str, e: JobEligibility,
-                      sites: Sequence[ResolvedSite]) -> str:
+                      sites: Sequence[ResolvedSite], usable: Sequence[str],
+                      pinned_to: str | None) -> str:
     j = pipeline.job(job)
     wanted = ", ".join(sorted(j.gpu_types))
     if not e.allowed:
         return (f"{job}: no site is allowed by the policies "
                 f"(rejected: {', '.join(sorted(e.rejected)) or 'none'})")
-    return (f"{job}: none of the allowed sites ({', '.join(e.allowed)}) offers "
+    if pinned_to is not None and not usable:
+        return f"{job}: pinned to {pinned_to}, which the policies do not allow for it"
+    if not usable:
+        return (f"{job}: every allowed site ({', '.join(e.allowed)}) is excluded; "
+                f"the others are rejected by the policies")
+    return (f"{job}: none of the allowed sites ({', '.join(usable)}) offers "
             f"{j.resources.gpus}× any of its GPU types ({wanted})")
 
 

@@ -194,6 +194,7 @@ def resolve_inventory(
             out.append(ResolvedSite(
                 name=site.name, kind="onprem", location=loc, pools=site.pools,
                 spot_overhead=site.spot_overhead, labels=site.labels, cluster=site.cluster,
+                storage=site.storage,
             ))
             continue
         if site.location not in cat:
@@ -232,6 +233,7 @@ def resolve_inventory(
             name=site.name, kind="cloud", location=loc, offers=offers,
             provisioning_h=prov, spot_provisioning_h=spot_prov,
             spot_overhead=site.spot_overhead, labels=site.labels, cluster=site.cluster,
+            storage=site.storage,
         ))
     if problems:
         raise InventoryError(problems)

@@ -80,6 +80,10 @@ class Site(Model):
     cluster: Cluster | None = Field(
         default=None, description="how to submit jobs here; planning does not need it"
     )
+    storage: str | None = Field(
+        default=None,
+        description="where jobs here write outputs, e.g. s3://acme-eu/placer (in this location)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -167,3 +171,4 @@ class ResolvedSite(Model):
     spot_overhead: float = 0.0
     labels: dict[str, str] = Field(default_factory=dict)
     cluster: Cluster | None = None
+    storage: str | None = None

@@ -9,7 +9,7 @@ placer's extras; third parties register the same way). A backend imports its SDK
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkab
 from placer.errors import BackendUnavailableError
 
 if TYPE_CHECKING:
-    from placer.models import Job, JobPlacement
+    from placer.models import Job, JobPlacement, ResolvedSite
 
 GROUP = "placer.backends"
 
@@ -152,3 +152,27 @@ def load_all_backends() -> dict[str, Any]:
         except BackendUnavailableError as exc:
             warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
     return out
+
+
+def compute_backends_for(sites: Iterable[ResolvedSite]) -> dict[str, ComputeBackend]:
+    """A compute backend per site that says how to reach its cluster (``Site.cluster``).
+
+    A compute backend's entry point is a factory called with the resolved site; sites with no
+    ``cluster`` get none (the executor refuses plans that use them).
+    """
+    out: dict[str, ComputeBackend] = {}
+    for site in sites:
+        if site.cluster is None:
+            continue
+        factory = load_backend(site.cluster.backend)
+        out[site.name] = factory(site)
+    return out
+
+
+def layout_for(sites: Iterable[ResolvedSite]) -> PrefixLayout:
+    """Each site's ``storage`` root as the output root for its location."""
+    roots: dict[str, str] = {}
+    for site in sites:
+        if site.storage:
+            roots.setdefault(site.location.key, site.storage)
+    return PrefixLayout(roots)

@@ -248,5 +248,159 @@ def catalog(
         out.print("* GPU only: the host VM is billed on top (a lower bound; see docs/catalog.md)")
 
 
+# -- running plans ---------------------------------------------------------------------------
+JournalOpt = Annotated[
+    Path | None,
+    typer.Option("--journal", envvar="PLACER_JOURNAL", help="run journal (SQLite); default "
+                 "under the user data dir"),
+]
+
+
+def _journal(path: Path | None, readonly: bool = False) -> Any:
+    from placer.journal import Journal
+
+    return Journal(path, readonly=readonly)
+
+
+def _status_table(st: Any) -> Table:
+    t = Table(title=f"{st.run_id}: {st.state}" + (f" ({st.reason})" if st.reason else ""),
+              title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("job", "state", "site", "attempt", "cost", "reason"):
+        t.add_column(col, justify="right" if col in ("attempt", "cost") else "left")
+    for j in st.jobs.values():
+        t.add_row(j.job, j.state, j.site or "", str(j.attempt),
+                  "" if j.cost_usd is None else f"${j.cost_usd:,.2f}", j.reason or "")
+    return t
+
+
+def _executor_for_run(journal: Any, run_id: str) -> Any:
+    """Rebuild the backends of a recorded run from its stored inventory (no secrets stored:
+    tokens are read again from where the inventory says they live)."""
+    from placer.backends import compute_backends_for, layout_for
+    from placer.catalog import resolve_inventory
+    from placer.executor import Executor
+    from placer.models import Inventory
+
+    inv = Inventory.model_validate(journal.run_spec(run_id)["inventory"])
+    sites = resolve_inventory(inv)
+    return Executor(journal, compute_backends_for(sites), layout=layout_for(sites))
+
+
+def _finish(st: Any) -> None:
+    out.print(_status_table(st))
+    raise typer.Exit(EXIT_OK if st.state in ("SUCCEEDED", "RUNNING") else EXIT_NOT_PLACED)
+
+
+@app.command("submit")
+def submit_cmd(
+    pipeline: Annotated[Path, typer.Argument(help="pipeline YAML")],
+    inventory: Annotated[Path, typer.Option(help="inventory YAML with sites' clusters")],
+    policies: Annotated[
+        list[Path] | None, typer.Option(help="policy file or folder; repeatable")
+    ] = None,
+    objective: Annotated[str, typer.Option(help="cost or time")] = "cost",
+    deadline: Annotated[str | None, typer.Option(help="makespan bound, e.g. 12h")] = None,
+    budget: Annotated[str | None, typer.Option(help="cost bound, e.g. $500")] = None,
+    wait: Annotated[bool, typer.Option(help="drive the run until it ends")] = False,
+    journal: JournalOpt = None,
+) -> None:
+    """Plan a pipeline and run it: each job on its planned site, recorded in the journal."""
+    import placer
+    from placer.backends import compute_backends_for, layout_for
+    from placer.catalog import resolve_inventory
+
+    try:
+        result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget)
+        if result.status != "placed":
+            _show(result, False, None)
+            raise typer.Exit(EXIT_NOT_PLACED)
+        inv = placer.load_inventory(inventory)
+        sites = resolve_inventory(inv)
+        run = placer.submit(
+            result, pipeline=placer.load_pipeline(pipeline), inventory=inv,
+            policies=placer.load_policies(*policies) if policies else None,
+            backends=compute_backends_for(sites), layout=layout_for(sites),
+            journal=_journal(journal),
+        )
+        out.print(f"run {run.id} submitted", highlight=False)
+        if wait:
+            _finish(run.wait())
+    except PlacerError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def runs(journal: JournalOpt = None,
+         limit: Annotated[int, typer.Option(help="how many, newest first")] = 20) -> None:
+    """Recent runs with their state."""
+    import datetime as dt
+
+    from placer.journal import default_path
+
+    path = journal or default_path()
+    if not path.exists():
+        out.print(f"no runs recorded yet (journal {path})", highlight=False)
+        return
+    try:
+        records = _journal(path, readonly=True).runs(limit)
+    except PlacerError as exc:
+        raise _fail(exc) from None
+    t = Table(box=box.SIMPLE_HEAD)
+    for col in ("run", "pipeline", "state", "created", "reason"):
+        t.add_column(col)
+    for r in records:
+        when = dt.datetime.fromtimestamp(r.created, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        t.add_row(r.id, r.pipeline_name, r.state, when, r.reason or "")
+    out.print(t)
+
+
+@app.command()
+def status(run_id: Annotated[str, typer.Argument(help="run id")],
+           journal: JournalOpt = None) -> None:
+    """Per job: state, site, attempt and cost, as the journal records them."""
+    from placer.executor import run_status
+
+    try:
+        out.print(_status_table(run_status(_journal(journal, readonly=True), run_id)))
+    except PlacerError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def logs(run_id: Annotated[str, typer.Argument(help="run id")],
+         job: Annotated[str, typer.Argument(help="job name")],
+         journal: JournalOpt = None) -> None:
+    """The job's logs, read from its cluster (secrets masked)."""
+    try:
+        j = _journal(journal)
+        sys.stdout.write(_executor_for_run(j, run_id).logs(run_id, job))
+    except PlacerError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def cancel(run_id: Annotated[str, typer.Argument(help="run id")],
+           journal: JournalOpt = None) -> None:
+    """Stop every running job of the run on every site."""
+    try:
+        j = _journal(journal)
+        out.print(_status_table(_executor_for_run(j, run_id).cancel(run_id)))
+    except PlacerError as exc:
+        raise _fail(exc) from None
+
+
+@app.command("resume")
+def resume_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
+               wait: Annotated[bool, typer.Option(help="drive the run until it ends")] = True,
+               journal: JournalOpt = None) -> None:
+    """Continue a run after a crash: nothing already submitted is submitted again."""
+    try:
+        j = _journal(journal)
+        run = _executor_for_run(j, run_id).resume(run_id)
+        _finish(run.wait() if wait else run.step())
+    except PlacerError as exc:
+        raise _fail(exc) from None
+
+
 def main() -> None:
     app()

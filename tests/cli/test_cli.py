@@ -192,3 +192,20 @@ def test_catalog_marks_gpu_only_prices() -> None:
     res = run("catalog", "--provider", "gcp", "--gpu", "T4")
     assert res.exit_code == 0
     assert "* GPU only: the host VM is billed on top" in res.stdout
+
+
+def test_runs_and_status_read_the_journal(tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    res = run("runs", "--journal", db)
+    assert res.exit_code == 0, res.output
+    assert res.stdout == f"no runs recorded yet (journal {db})\n"
+    res = run("status", "run-20261128-000000", "--journal", db)
+    assert res.exit_code == 2
+    assert res.stderr == f"error: no journal at {db}\n"
+
+
+def test_submit_refuses_sites_without_a_cluster(tmp_path: Path) -> None:
+    res = run("submit", QS / "pipeline.yaml", "--inventory", QS / "inventory.yaml",
+              "--policies", ROOT / "policies", "--journal", tmp_path / "j.db")
+    assert res.exit_code == 2
+    assert "no compute backend for site(s): " in res.stderr

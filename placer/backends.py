@@ -9,7 +9,7 @@ placer's extras; third parties register the same way). A backend imports its SDK
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
@@ -118,6 +118,27 @@ class StorageResolver(Protocol):
     """Reads where a dataset lives, its tags and size, from the store itself."""
 
     def resolve(self, uri: str) -> DatasetFacts: ...
+
+
+class CopyOutcome(Protocol):
+    """What a verified copy reports: the bytes moved and the checksum both sides agreed on."""
+
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def checksum(self) -> str: ...
+
+
+@runtime_checkable
+class DataMover(Protocol):
+    """Copies data between locations, verified, refusing destinations outside ``allowed``.
+
+    The residency check happens before any byte moves, and a copy is reported only once the
+    destination matches the source by size and checksum (``placer_s3.S3Resolver`` and
+    ``placer_gcs.GCSResolver`` implement it).
+    """
+
+    def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyOutcome: ...
 
 
 def _entry_points() -> dict[str, EntryPoint]:

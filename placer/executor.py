@@ -43,6 +43,7 @@ from placer.backends import (
     STOPPED,
     SUCCEEDED,
     ComputeBackend,
+    DataMover,
     Handle,
     StorageLayout,
     StorageResolver,
@@ -196,6 +197,9 @@ class Executor:
         layout: where each job writes its outputs, per location (required: where outputs go is
             a residency decision, placer never guesses it).
         storage: if given, every output prefix is resolved and must lie in the job's location.
+        mover: if given, an input produced in another location is copied (verified, and only
+            into the consuming job's own location) before the job starts, and the job reads
+            the local copy; without one, jobs read such inputs where they were written.
         retry: retry and backoff policy.
         max_concurrency: steps in flight at once, over all sites.
         poll_interval_s: pause between ticks in :meth:`Run.wait`.
@@ -205,6 +209,7 @@ class Executor:
 
     def __init__(self, journal: Journal, backends: Mapping[str, ComputeBackend], *,
                  layout: StorageLayout, storage: StorageResolver | None = None,
+                 mover: DataMover | None = None,
                  retry: RetryPolicy | None = None, max_concurrency: int = 8,
                  poll_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, catalog: Catalog | None = None,
@@ -215,6 +220,7 @@ class Executor:
         self.backends = dict(backends)
         self.layout = layout
         self.storage = storage
+        self.mover = mover
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
         self.poll_interval_s = poll_interval_s
@@ -454,8 +460,12 @@ class Executor:
             attempt = j.attempt + 1
             try:
                 _, manifest = self._environment(rs, name, attempt, placement)
+                self._move_inputs(rs, name, placement)
             except ResidencyError as exc:
                 self._stick(rs, j, "STUCK", str(exc))
+                continue
+            except BackendError as exc:
+                self._call_error(rs, j, exc)
                 continue
             sid = submission_id(rs.id, name, attempt)
             self.journal.record_intent(rs.id, name, attempt, placement.site, sid,
@@ -502,6 +512,48 @@ class Executor:
                                      "where the job runs and the policy allows its data")
         return prefix
 
+    def _remote_inputs(self, rs: _Run, job: str,
+                       placement: JobPlacement) -> list[tuple[str, str, str, str]]:
+        """(ref, source URI, source location, local URI) for each input made elsewhere."""
+        if self.mover is None:
+            return []
+        out = []
+        for ref in rs.pipeline.job(job).inputs:
+            src, _, name = ref.partition(".")
+            if src not in rs.placements or not name:
+                continue
+            src_loc = rs.placements[src].location
+            if src_loc == placement.location:
+                continue
+            local = f"{self._prefix(rs, job, placement.location)}inputs/{src}/{name}"
+            out.append((ref, self._prefix(rs, src, src_loc) + name, src_loc, local))
+        return out
+
+    def _move_inputs(self, rs: _Run, job: str, placement: JobPlacement) -> None:
+        """Copy inputs made in other locations into the job's own, verified, journaled.
+
+        Intent is recorded before the copy and the outcome after, so a crash mid-copy is
+        redone on resume (copies overwrite, so redoing is safe); a copy already recorded as
+        done is not repeated. The destination may only be the job's own location, which the
+        policies allow for everything the job reads.
+        """
+        done = {(t.src_uri, t.dst_uri) for t in self.journal.transfers(rs.id)
+                if t.state == "DONE"}
+        for _, src_uri, src_loc, dst_uri in self._remote_inputs(rs, job, placement):
+            if (src_uri, dst_uri) in done:
+                continue
+            assert self.mover is not None
+            tid = self.journal.record_transfer(rs.id, job, src_uri, dst_uri,
+                                               src_location=src_loc,
+                                               dst_location=placement.location)
+            try:
+                result = self.mover.copy(src_uri, dst_uri, allowed={placement.location})
+            except BaseException:
+                self.journal.finish_transfer(rs.id, tid, "FAILED")
+                raise
+            self.journal.finish_transfer(rs.id, tid, "DONE", nbytes=result.bytes,
+                                         checksum=result.checksum)
+
     def _environment(self, rs: _Run, job: str, attempt: int,
                      placement: JobPlacement) -> tuple[dict[str, str], dict[str, Any]]:
         """The job's environment and manifest: run identity, input URIs, output locations."""
@@ -509,13 +561,14 @@ class Executor:
         prefix = self._prefix(rs, job, placement.location)
         datasets = {d.name: d for d in rs.pipeline.datasets}
         inputs: dict[str, str | None] = {}
+        local = {ref: uri for ref, _, _, uri in self._remote_inputs(rs, job, placement)}
         for ref in spec.inputs:
             if ref in datasets:
                 inputs[ref] = datasets[ref].uri
             else:
                 src, out = ref.split(".", 1)
                 src_loc = rs.placements[src].location
-                inputs[ref] = self._prefix(rs, src, src_loc) + out
+                inputs[ref] = local.get(ref) or self._prefix(rs, src, src_loc) + out
         outputs = {name: prefix + name for name in spec.outputs}
         manifest: dict[str, Any] = {
             "run_id": rs.id, "job": job, "attempt": attempt, "site": placement.site,

@@ -11,7 +11,8 @@ test of the executor written against them says something about the real thing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from placer.backends import (
@@ -25,7 +26,7 @@ from placer.backends import (
     Handle,
     JobState,
 )
-from placer.errors import BackendError, SiteUnreachableError
+from placer.errors import BackendError, ResidencyError, SiteUnreachableError
 from placer.models import Job, JobPlacement
 
 
@@ -171,3 +172,52 @@ class FakeStorageResolver:
         return DatasetFacts(uri=uri, location=self.prefixes[match], size_gb=None,
                             tags=dict(self.tags.get(match, {})),
                             evidence={"location": f"fake prefix {match}"})
+
+
+@dataclass(frozen=True)
+class FakeCopy:
+    """What :class:`FakeDataMover` reports for a copy."""
+
+    bytes: int
+    checksum: str
+
+
+class FakeDataMover:
+    """An in-memory object store over several locations, with the DataMover contract.
+
+    ``objects`` maps URI → bytes; a location owns every URI under one of its roots. Like the
+    real movers it refuses a destination outside ``allowed`` before writing anything, and a
+    copy of a source with no objects is an error (never an empty success).
+    """
+
+    def __init__(self, roots: Mapping[str, str]) -> None:
+        self.roots = dict(roots)  # location -> root URI
+        self.objects: dict[str, bytes] = {}
+        self.copies: list[tuple[str, str]] = []
+
+    def location(self, uri: str) -> str | None:
+        best = max((loc for loc, root in self.roots.items() if uri.startswith(root)),
+                   key=lambda loc: len(self.roots[loc]), default=None)
+        return best
+
+    def put(self, uri: str, data: bytes) -> None:
+        self.objects[uri] = data
+
+    def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> FakeCopy:
+        where = self.location(dst)
+        if where is None or where not in allowed:
+            place = where or "an unknown location"
+            raise ResidencyError(f"refusing to copy to {dst}: it is in {place}, "
+                                 f"allowed: {', '.join(sorted(allowed))}")
+        keys = sorted(k for k in self.objects if k == src or k.startswith(src.rstrip("/") + "/"))
+        if not keys:
+            raise BackendError(f"nothing to copy at {src}")
+        digest = hashlib.sha256()
+        total = 0
+        for k in keys:
+            data = self.objects[k]
+            self.objects[dst + k[len(src):]] = data
+            digest.update(k[len(src):].encode() + b"\0" + data)
+            total += len(data)
+        self.copies.append((src, dst))
+        return FakeCopy(bytes=total, checksum="sha256-tree:" + digest.hexdigest())

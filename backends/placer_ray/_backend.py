@@ -1,0 +1,344 @@
+"""Ray Jobs backend: runs a placer job as one Ray job on a site's Ray cluster.
+
+One :class:`RayJobsBackend` per site (the site's ``cluster:`` says where and which token). The
+Ray SDK is imported on first use, never at import time, so ``import placer_ray`` is cheap and
+``import placer`` stays SDK-free.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from placer.backends import TERMINAL_STATES, Handle, JobState
+from placer.errors import BackendError, BackendUnavailableError, SiteUnreachableError
+from placer_ray._errors import JobNotFoundError, mapped
+
+if TYPE_CHECKING:
+    from placer.models import Job, JobPlacement, ResolvedSite, Site
+
+NAME: Final = "ray"
+
+# A GPU type becomes a Ray custom resource with this prefix: a node with eight A100-80GB
+# advertises ``--resources '{"gpu_type:A100-80GB": 8}'``, and a job planned on two of them asks
+# for ``{"gpu_type:A100-80GB": 2}``; Ray then only starts it on a node of that type.
+GPU_RESOURCE_PREFIX: Final = "gpu_type:"
+
+# Environment variables the executor passes that are also recorded as Ray job metadata, so a
+# job on the cluster can be traced back to its run, plan and policy set (values are hashes and
+# ids, never secrets; nothing else from ``env`` goes into metadata).
+METADATA_FROM_ENV: Final = {
+    "PLACER_RUN_ID": "placer_run_id",
+    "PLACER_PLAN_HASH": "placer_plan_hash",
+    "PLACER_POLICY_HASH": "placer_policy_hash",
+    "PLACER_ATTEMPT": "placer_attempt",
+}
+
+# Ray's own fallbacks when the inventory names no token (highest precedence first).
+RAY_TOKEN_ENV: Final = "RAY_AUTH_TOKEN"
+RAY_TOKEN_PATH_ENV: Final = "RAY_AUTH_TOKEN_PATH"
+RAY_DEFAULT_TOKEN_FILE: Final = Path("~/.ray/auth_token")
+
+_STATES: Final[dict[str, JobState]] = {
+    "PENDING": "PENDING",
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "STOPPED": "STOPPED",
+}
+
+ClientFactory = Callable[..., Any]
+
+
+def gpu_resource(gpu: str) -> str:
+    """The Ray custom resource that stands for one GPU of type ``gpu``.
+
+    >>> gpu_resource("A100-80GB")
+    'gpu_type:A100-80GB'
+    """
+    return GPU_RESOURCE_PREFIX + gpu
+
+
+def _default_client_factory() -> ClientFactory:
+    try:
+        from ray.job_submission import JobSubmissionClient
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"the ray backend needs Ray's job SDK ({exc}); pip install 'placer[ray]'"
+        ) from exc
+    return JobSubmissionClient
+
+
+def _truthy(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+class RayJobsBackend:
+    """Submits, watches, and stops jobs on one site's Ray cluster through the Ray Jobs API.
+
+    Args:
+        site: the site (inventory or resolved); its ``cluster.address`` is the Ray dashboard
+            URL (``http://host:8265``), ``cluster.token_env`` / ``cluster.token_file`` name the
+            token, and ``cluster.options`` tunes submission (see :meth:`submission_request`).
+        client_factory: builds the SDK client (tests inject fakes); Ray's
+            ``JobSubmissionClient`` by default, imported on first use.
+
+    The token is read when the first request is made and kept only in the client's headers;
+    it is never logged, never put in metadata, and masked in every error message.
+    """
+
+    name = NAME
+
+    def __init__(self, site: Site | ResolvedSite, *,
+                 client_factory: ClientFactory | None = None) -> None:
+        cluster = site.cluster
+        if cluster is None or not cluster.address:
+            raise BackendError(f"{site.name}: the inventory gives no cluster address for Ray")
+        if cluster.backend != NAME:
+            raise BackendError(f"{site.name}: the site's cluster uses backend {cluster.backend!r}")
+        self.site = site.name
+        self.address = cluster.address.rstrip("/")
+        self._token_env = cluster.token_env
+        self._token_file = cluster.token_file
+        self._options = dict(cluster.options)
+        self._factory = client_factory
+        self._client: Any = None
+        self._secret: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RayJobsBackend(site={self.site!r}, address={self.address!r})"
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _read_token(self) -> str | None:
+        """The site's token: inventory's ``token_env``, then ``token_file``, then Ray's defaults.
+
+        A source the inventory names but that is empty or missing is an error rather than a
+        silent fallback: a typo must not send another cluster's token.
+        """
+        if self._token_env:
+            value = os.environ.get(self._token_env, "").strip()
+            if not value:
+                raise BackendError(
+                    f"{self.site}: environment variable {self._token_env} (token_env) is not set"
+                )
+            return value
+        if self._token_file:
+            return self._read_file(Path(self._token_file).expanduser(), "token_file")
+        value = os.environ.get(RAY_TOKEN_ENV, "").strip()
+        if value:
+            return value
+        path_env = os.environ.get(RAY_TOKEN_PATH_ENV)
+        if path_env:
+            return self._read_file(Path(path_env).expanduser(), RAY_TOKEN_PATH_ENV)
+        default = RAY_DEFAULT_TOKEN_FILE.expanduser()
+        return self._read_file(default, "Ray's default token file") if default.is_file() else None
+
+    def _read_file(self, path: Path, what: str) -> str:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise BackendError(f"{self.site}: cannot read {what} {path}: {exc.strerror}") from None
+        if not value:
+            raise BackendError(f"{self.site}: {what} {path} is empty")
+        return value
+
+    def _sdk(self) -> Any:
+        """The SDK client, created (and the cluster's version checked) on first use."""
+        if self._client is None:
+            factory = self._factory or _default_client_factory()
+            token = self._read_token()
+            self._secret = token
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            verify = _truthy(self._options.get("verify_tls"), default=True)
+            with mapped(self.site, self.address, "connect", token):
+                self._client = factory(self.address, headers=headers, verify=verify)
+        return self._client
+
+    def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(client)`` with errors mapped; a site is declared down only if it stays so.
+
+        One refused connection may be a blip (a proxy reload, a dashboard restart), so the call
+        is tried once more after ``cluster.options.confirm_down_s`` (default 1 s) before
+        :class:`SiteUnreachableError` sends the executor into a failover. Every call is safe to
+        repeat: reads are reads, and a repeated submit adopts the job it already made.
+        """
+        confirm_s = float(self._options.get("confirm_down_s", "1"))
+        for attempt in (1, 2):
+            try:
+                client = self._sdk()
+                with mapped(self.site, self.address, what, self._secret):
+                    return fn(client)
+            except SiteUnreachableError:
+                if attempt == 2:
+                    raise
+                self._client = None  # reconnect: the head may have come back elsewhere
+                time.sleep(confirm_s)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check(self, handle: Handle) -> str:
+        if handle.backend != NAME or handle.site != self.site:
+            raise BackendError(
+                f"{self.site}: handle {handle.id!r} belongs to {handle.backend}/{handle.site}"
+            )
+        return handle.id
+
+    # -- submission ---------------------------------------------------------------------------
+
+    def submission_request(self, job: Job, placement: JobPlacement, *, submission_id: str,
+                           env: Mapping[str, str]) -> dict[str, Any]:
+        """The keyword arguments for ``JobSubmissionClient.submit_job`` (pure; no I/O).
+
+        * ``runtime_env``: the job's own, plus ``image_uri`` when the job names an ``image``
+          (Ray 2.60 runs the job's workers in that image, via podman on the nodes; Ray only
+          allows ``config`` and ``env_vars`` beside it), plus ``env`` in ``env_vars`` (placer's
+          values win over the job's: they carry input and output locations).
+        * ``entrypoint_num_gpus`` = the planned GPU count and ``entrypoint_resources`` =
+          ``{"gpu_type:<GPU>": count}``, so Ray starts the entrypoint only on a node with that
+          GPU type. ``cluster.options``: ``entrypoint_num_gpus: "false"`` leaves Ray's ``GPU``
+          resource alone (the entrypoint only launches GPU workers); ``gpu_resource_prefix``
+          changes the prefix; ``accelerator_label: "true"`` adds a label selector on
+          ``ray.io/accelerator-type`` as well.
+        * ``metadata``: job, site, GPU, and run, plan and policy hashes from ``env`` (see
+          :data:`METADATA_FROM_ENV`).
+        """
+        runtime_env: dict[str, Any] = dict(job.runtime_env or {})
+        if job.image:
+            other = set(runtime_env) - {"config", "env_vars", "image_uri"}
+            if other:
+                raise BackendError(
+                    f"{self.site}: job {job.name!r} names an image and runtime_env fields"
+                    f" {sorted(other)}; Ray allows only config and env_vars beside image_uri"
+                )
+            if runtime_env.get("image_uri", job.image) != job.image:
+                raise BackendError(f"{self.site}: job {job.name!r} names two different images")
+            runtime_env["image_uri"] = job.image
+        env_vars = {**dict(runtime_env.get("env_vars") or {}), **dict(env)}
+        if env_vars:
+            runtime_env["env_vars"] = env_vars
+        prefix = self._options.get("gpu_resource_prefix", GPU_RESOURCE_PREFIX)
+        request: dict[str, Any] = {
+            "entrypoint": job.command,
+            "submission_id": submission_id,
+            "runtime_env": runtime_env or None,
+            "metadata": self._metadata(job, placement, env),
+        }
+        if placement.gpus > 0:  # a CPU-only step (gpus == 0) asks for no GPU resources
+            request["entrypoint_resources"] = {prefix + placement.gpu: float(placement.gpus)}
+            if _truthy(self._options.get("entrypoint_num_gpus"), default=True):
+                request["entrypoint_num_gpus"] = placement.gpus
+            if _truthy(self._options.get("accelerator_label"), default=False):
+                request["entrypoint_label_selector"] = {"ray.io/accelerator-type": placement.gpu}
+        if job.resources.cpus is not None:
+            request["entrypoint_num_cpus"] = job.resources.cpus
+        if job.resources.memory is not None:
+            request["entrypoint_memory"] = int(job.resources.memory * 1e9)
+        return request
+
+    def _metadata(self, job: Job, placement: JobPlacement,
+                  env: Mapping[str, str]) -> dict[str, str]:
+        meta = {"placer_job": job.name, "placer_site": self.site, "placer_gpu": placement.gpu}
+        meta.update({key: env[var] for var, key in METADATA_FROM_ENV.items() if var in env})
+        return meta
+
+    def submit(self, job: Job, placement: JobPlacement, *, submission_id: str,
+               env: Mapping[str, str]) -> Handle:
+        """Submit ``job`` as Ray job ``submission_id``; if Ray already has it, adopt it.
+
+        Ray refuses a second job with the same submission id, so a retry after a crash (or two
+        placer processes racing) yields the one job that exists rather than a second run.
+        """
+        if placement.site != self.site:
+            raise BackendError(f"{self.site}: job {job.name!r} is placed on {placement.site!r}")
+        request = self.submission_request(job, placement, submission_id=submission_id, env=env)
+        self._call("connect", lambda c: None)  # reads the token, so the guard can see it
+        if self._secret and any(self._secret in v for v in env.values()):
+            raise BackendError(
+                f"{self.site}: refusing to pass the cluster's token to job {job.name!r}"
+            )
+        try:
+            self._call("submit job", lambda c: c.submit_job(**request))
+        except BackendError as exc:
+            if "already exists" not in str(exc):
+                raise
+            # Adopt only our own job: an id naming another job is a bug upstream, not a retry.
+            info = self._call("look up job", lambda c: c.get_job_info(submission_id))
+            theirs = (getattr(info, "metadata", None) or {}).get("placer_job")
+            if theirs != job.name:
+                raise BackendError(
+                    f"{self.site}: submission id {submission_id!r} already names job {theirs!r},"
+                    f" not {job.name!r}"
+                ) from None
+        return Handle(NAME, self.site, submission_id)
+
+    # -- observation and control ------------------------------------------------------------
+
+    def status(self, handle: Handle) -> JobState:
+        """The job's state in placer's words (Ray uses the same five)."""
+        job_id = self._check(handle)
+        raw = str(self._call("read job status", lambda c: c.get_job_status(job_id)))
+        state = _STATES.get(raw.rsplit(".", 1)[-1])
+        if state is None:
+            raise BackendError(f"{self.site}: Ray reported unknown status {raw!r} for {job_id}")
+        return state
+
+    def logs(self, handle: Handle) -> str:
+        """Everything the job's entrypoint has printed so far."""
+        job_id = self._check(handle)
+        return str(self._call("read job logs", lambda c: c.get_job_logs(job_id)))
+
+    def follow(self, handle: Handle, *, poll_s: float = 1.0,
+               timeout_s: float | None = None) -> Iterator[str]:
+        """Yield new log text as it appears, until the job ends (or ``timeout_s`` passes).
+
+        Polls the logs rather than using Ray's websocket tail: the Jobs API returns the whole
+        log each time, which is fine for the sizes placer jobs print and needs no event loop.
+        """
+        seen = 0
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            done = self.status(handle) in TERMINAL_STATES
+            text = self.logs(handle)
+            if len(text) > seen:
+                yield text[seen:]
+                seen = len(text)
+            if done or (deadline is not None and time.monotonic() >= deadline):
+                return
+            time.sleep(poll_s)
+
+    def cancel(self, handle: Handle) -> None:
+        """Stop the job; a job that already ended, or that Ray does not have, is left alone."""
+        job_id = self._check(handle)
+        try:
+            self._call("stop job", lambda c: c.stop_job(job_id))
+        except JobNotFoundError:
+            return
+
+    def find(self, submission_id: str) -> Handle | None:
+        """The handle of job ``submission_id`` if the cluster has it, else ``None``."""
+        try:
+            self._call("look up job", lambda c: c.get_job_info(submission_id))
+        except JobNotFoundError:
+            return None
+        return Handle(NAME, self.site, submission_id)
+
+    def list_submission_ids(self) -> list[str]:
+        """Submission ids of every job the cluster knows (for audits and tests)."""
+        jobs = self._call("list jobs", lambda c: c.list_jobs())
+        return sorted(j.submission_id for j in jobs if j.submission_id)
+
+    def wait(self, handle: Handle, *, timeout_s: float = 300.0, poll_s: float = 0.5) -> JobState:
+        """Poll until the job ends; a :class:`BackendError` if it has not after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.status(handle)
+            if state in TERMINAL_STATES:
+                return state
+            if time.monotonic() >= deadline:
+                raise BackendError(f"{self.site}: job {handle.id} still {state} after {timeout_s}s")
+            time.sleep(poll_s)

@@ -1,0 +1,85 @@
+"""The one place where Ray SDK exceptions become placer's, with the token scrubbed out.
+
+Ray's job SDK raises builtin exceptions with HTTP bodies in their text (``RuntimeError("Request
+failed with status code 404: ...")``), ``ConnectionError`` when the dashboard does not answer at
+construction, ``requests`` exceptions when it stops answering later, and
+``ray.exceptions.AuthenticationError`` for a missing or wrong token. placer's executor needs
+three outcomes from them: the site is down (fail over), the job is not there (adopt or submit),
+anything else (retry with backoff).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from placer.errors import BackendError, SiteUnreachableError
+
+_STATUS = re.compile(r"status code (\d{3})")
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+MASK = "***"
+
+
+class JobNotFoundError(BackendError):
+    """The cluster answered, and has no job with that submission id."""
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status Ray's SDK folded into an exception message, if any."""
+    match = _STATUS.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with the secret and any bearer credential masked."""
+    if secret:
+        text = text.replace(secret, MASK)
+    return _BEARER.sub(lambda m: m.group(1) + MASK, text)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    # requests' ConnectionError (and ConnectTimeout, its subclass) is an OSError but not the
+    # builtin ConnectionError; importing requests here would be cheap but naming it by module
+    # keeps this file free of SDK imports.
+    if isinstance(exc, ConnectionError):
+        return True
+    return any(
+        f"{cls.__module__}.{cls.__qualname__}" == "requests.exceptions.ConnectionError"
+        for cls in type(exc).__mro__
+    )
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    return any(cls.__name__ == "AuthenticationError" for cls in type(exc).__mro__) or (
+        http_status(exc) in (401, 403)
+    )
+
+
+@contextmanager
+def mapped(site: str, address: str, what: str, secret: str | None) -> Iterator[None]:
+    """Translate SDK exceptions raised inside the block into placer's tree.
+
+    The token is masked in every message; when the SDK's own text contained it, the chain is
+    cut (``from None``) so no traceback can print it either.
+    """
+    try:
+        yield
+    except BackendError:
+        raise
+    except Exception as exc:
+        raw = f"{type(exc).__name__}: {exc}"
+        clean = scrub(raw, secret)
+        cause = exc if clean == raw else None
+        if _is_connection_error(exc):
+            raise SiteUnreachableError(
+                site, f"Ray cluster at {address} is unreachable while trying to {what} ({clean})"
+            ) from cause
+        if _is_auth_error(exc):
+            raise BackendError(
+                f"{site}: Ray cluster at {address} refused the credentials while trying to"
+                f" {what}: check the site's token_env / token_file ({clean})"
+            ) from cause
+        if http_status(exc) == 404:
+            raise JobNotFoundError(f"{site}: {what}: no such job ({clean})") from cause
+        raise BackendError(f"{site}: Ray cluster at {address}: cannot {what} ({clean})") from cause

@@ -1,18 +1,23 @@
 import pytest
 
-from placer.backends import available_backends, load_backend
+from placer.backends import EXTRAS, available_backends, load_backend
 from placer.errors import BackendUnavailableError
 
 
-def test_a_backend_that_is_not_installed_names_the_extra() -> None:
-    if "ray" in available_backends():
-        pytest.skip("the ray backend is installed here")
+def test_shipped_backends_are_found_through_entry_points() -> None:
+    assert {"ray", "s3", "gcs"} <= set(available_backends())
+
+
+def test_a_backend_whose_extra_is_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(EXTRAS, "slurm", "slurm")
     with pytest.raises(BackendUnavailableError) as info:
-        load_backend("ray")
-    assert str(info.value) == "backend 'ray' is not installed; pip install 'placer[ray]'"
+        load_backend("slurm")
+    assert str(info.value) == "backend 'slurm' is not installed; pip install 'placer[slurm]'"
 
 
 def test_an_unknown_backend_is_a_clear_error() -> None:
     with pytest.raises(BackendUnavailableError) as info:
         load_backend("carrier-pigeon")
-    assert "install the package that provides it" in str(info.value)
+    assert str(info.value) == (
+        "backend 'carrier-pigeon' is not installed; install the package that provides it"
+    )

@@ -256,6 +256,54 @@ JournalOpt = Annotated[
 ]
 
 
+@app.command("cluster-spec")
+def cluster_spec(
+    plan_file: Annotated[Path, typer.Argument(help="plan JSON (placer plan --json / -o)")],
+    site: Annotated[str, typer.Option(help="the cloud site to render a cluster for")],
+    inventory: Annotated[Path | None, typer.Option(help="inventory YAML (or embedded)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="launcher (ray up) or raycluster "
+                                     "(KubeRay)")] = "launcher",
+    job: Annotated[str | None, typer.Option(help="size the cluster for this job")] = None,
+    image: Annotated[str | None, typer.Option(help="container image (raycluster: "
+                                              "required)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write here")] = None,
+) -> None:
+    """Render the Ray cluster a plan paid for on a cloud site, for Ray's own tooling."""
+    import placer
+    from placer.catalog import default_inventory, resolve_inventory
+    from placer.cluster_spec import (
+        launcher_config,
+        raycluster_manifest,
+        render_yaml,
+        sizing_placement,
+    )
+    from placer.models import Plan
+
+    try:
+        if fmt not in ("launcher", "raycluster"):
+            raise ConfigError(f"--format must be launcher or raycluster, got {fmt!r}")
+        if fmt == "raycluster" and not image:
+            raise ConfigError("--format raycluster needs --image")
+        try:
+            plan_obj = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{plan_file}: not a placer plan ({type(exc).__name__})") from None
+        inv = placer.load_inventory(inventory) if inventory else default_inventory()
+        resolved = {s.name: s for s in resolve_inventory(inv)}
+        if site not in resolved:
+            raise ConfigError(f"no site {site!r} in the inventory")
+        placement = sizing_placement(plan_obj, site, job)
+        spec = (launcher_config(resolved[site], placement, image=image) if fmt == "launcher"
+                else raycluster_manifest(resolved[site], placement, image=image or ""))
+    except PlacerError as exc:
+        raise _fail(exc) from None
+    text = render_yaml(spec)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
 def _journal(path: Path | None, readonly: bool = False) -> Any:
     from placer.journal import Journal
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from placer.backends import DatasetFacts
@@ -67,8 +67,12 @@ class S3Resolver:
     name = "s3"
 
     def __init__(self, *, endpoint_url: str | None = None, session: Any = None,
-                 page_size: int = 1000, max_attempts: int = 5) -> None:
+                 page_size: int = 1000, max_attempts: int = 5,
+                 bucket_locations: Mapping[str, str] | None = None) -> None:
         self.endpoint_url = endpoint_url
+        # An S3-compatible store that is not AWS (MinIO or Ceph in a data centre) has no AWS
+        # region to ask for: its operator declares where each bucket is.
+        self.bucket_locations = dict(bucket_locations or {})
         self.page_size = page_size
         self.max_attempts = max_attempts
         self._session = session
@@ -119,6 +123,8 @@ class S3Resolver:
         during a long run must not inherit its old answer.
         """
         bucket, _ = parse_uri(uri)
+        if bucket in self.bucket_locations:
+            return self.bucket_locations[bucket]
         if fresh or bucket not in self._regions:
             answer = self._call(uri, "GetBucketLocation",
                                 lambda: self._client().get_bucket_location(Bucket=bucket))
@@ -126,7 +132,8 @@ class S3Resolver:
         return self._regions[bucket]
 
     def _bucket_client(self, uri: str) -> Any:
-        return self._client(self.location(uri).removeprefix("aws:"))
+        where = self.location(uri)
+        return self._client(where.removeprefix("aws:") if where.startswith("aws:") else None)
 
     # -- resolve ------------------------------------------------------------------------------
     def resolve(self, uri: str) -> DatasetFacts:
@@ -145,7 +152,8 @@ class S3Resolver:
         bucket, key = parse_uri(uri)
         location = self.location(uri)
         client = self._bucket_client(uri)
-        evidence = {"location": f"GetBucketLocation({bucket})"}
+        evidence = {"location": f"declared for bucket {bucket}" if bucket in self.bucket_locations
+                    else f"GetBucketLocation({bucket})"}
         tags, evidence["tags"] = self._bucket_tags(uri, client, bucket)
 
         head = None
@@ -268,6 +276,9 @@ class S3Resolver:
     def copy(self, src_uri: str, dst_uri: str, *, allowed: AllowedLocations) -> CopyResult:
         """Copy an object or a prefix (``…/`` → ``…/``) to another bucket, verified.
 
+        ``s3://b/k`` without a trailing ``/`` is the object ``k`` if it exists, else the prefix
+        ``k/``, copied to the destination as a prefix.
+
         The destination's region is checked against ``allowed`` (location keys, or a predicate
         on one) before anything is written; then each object is copied server-side with
         ``ChecksumAlgorithm=SHA256`` (S3 computes the destination's SHA-256 from the bytes it
@@ -278,6 +289,13 @@ class S3Resolver:
         self.check_destination(dst_uri, allowed)
         src_bucket, src_key = parse_uri(src_uri)
         dst_bucket, dst_key = parse_uri(dst_uri)
+        if src_key and not src_key.endswith("/") and self._head(
+                src_uri, self._bucket_client(src_uri), src_bucket, src_key,
+                missing_ok=True) is None:
+            # Like resolve(): ``s3://b/k`` names the object k if it exists, else the prefix k/
+            # (a job's output is often a directory of parts).
+            src_key += "/"
+            dst_key = dst_key if dst_key.endswith("/") else dst_key + "/"
         if src_key and not src_key.endswith("/"):
             if dst_key == "" or dst_key.endswith("/"):
                 dst_key += src_key.rsplit("/", 1)[-1]

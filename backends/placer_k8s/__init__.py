@@ -1,0 +1,29 @@
+"""placer's compute backend for Kubernetes: a ``batch/v1`` Job, or a KubeRay ``RayJob``.
+
+Registered under the entry-point group ``placer.backends`` as ``k8s``; the entry point is the
+:class:`KubernetesBackend` class, built once per site: ``KubernetesBackend(site)``. The
+``kubernetes`` client is imported on first use (``pip install 'placer[k8s]'``).
+"""
+
+from placer_k8s._backend import NAME, KubernetesBackend, job_state, rayjob_state
+from placer_k8s._manifests import (
+    DEFAULT_GPU_LABEL,
+    GPU_RESOURCE,
+    ManifestOptions,
+    batch_job,
+    object_name,
+    ray_job,
+)
+
+__all__ = [
+    "DEFAULT_GPU_LABEL",
+    "GPU_RESOURCE",
+    "NAME",
+    "KubernetesBackend",
+    "ManifestOptions",
+    "batch_job",
+    "job_state",
+    "object_name",
+    "ray_job",
+    "rayjob_state",
+]

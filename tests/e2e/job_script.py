@@ -1,0 +1,32 @@
+"""The program the end-to-end jobs run on the Ray clusters: read inputs from S3, write outputs.
+
+It is what a real placer job does with the environment the executor gives it: PLACER_INPUTS
+and PLACER_OUTPUTS (JSON name → URI). Each output gets one object, ``part-0``, whose text
+names the job and what it read, so the test can follow data from job to job.
+"""
+
+import json
+import os
+
+import boto3
+
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
+
+
+def split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+read = []
+for ref, uri in sorted(json.loads(os.environ["PLACER_INPUTS"]).items()):
+    bucket, key = split(uri)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key)
+    for obj in listed.get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+        read.append(f"{ref}=[{body}]")
+job = os.environ["PLACER_JOB"]
+for uri in json.loads(os.environ["PLACER_OUTPUTS"]).values():
+    bucket, key = split(uri)
+    s3.put_object(Bucket=bucket, Key=f"{key}/part-0", Body=f"{job}({' '.join(read)})".encode())
+print(f"job {job} at {os.environ['PLACER_SITE']} read {len(read)} object(s)")

@@ -1,0 +1,176 @@
+"""Issue 3 end to end: a three-job DAG across two real Ray clusters (token auth on), data
+handed from job to job through a real S3 server (moto_server), everything in the journal.
+
+``prep`` reads personal data and must stay on-prem; ``pretrain`` reads public data and goes
+to the cheaper cloud cluster; ``finetune`` reads both outputs (so it is personal data too) and
+runs on-prem, which needs ``pretrain``'s checkpoint copied from the cloud bucket to the
+on-prem one: verified, journaled, and only into the consumer's own location.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import placer
+from placer.backends import PrefixLayout, compute_backends_for
+from placer.catalog import resolve_inventory
+from placer.executor import Executor, RetryPolicy
+from placer.journal import Journal
+from placer.models import Dataset, Inventory, Job, Offer, Pipeline
+from tests.backends.conftest_ray import ray_clusters  # noqa: F401  (session fixture)
+from tests.backends.ray_clusters import GPU, ClusterPair
+from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY, moto_server
+
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("placer_s3")
+from placer_s3 import S3Resolver  # noqa: E402
+
+SCRIPT = Path(__file__).with_name("job_script.py")
+ONPREM_BUCKET, CLOUD_BUCKET = "placer-onprem", "placer-cloud"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def admin(endpoint: str) -> Any:
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    client.create_bucket(Bucket=ONPREM_BUCKET)
+    client.create_bucket(Bucket=CLOUD_BUCKET,
+                         CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    client.put_object(Bucket=ONPREM_BUCKET, Key="data/notes/part-0", Body=b"patient notes")
+    client.put_object(Bucket=CLOUD_BUCKET, Key="data/web/part-0", Body=b"web corpus")
+    return client
+
+
+def _world(pair: ClusterPair, endpoint: str) -> tuple[Pipeline, Inventory, S3Resolver]:
+    onprem_site = pair.onprem.site("fra-dc", kind="onprem")
+    cloud_site = pair.cloud.site("aws-eu", kind="cloud").model_copy(update={"offers": (
+        Offer(gpu=GPU, gpus_per_node=8, on_demand=2.0, instance_type="test-8gpu"),)})
+    onprem_loc, cloud_loc = onprem_site.location, cloud_site.location
+    inventory = Inventory(name="e2e", sites=(
+        onprem_site.model_copy(update={"storage": f"s3://{ONPREM_BUCKET}/runs"}),
+        cloud_site.model_copy(update={"storage": f"s3://{CLOUD_BUCKET}/runs"}),
+    ))
+    creds = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+             "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    command = f"{sys.executable} {SCRIPT}"
+
+    def job(name: str, **kw: Any) -> Job:
+        return Job(name=name, command=command, runtime_env={"env_vars": creds},
+                   gpu_types={GPU: 1.0}, **kw)
+
+    pipeline = Pipeline(name="e2e", datasets=(
+        Dataset(name="notes", uri=f"s3://{ONPREM_BUCKET}/data/notes", size=1,
+                location=onprem_loc, tags={"residency": "EU", "classification": "pii"}),
+        Dataset(name="web", uri=f"s3://{CLOUD_BUCKET}/data/web", size=1, location=cloud_loc,
+                tags={"residency": "none", "classification": "public"}),
+    ), jobs=(
+        job("prep", inputs=("notes",), outputs={"features": 1}),
+        job("pretrain", inputs=("web",), outputs={"checkpoint": 1},
+            resources={"gpus": 8}),
+        job("finetune", inputs=("pretrain.checkpoint", "prep.features"), outputs={"model": 1}),
+    ))
+    storage = S3Resolver(endpoint_url=endpoint, session=boto3.session.Session(
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name="us-east-1"),
+        bucket_locations={ONPREM_BUCKET: onprem_loc})
+    return pipeline, inventory, storage
+
+
+def _ray_jobs_of(pair: ClusterPair, run_id: str) -> list[str]:
+    ids = []
+    for cluster in (pair.onprem, pair.cloud):
+        for info in cluster.client().list_jobs():
+            if (info.metadata or {}).get("placer_run_id", info.metadata.get("run_id")) == run_id \
+                    or (info.submission_id or "").startswith(f"placer-{run_id}-"):
+                ids.append(info.submission_id)
+    return sorted(ids)
+
+
+def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+    pair = ray_clusters
+    pipeline, inventory, storage = _world(pair, endpoint)
+    policies = placer.load_policies(ROOT / "policies")
+    plan = placer.plan(pipeline, inventory, policies)
+    assert plan.status == "placed", plan.reasons
+    assert [plan.jobs[j].site for j in ("prep", "pretrain", "finetune")] == \
+        ["fra-dc", "aws-eu", "fra-dc"]
+
+    sites = resolve_inventory(inventory)
+    journal = Journal(tmp_path / "journal.db")
+    executor = Executor(journal, compute_backends_for(sites), layout=PrefixLayout(
+        {s.location.key: s.storage for s in sites if s.storage}), storage=storage,
+        mover=storage, poll_interval_s=0.5, retry=RetryPolicy(max_attempts=2, base_s=1))
+    run = executor.start(plan, pipeline=pipeline, inventory=inventory, policies=policies)
+    status = run.wait(timeout=240)
+    assert status.state == "SUCCEEDED", status
+
+    # Data flowed prep + pretrain -> finetune; the checkpoint crossed once, verified.
+    key = f"runs/{run.id}/finetune/model/part-0"
+    model = admin.get_object(Bucket=ONPREM_BUCKET, Key=key)["Body"].read().decode()
+    assert model.startswith("finetune(")
+    assert "prep(notes=[patient notes])" in model
+    assert "pretrain(web=[web corpus])" in model
+    [move] = journal.transfers(run.id)
+    assert move.state == "DONE"
+    assert move.src_uri == f"s3://{CLOUD_BUCKET}/runs/{run.id}/pretrain/checkpoint"
+    assert move.dst_uri.startswith(f"s3://{ONPREM_BUCKET}/runs/{run.id}/finetune/inputs/")
+    assert move.checksum and move.checksum.startswith("sha256")
+    # Nothing derived from personal data was ever written to the cloud bucket.
+    cloud_keys = [o["Key"] for o in admin.list_objects_v2(
+        Bucket=CLOUD_BUCKET, Prefix=f"runs/{run.id}/").get("Contents", [])]
+    assert cloud_keys == [f"runs/{run.id}/pretrain/checkpoint/part-0"]
+
+    # Logs are readable through placer; the journal has the final state; one Ray job a step.
+    assert "job finetune at fra-dc read 2 object(s)" in run.logs("finetune")
+    assert {j.state for j in run.status().jobs.values()} == {"SUCCEEDED"}
+    assert journal.run(run.id).state == "SUCCEEDED"
+    assert _ray_jobs_of(pair, run.id) == sorted(
+        f"placer-{run.id}-{j}-1" for j in ("prep", "pretrain", "finetune"))
+
+    # No cluster token anywhere in the journal's bytes.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("journal.db*"))
+    assert pair.onprem.token.encode() not in raw and pair.cloud.token.encode() not in raw
+
+
+def test_a_crash_between_submit_and_record_leaves_one_ray_job_per_step(
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+    pair = ray_clusters
+    pipeline, inventory, storage = _world(pair, endpoint)
+    policies = placer.load_policies(ROOT / "policies")
+    plan = placer.plan(pipeline, inventory, policies)
+    sites = resolve_inventory(inventory)
+    layout = PrefixLayout({s.location.key: s.storage for s in sites if s.storage})
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_submit(point: str, run_id: str, job: str) -> None:
+        if point == "after_submit" and job == "pretrain":
+            raise Crash  # the process dies after Ray accepted the job, before the journal knew
+
+    journal_path = tmp_path / "journal.db"
+    first = Executor(Journal(journal_path), compute_backends_for(sites), layout=layout,
+                     storage=storage, mover=storage, poll_interval_s=0.5,
+                     hook=crash_after_submit)
+    with pytest.raises(Crash):
+        first.start(plan, pipeline=pipeline, inventory=inventory, policies=policies)
+    [run_id] = [r.id for r in Journal(journal_path).runs()]
+
+    second = Executor(Journal(journal_path), compute_backends_for(sites), layout=layout,
+                      storage=storage, mover=storage, poll_interval_s=0.5)
+    status = second.resume(run_id).wait(timeout=240)
+    assert status.state == "SUCCEEDED", status
+    assert _ray_jobs_of(pair, run_id) == sorted(
+        f"placer-{run_id}-{j}-1" for j in ("prep", "pretrain", "finetune"))

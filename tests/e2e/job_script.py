@@ -7,8 +7,16 @@ names the job and what it read, so the test can follow data from job to job.
 
 import json
 import os
+import sys
+import time
 
 import boto3
+
+if os.environ.get("FAIL_ATTEMPTS", "") and os.environ["PLACER_ATTEMPT"] in os.environ[
+        "FAIL_ATTEMPTS"].split(","):
+    print(f"failing attempt {os.environ['PLACER_ATTEMPT']} on purpose")
+    sys.exit(3)
+time.sleep(float(os.environ.get("SLEEP_S", "0")))
 
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
 

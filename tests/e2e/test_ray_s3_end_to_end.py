@@ -10,6 +10,7 @@ on-prem one: verified, journaled, and only into the consumer's own location.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def admin(endpoint: str) -> Any:
     return client
 
 
-def _world(pair: ClusterPair, endpoint: str) -> tuple[Pipeline, Inventory, S3Resolver]:
+def _world(pair: ClusterPair, endpoint: str, extra_env: dict[str, dict[str, str]] | None = None,
+           ) -> tuple[Pipeline, Inventory, S3Resolver]:
     onprem_site = pair.onprem.site("fra-dc", kind="onprem")
     cloud_site = pair.cloud.site("aws-eu", kind="cloud").model_copy(update={"offers": (
         Offer(gpu=GPU, gpus_per_node=8, on_demand=2.0, instance_type="test-8gpu"),)})
@@ -67,7 +69,8 @@ def _world(pair: ClusterPair, endpoint: str) -> tuple[Pipeline, Inventory, S3Res
     command = f"{sys.executable} {SCRIPT}"
 
     def job(name: str, **kw: Any) -> Job:
-        return Job(name=name, command=command, runtime_env={"env_vars": creds},
+        env = {**creds, **(extra_env or {}).get(name, {})}
+        return Job(name=name, command=command, runtime_env={"env_vars": env},
                    gpu_types={GPU: 1.0}, **kw)
 
     pipeline = Pipeline(name="e2e", datasets=(
@@ -174,3 +177,61 @@ def test_a_crash_between_submit_and_record_leaves_one_ray_job_per_step(
     assert status.state == "SUCCEEDED", status
     assert _ray_jobs_of(pair, run_id) == sorted(
         f"placer-{run_id}-{j}-1" for j in ("prep", "pretrain", "finetune"))
+
+
+def _executor(sites: Any, journal: Journal, storage: S3Resolver, **kw: Any) -> Executor:
+    return Executor(journal, compute_backends_for(sites), layout=PrefixLayout(
+        {s.location.key: s.storage for s in sites if s.storage}), storage=storage,
+        mover=storage, poll_interval_s=0.5, **kw)
+
+
+def test_a_failing_job_is_retried_on_the_real_cluster(
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+    pair = ray_clusters
+    pipeline, inventory, storage = _world(pair, endpoint, {"prep": {"FAIL_ATTEMPTS": "1"}})
+    policies = placer.load_policies(ROOT / "policies")
+    plan = placer.plan(pipeline, inventory, policies)
+    journal = Journal(tmp_path / "journal.db")
+    run = _executor(resolve_inventory(inventory), journal, storage,
+                    retry=RetryPolicy(max_attempts=3, base_s=0.5)).start(
+        plan, pipeline=pipeline, inventory=inventory, policies=policies)
+    status = run.wait(timeout=240)
+    assert status.state == "SUCCEEDED", status
+    attempts = [(s.attempt, s.state) for s in journal.steps(run.id) if s.job == "prep"]
+    assert attempts == [(1, "FAILED"), (2, "SUCCEEDED")]
+    assert f"placer-{run.id}-prep-1" in _ray_jobs_of(pair, run.id)
+    assert f"placer-{run.id}-prep-2" in _ray_jobs_of(pair, run.id)
+
+
+def test_a_cluster_that_goes_down_mid_run_is_replanned_around(
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+    """The cloud cluster dies while ``pretrain`` runs there: ``pretrain`` (public data) is
+    re-planned onto the on-prem cluster; nothing is ever placed outside the eligible sets."""
+    from tests.backends.ray_clusters import shared_clusters
+
+    pair = ray_clusters
+    pipeline, inventory, storage = _world(pair, endpoint, {"pretrain": {"SLEEP_S": "30"}})
+    policies = placer.load_policies(ROOT / "policies")
+    plan = placer.plan(pipeline, inventory, policies)
+    assert plan.jobs["pretrain"].site == "aws-eu"
+    journal = Journal(tmp_path / "journal.db")
+    run = _executor(resolve_inventory(inventory), journal, storage,
+                    retry=RetryPolicy(max_attempts=3, base_s=0.5)).start(
+        plan, pipeline=pipeline, inventory=inventory, policies=policies)
+    try:
+        for _ in range(120):
+            st = run.step()
+            if st.jobs["pretrain"].state == "RUNNING":
+                break
+            time.sleep(0.5)
+        assert st.jobs["pretrain"].state == "RUNNING", st
+        pair.cloud.stop()
+        status = run.wait(timeout=300)
+    finally:
+        shared_clusters()  # bring the cloud cluster back for whoever runs next
+    assert status.state == "SUCCEEDED", status
+    final = {s.job: s for s in journal.steps(run.id) if s.state == "SUCCEEDED"}
+    assert {j: final[j].site for j in final} == {
+        "prep": "fra-dc", "pretrain": "fra-dc", "finetune": "fra-dc"}
+    assert [e.data.get("site") for e in journal.events(run.id, "site_down")] == ["aws-eu"]
+    assert len(journal.plans(run.id)) == 2  # the original and the re-plan

@@ -404,12 +404,29 @@ def runs(journal: JournalOpt = None,
 
 @app.command()
 def status(run_id: Annotated[str, typer.Argument(help="run id")],
-           journal: JournalOpt = None) -> None:
+           journal: JournalOpt = None,
+           watch: Annotated[bool, typer.Option(help="refresh until the run ends")] = False,
+           interval: Annotated[float, typer.Option(help="seconds between refreshes",
+                                                   min=0.1)] = 2.0) -> None:
     """Per job: state, site, attempt and cost, as the journal records them."""
+    import time
+
+    from rich.live import Live
+
     from placer.executor import run_status
 
     try:
-        out.print(_status_table(run_status(_journal(journal, readonly=True), run_id)))
+        j = _journal(journal, readonly=True)
+        st = run_status(j, run_id)
+        if not watch:
+            out.print(_status_table(st))
+            return
+        # Only reads the journal: whoever drives the run (submit --wait, resume) writes it.
+        with Live(_status_table(st), console=out, auto_refresh=False) as live:
+            while not st.done:
+                time.sleep(interval)
+                st = run_status(j, run_id)
+                live.update(_status_table(st), refresh=True)
     except PlacerError as exc:
         raise _fail(exc) from None
 
@@ -417,11 +434,34 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
 @app.command()
 def logs(run_id: Annotated[str, typer.Argument(help="run id")],
          job: Annotated[str, typer.Argument(help="job name")],
-         journal: JournalOpt = None) -> None:
+         journal: JournalOpt = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f",
+                                              help="keep printing until the job ends")] = False,
+         interval: Annotated[float, typer.Option(help="seconds between polls", min=0.1)] = 2.0,
+         ) -> None:
     """The job's logs, read from its cluster (secrets masked)."""
+    import time
+
+    from placer.backends import TERMINAL_STATES
+    from placer.executor import run_status
+
     try:
         j = _journal(journal)
-        sys.stdout.write(_executor_for_run(j, run_id).logs(run_id, job))
+        ex = _executor_for_run(j, run_id)
+        shown = ""
+        while True:
+            text = ex.logs(run_id, job)
+            # Logs only grow for one attempt; a new attempt starts a new text.
+            new = text[len(shown):] if text.startswith(shown) else text
+            sys.stdout.write(new)
+            sys.stdout.flush()
+            shown = text
+            state = run_status(j, run_id).jobs[job].state if follow else None
+            if not follow or state in TERMINAL_STATES or state in ("STUCK", "BLOCKED", "LOST"):
+                return
+            time.sleep(interval)
+    except KeyError:
+        raise _fail(ConfigError(f"no job {job!r} in run {run_id}")) from None
     except PlacerError as exc:
         raise _fail(exc) from None
 

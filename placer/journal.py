@@ -148,6 +148,9 @@ _SECRET_NAME = re.compile(
     r"(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|AUTH)", re.I
 )
 _MASK = "***"
+# Keys that name *where* a secret lives (an env var's name, a file's path), not a secret: the
+# journal must keep them, or a resumed run could not find its cluster's token again.
+_SECRET_REFERENCE = re.compile(r"^token_(env|file)$")
 _MIN_SECRET_LEN = 6  # shorter values would mask innocent text ("1", "true")
 
 
@@ -182,6 +185,7 @@ class Redactor:
         """A copy of JSON-like ``obj`` with secret keys' values and known secrets masked."""
         if isinstance(obj, Mapping):
             return {k: (_MASK if isinstance(k, str) and _SECRET_NAME.search(k)
+                        and not _SECRET_REFERENCE.match(k)
                         and isinstance(v, str) else self.data(v)) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
             return [self.data(v) for v in obj]

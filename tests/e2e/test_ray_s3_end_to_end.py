@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +22,16 @@ from placer.catalog import resolve_inventory
 from placer.executor import Executor, RetryPolicy
 from placer.journal import Journal
 from placer.models import Dataset, Inventory, Job, Offer, Pipeline
-from tests.backends.conftest_ray import ray_clusters  # noqa: F401  (session fixture)
 from tests.backends.ray_clusters import GPU, ClusterPair
-from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY, moto_server
+from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY
+from tests.e2e.conftest import CLOUD_BUCKET, ONPREM_BUCKET
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("placer_s3")
 from placer_s3 import S3Resolver  # noqa: E402
 
 SCRIPT = Path(__file__).with_name("job_script.py")
-ONPREM_BUCKET, CLOUD_BUCKET = "placer-onprem", "placer-cloud"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def admin(endpoint: str) -> Any:
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-    client.create_bucket(Bucket=ONPREM_BUCKET)
-    client.create_bucket(Bucket=CLOUD_BUCKET,
-                         CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
-    client.put_object(Bucket=ONPREM_BUCKET, Key="data/notes/part-0", Body=b"patient notes")
-    client.put_object(Bucket=CLOUD_BUCKET, Key="data/web/part-0", Body=b"web corpus")
-    return client
 
 
 def _world(pair: ClusterPair, endpoint: str, extra_env: dict[str, dict[str, str]] | None = None,
@@ -101,7 +81,7 @@ def _ray_jobs_of(pair: ClusterPair, run_id: str) -> list[str]:
 
 
 def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
     pair = ray_clusters
     pipeline, inventory, storage = _world(pair, endpoint)
     policies = placer.load_policies(ROOT / "policies")
@@ -148,7 +128,7 @@ def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
 
 
 def test_a_crash_between_submit_and_record_leaves_one_ray_job_per_step(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
     pair = ray_clusters
     pipeline, inventory, storage = _world(pair, endpoint)
     policies = placer.load_policies(ROOT / "policies")
@@ -186,7 +166,7 @@ def _executor(sites: Any, journal: Journal, storage: S3Resolver, **kw: Any) -> E
 
 
 def test_a_failing_job_is_retried_on_the_real_cluster(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
     pair = ray_clusters
     pipeline, inventory, storage = _world(pair, endpoint, {"prep": {"FAIL_ATTEMPTS": "1"}})
     policies = placer.load_policies(ROOT / "policies")
@@ -204,7 +184,7 @@ def test_a_failing_job_is_retried_on_the_real_cluster(
 
 
 def test_a_cluster_that_goes_down_mid_run_is_replanned_around(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:  # noqa: F811
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
     """The cloud cluster dies while ``pretrain`` runs there: ``pretrain`` (public data) is
     re-planned onto the on-prem cluster; nothing is ever placed outside the eligible sets."""
     from tests.backends.ray_clusters import shared_clusters

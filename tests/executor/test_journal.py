@@ -104,3 +104,19 @@ def test_secrets_in_a_jobs_runtime_env_never_reach_the_file(tmp_path: Path) -> N
     w.journal.close()
     for f in tmp_path.iterdir():
         assert TOKEN.encode() not in f.read_bytes(), f
+
+
+def test_references_to_secrets_are_kept_but_secrets_are_masked() -> None:
+    from placer.journal import Redactor
+
+    r = Redactor(["s3cr3t-value"], from_env=False)
+    data = {"cluster": {"token_env": "RAY_TOKEN_FRA", "token_file": "/etc/ray/token",
+                        "auth_token": "s3cr3t-value"},
+            "env_vars": {"AWS_SECRET_ACCESS_KEY": "whatever-it-is"},
+            "note": "token is s3cr3t-value"}
+    assert r.data(data) == {
+        "cluster": {"token_env": "RAY_TOKEN_FRA", "token_file": "/etc/ray/token",
+                    "auth_token": "***"},
+        "env_vars": {"AWS_SECRET_ACCESS_KEY": "***"},
+        "note": "token is ***",
+    }

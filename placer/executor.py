@@ -749,13 +749,21 @@ class Run:
 
 
 def submit(plan: Plan, *, pipeline: Pipeline, inventory: Inventory,
-           backends: Mapping[str, ComputeBackend], layout: StorageLayout,
-           policies: PolicySet | None = None, journal: Journal | None = None,
-           **options: Any) -> Run:
+           backends: Mapping[str, ComputeBackend] | None = None,
+           layout: StorageLayout | None = None, policies: PolicySet | None = None,
+           journal: Journal | None = None, **options: Any) -> Run:
     """Start running ``plan``; returns a :class:`Run` (call ``.wait()`` to drive it).
 
-    ``options`` go to :class:`Executor` (``retry``, ``max_concurrency``, ``storage``, …).
+    ``backends`` and ``layout`` default to what the inventory says: each site's ``cluster``
+    (through the ``placer.backends`` entry points) and ``storage``. ``options`` go to
+    :class:`Executor` (``retry``, ``max_concurrency``, ``storage``, ``mover``, …).
     """
+    from placer.backends import compute_backends_for, layout_for
+
+    if backends is None or layout is None:
+        sites = resolve_inventory(inventory)
+        backends = compute_backends_for(sites) if backends is None else backends
+        layout = layout_for(sites) if layout is None else layout
     ex = Executor(journal or Journal(), backends, layout=layout, **options)
     return ex.start(plan, pipeline=pipeline, inventory=inventory, policies=policies)
 

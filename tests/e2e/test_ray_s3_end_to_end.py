@@ -35,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _world(pair: ClusterPair, endpoint: str, extra_env: dict[str, dict[str, str]] | None = None,
+           *, onprem_country: str = "DE", notes_class: str = "pii",
            ) -> tuple[Pipeline, Inventory, S3Resolver]:
-    onprem_site = pair.onprem.site("fra-dc", kind="onprem")
+    onprem_site = pair.onprem.site("fra-dc", kind="onprem").model_copy(
+        update={"country": onprem_country})
     cloud_site = pair.cloud.site("aws-eu", kind="cloud").model_copy(update={"offers": (
         Offer(gpu=GPU, gpus_per_node=8, on_demand=2.0, instance_type="test-8gpu"),)})
     onprem_loc, cloud_loc = onprem_site.location, cloud_site.location
@@ -55,7 +57,7 @@ def _world(pair: ClusterPair, endpoint: str, extra_env: dict[str, dict[str, str]
 
     pipeline = Pipeline(name="e2e", datasets=(
         Dataset(name="notes", uri=f"s3://{ONPREM_BUCKET}/data/notes", size=1,
-                location=onprem_loc, tags={"residency": "EU", "classification": "pii"}),
+                location=onprem_loc, tags={"residency": "EU", "classification": notes_class}),
         Dataset(name="web", uri=f"s3://{CLOUD_BUCKET}/data/web", size=1, location=cloud_loc,
                 tags={"residency": "none", "classification": "public"}),
     ), jobs=(
@@ -215,3 +217,79 @@ def test_a_cluster_that_goes_down_mid_run_is_replanned_around(
         "prep": "fra-dc", "pretrain": "fra-dc", "finetune": "fra-dc"}
     assert [e.data.get("site") for e in journal.events(run.id, "site_down")] == ["aws-eu"]
     assert len(journal.plans(run.id)) == 2  # the original and the re-plan
+
+
+def test_a_job_whose_data_may_not_leave_the_failed_site_is_stuck_not_moved(
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+    """Here the on-prem data centre is in the US, so EU data may be processed only on the
+    cloud cluster (aws:eu-central-1). When that cluster dies, ``prep`` has nowhere left to go:
+    it is reported STUCK with the rule that keeps it, and never submitted on-prem."""
+    from tests.backends.ray_clusters import shared_clusters
+
+    pair = ray_clusters
+    pipeline, inventory, storage = _world(pair, endpoint, {"prep": {"SLEEP_S": "30"}},
+                                          onprem_country="US", notes_class="internal")
+    policies = placer.load_policies(ROOT / "policies")
+    plan = placer.plan(pipeline, inventory, policies)
+    assert plan.status == "placed", plan.reasons
+    assert plan.jobs["prep"].site == "aws-eu"
+    journal = Journal(tmp_path / "journal.db")
+    run = _executor(resolve_inventory(inventory), journal, storage,
+                    retry=RetryPolicy(max_attempts=3, base_s=0.5)).start(
+        plan, pipeline=pipeline, inventory=inventory, policies=policies)
+    onprem_client = pair.onprem.client()
+    try:
+        for _ in range(120):
+            st = run.step()
+            if st.jobs["prep"].state == "RUNNING":
+                break
+            time.sleep(0.5)
+        assert st.jobs["prep"].state == "RUNNING", st
+        pair.cloud.stop()
+        status = run.wait(timeout=300)
+    finally:
+        shared_clusters()
+    assert status.state == "STUCK", status
+    assert status.jobs["prep"].state == "STUCK"
+    assert "eu-data-stays-in-eea" in (status.jobs["prep"].reason or "")
+    on_prem = [j.submission_id for j in onprem_client.list_jobs()
+               if (j.submission_id or "").startswith(f"placer-{run.id}-")]
+    assert not [sid for sid in on_prem if "-prep-" in sid or "-finetune-" in sid]
+
+
+def test_killing_placer_between_submit_and_record_then_resuming_leaves_one_job_per_step(
+        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+    """A real process kill (``os._exit``) right after Ray accepted ``pretrain`` and before the
+    journal recorded it; ``resume`` in a new process adopts it instead of submitting again."""
+    import json
+    import os
+    import subprocess
+
+    pair = ray_clusters
+    pipeline, inventory, storage = _world(pair, endpoint)
+    policies_dir = ROOT / "policies"
+    plan = placer.plan(pipeline, inventory, placer.load_policies(policies_dir))
+    journal_path = tmp_path / "journal.db"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({
+        "pipeline": pipeline.model_dump(mode="json"),
+        "inventory": inventory.model_dump(mode="json", by_alias=True),
+        "plan": plan.model_dump(mode="json"), "policies": str(policies_dir),
+        "endpoint": endpoint, "bucket_locations": storage.bucket_locations,
+        "journal": str(journal_path), "die_after": "pretrain",
+    }))
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("crash_executor.py")),
+                           str(spec)], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 137, proc.stderr
+    [rec] = Journal(journal_path).runs()
+    pretrain = [s for s in Journal(journal_path).steps(rec.id) if s.job == "pretrain"]
+    assert [(s.attempt, s.state) for s in pretrain] == [(1, "INTENT")]
+
+    sites = resolve_inventory(inventory)
+    status = _executor(sites, Journal(journal_path), storage).resume(rec.id).wait(timeout=240)
+    assert status.state == "SUCCEEDED", status
+    assert _ray_jobs_of(pair, rec.id) == sorted(
+        f"placer-{rec.id}-{j}-1" for j in ("prep", "pretrain", "finetune"))

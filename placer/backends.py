@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
-from placer.errors import BackendUnavailableError
+from placer.errors import BackendError, BackendUnavailableError
 
 if TYPE_CHECKING:
     from placer.models import Job, JobPlacement, ResolvedSite
@@ -197,3 +197,65 @@ def layout_for(sites: Iterable[ResolvedSite]) -> PrefixLayout:
         if site.storage:
             roots.setdefault(site.location.key, site.storage)
     return PrefixLayout(roots)
+
+
+# URI scheme → storage backend (entry point name) that reads and moves it.
+STORAGE_SCHEMES: Final = {"s3": "s3", "gs": "gcs"}
+
+
+class StorageRouter:
+    """One StorageResolver and DataMover over several stores, chosen by URI scheme.
+
+    Built from an inventory by :func:`storage_for`. A copy between two different stores (S3 to
+    GCS) is refused rather than guessed at: no backend verifies such a copy yet.
+    """
+
+    def __init__(self, stores: Mapping[str, Any]) -> None:
+        self.stores = dict(stores)
+
+    def _store(self, uri: str) -> Any:
+        scheme = uri.partition("://")[0]
+        if scheme not in self.stores:
+            raise BackendUnavailableError(
+                f"no storage backend for {uri!r}; sites' storage uses: "
+                f"{', '.join(sorted(self.stores)) or 'none'}")
+        return self.stores[scheme]
+
+    def resolve(self, uri: str) -> DatasetFacts:
+        return self._store(uri).resolve(uri)  # type: ignore[no-any-return]
+
+    def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyOutcome:
+        if src.partition("://")[0] != dst.partition("://")[0]:
+            raise BackendError(f"cannot copy {src} to {dst}: copies between different stores "
+                               "are not supported yet")
+        return self._store(dst).copy(src, dst, allowed=allowed)  # type: ignore[no-any-return]
+
+
+def storage_for(sites: Iterable[ResolvedSite]) -> StorageRouter | None:
+    """The stores named by sites' ``storage`` roots, or ``None`` when no site names one.
+
+    An on-prem site's bucket has no cloud region to ask: the inventory's statement that the
+    site's storage lives at the site is taken as its location. Cloud buckets are not taken on
+    trust: their store is asked where they are, and an output root in the wrong region makes
+    the job stuck rather than write there.
+    """
+    declared: dict[str, dict[str, str]] = {}
+    for site in sites:
+        if not site.storage:
+            continue
+        scheme = site.storage.partition("://")[0]
+        if scheme not in STORAGE_SCHEMES:
+            raise BackendUnavailableError(
+                f"site {site.name!r}: no storage backend for {site.storage!r} "
+                f"(supported: {', '.join(f'{s}://' for s in STORAGE_SCHEMES)})")
+        by_bucket = declared.setdefault(scheme, {})
+        if site.kind == "onprem":
+            bucket = site.storage.partition("://")[2].partition("/")[0]
+            by_bucket[bucket] = site.location.key
+    if not declared:
+        return None
+    stores: dict[str, Any] = {}
+    for scheme, buckets in declared.items():
+        factory = load_backend(STORAGE_SCHEMES[scheme])
+        stores[scheme] = factory(bucket_locations=buckets) if scheme == "s3" else factory()
+    return StorageRouter(stores)

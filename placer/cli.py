@@ -324,14 +324,16 @@ def _status_table(st: Any) -> Table:
 def _executor_for_run(journal: Any, run_id: str) -> Any:
     """Rebuild the backends of a recorded run from its stored inventory (no secrets stored:
     tokens are read again from where the inventory says they live)."""
-    from placer.backends import compute_backends_for, layout_for
+    from placer.backends import compute_backends_for, layout_for, storage_for
     from placer.catalog import resolve_inventory
     from placer.executor import Executor
     from placer.models import Inventory
 
     inv = Inventory.model_validate(journal.run_spec(run_id)["inventory"])
     sites = resolve_inventory(inv)
-    return Executor(journal, compute_backends_for(sites), layout=layout_for(sites))
+    storage = storage_for(sites)
+    return Executor(journal, compute_backends_for(sites), layout=layout_for(sites),
+                    storage=storage, mover=storage)
 
 
 def _finish(st: Any) -> None:
@@ -354,7 +356,7 @@ def submit_cmd(
 ) -> None:
     """Plan a pipeline and run it: each job on its planned site, recorded in the journal."""
     import placer
-    from placer.backends import compute_backends_for, layout_for
+    from placer.backends import compute_backends_for, layout_for, storage_for
     from placer.catalog import resolve_inventory
 
     try:
@@ -364,11 +366,12 @@ def submit_cmd(
             raise typer.Exit(EXIT_NOT_PLACED)
         inv = placer.load_inventory(inventory)
         sites = resolve_inventory(inv)
+        storage = storage_for(sites)
         run = placer.submit(
             result, pipeline=placer.load_pipeline(pipeline), inventory=inv,
             policies=placer.load_policies(*policies) if policies else None,
             backends=compute_backends_for(sites), layout=layout_for(sites),
-            journal=_journal(journal),
+            journal=_journal(journal), storage=storage, mover=storage,
         )
         out.print(f"run {run.id} submitted", highlight=False)
         if wait:

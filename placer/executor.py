@@ -26,6 +26,7 @@ run a whole failover in milliseconds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -186,6 +187,13 @@ class _Run:
     def __post_init__(self) -> None:
         self.order = self.pipeline.topological_order()
         self.graph = self.pipeline.graph()
+
+
+def _plan_hash(rs: _Run) -> str:
+    """Content hash of the placements in force (it changes when a failure forces a re-plan)."""
+    body = json.dumps({j: p.model_dump(mode="json") for j, p in sorted(rs.placements.items())},
+                      sort_keys=True)
+    return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
 class Executor:
@@ -578,7 +586,8 @@ class Executor:
         env = {
             "PLACER_RUN_ID": rs.id, "PLACER_JOB": job, "PLACER_ATTEMPT": str(attempt),
             "PLACER_SITE": placement.site, "PLACER_LOCATION": placement.location,
-            "PLACER_POLICY_HASH": rs.policy_hash, "PLACER_OUTPUT_DIR": prefix,
+            "PLACER_POLICY_HASH": rs.policy_hash, "PLACER_PLAN_HASH": _plan_hash(rs),
+            "PLACER_OUTPUT_DIR": prefix,
             "PLACER_INPUTS": json.dumps(inputs, sort_keys=True),
             "PLACER_OUTPUTS": json.dumps(outputs, sort_keys=True),
             "PLACER_MANIFEST": json.dumps(manifest, sort_keys=True),

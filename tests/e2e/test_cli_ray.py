@@ -59,11 +59,22 @@ def test_submit_wait_then_runs_status_and_logs(ray_clusters: ClusterPair, endpoi
                                                admin: Any, tmp_path: Path) -> None:
     pipe, inv = _files(tmp_path, ray_clusters, endpoint)
     db = str(tmp_path / "journal.db")
+    # What the operator's shell holds for the S3 store (boto3's standard chain).
+    env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+           "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"}
     res = runner.invoke(app, ["submit", str(pipe), "--inventory", str(inv), "--policies",
-                              str(ROOT / "policies"), "--wait", "--journal", db])
+                              str(ROOT / "policies"), "--wait", "--journal", db], env=env)
     assert res.exit_code == 0, res.output
     [run_id] = re.findall(r"run (run-\d{8}-[0-9a-f]{6}) submitted", res.stdout)
     assert f"{run_id}: SUCCEEDED" in res.stdout
+
+    # The checkpoint crossed from the cloud bucket to the on-prem one, verified.
+    from placer.journal import Journal
+
+    [move] = Journal(db).transfers(run_id)
+    assert move.state == "DONE"
+    assert move.src_uri.startswith(f"s3://{CLOUD_BUCKET}/cli/{run_id}/pretrain/")
+    assert move.dst_uri.startswith(f"s3://{ONPREM_BUCKET}/cli/{run_id}/finetune/inputs/")
 
     res = runner.invoke(app, ["runs", "--journal", db])
     assert res.exit_code == 0
@@ -73,7 +84,8 @@ def test_submit_wait_then_runs_status_and_logs(ray_clusters: ClusterPair, endpoi
     assert res.exit_code == 0
     assert re.search(r"finetune\s+SUCCEEDED\s+fra-dc", res.stdout)
 
-    res = runner.invoke(app, ["logs", run_id, "finetune", "--journal", db, "--follow"])
+    res = runner.invoke(app, ["logs", run_id, "finetune", "--journal", db, "--follow"],
+                        env=env)
     assert res.exit_code == 0, res.output
     assert "job finetune at fra-dc read 2 object(s)" in res.stdout
     for cluster in (ray_clusters.onprem, ray_clusters.cloud):

@@ -15,24 +15,22 @@ from typing import Any
 
 from placer.backends import DatasetFacts
 from placer.errors import BackendError, BackendUnavailableError, ResidencyError
-from placer_s3._copy import AllowedLocations, CopyResult, ObjectInfo, is_allowed, tree_digest
+from placer_s3._copy import (
+    AllowedLocations,
+    CopyResult,
+    ObjectInfo,
+    is_allowed,
+    split_uri,
+    tree_digest,
+)
 from placer_s3._errors import ChecksumMismatchError, DatasetNotFoundError
 
 _INSTALL = "the gcs backend needs google-cloud-storage: pip install 'placer[gcs]'"
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
-    """``gs://bucket/key`` → ``(bucket, key)``.
-
-    >>> parse_uri("gs://acme-eu/datasets/")
-    ('acme-eu', 'datasets/')
-    """
-    if not uri.startswith("gs://"):
-        raise BackendError(f"{uri}: not a gs:// URI")
-    bucket, _, key = uri[len("gs://"):].partition("/")
-    if not bucket:
-        raise BackendError(f"{uri}: no bucket in the URI")
-    return bucket, key
+    """``gs://bucket/key`` → ``(bucket, key)``; the key may be empty or end in ``/``."""
+    return split_uri(uri, "gs")
 
 
 def location_key(location: str | None, location_type: str | None) -> str | None:

@@ -10,6 +10,8 @@ import hashlib
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
+from placer.errors import BackendError
+
 # Where a write may go: a set of location keys, or a predicate on one.
 AllowedLocations = Collection[str] | Callable[[str], bool]
 
@@ -52,3 +54,19 @@ class CopyResult:
     bytes: int
     objects: int
     checksum: str
+
+
+def split_uri(uri: str, scheme: str) -> tuple[str, str]:
+    """``<scheme>://bucket/key`` → ``(bucket, key)``; the key may be empty or end in ``/``.
+
+    >>> split_uri("s3://acme-eu/datasets/imagenet/", "s3")
+    ('acme-eu', 'datasets/imagenet/')
+    """
+    prefix = f"{scheme}://"
+    if not uri.startswith(prefix):
+        article = "an" if scheme[0] in "aefhilmnorsx" else "a"  # how the letter is spoken
+        raise BackendError(f"{uri}: not {article} {prefix} URI")
+    bucket, _, key = uri[len(prefix):].partition("/")
+    if not bucket:
+        raise BackendError(f"{uri}: no bucket in the URI")
+    return bucket, key

@@ -16,7 +16,14 @@ from typing import Any
 
 from placer.backends import DatasetFacts
 from placer.errors import BackendError, BackendUnavailableError, ResidencyError
-from placer_s3._copy import AllowedLocations, CopyResult, ObjectInfo, is_allowed, tree_digest
+from placer_s3._copy import (
+    AllowedLocations,
+    CopyResult,
+    ObjectInfo,
+    is_allowed,
+    split_uri,
+    tree_digest,
+)
 from placer_s3._errors import ChecksumMismatchError, DatasetNotFoundError, map_client_error
 
 # copy_object copies at most 5 GiB in one request; larger objects need a multipart copy,
@@ -26,17 +33,8 @@ _CHUNK = 1024 * 1024
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``; the key may be empty or end in ``/``.
-
-    >>> parse_uri("s3://acme-eu/datasets/imagenet/")
-    ('acme-eu', 'datasets/imagenet/')
-    """
-    if not uri.startswith("s3://"):
-        raise BackendError(f"{uri}: not an s3:// URI")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    if not bucket:
-        raise BackendError(f"{uri}: no bucket in the URI")
-    return bucket, key
+    """``s3://bucket/key`` → ``(bucket, key)``; the key may be empty or end in ``/``."""
+    return split_uri(uri, "s3")
 
 
 def location_key(constraint: str | None) -> str:

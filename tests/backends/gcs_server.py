@@ -8,13 +8,10 @@ cannot choose the buckets' location, so the binary is run directly: one server p
 
 from __future__ import annotations
 
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.backends.s3_server import free_port
+from tests.backends.s3_server import free_port, local_server
 
 
 @contextmanager
@@ -24,28 +21,8 @@ def fake_gcs_server(location: str = "US-CENTRAL1", timeout: float = 30.0) -> Ite
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(_get_binary_path()), "-backend", "memory", "-scheme", "http", "-host", "127.0.0.1",
-         "-port", str(port), "-external-url", url, "-location", location,
-         "-log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"fake-gcs-server exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"fake-gcs-server did not answer on {url}") from None
-                time.sleep(0.1)
+    argv = [str(_get_binary_path()), "-backend", "memory", "-scheme", "http", "-host",
+            "127.0.0.1", "-port", str(port), "-external-url", url, "-location", location,
+            "-log-level", "error"]
+    with local_server(argv, url, "/storage/v1/b", "fake-gcs-server", timeout=timeout):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

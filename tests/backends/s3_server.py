@@ -27,25 +27,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(env: Mapping[str, str] | None = None, timeout: float = 30.0) -> Iterator[str]:
-    """Run ``moto_server`` on a free loopback port; yield its endpoint URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
+def local_server(argv: list[str], url: str, probe: str, name: str, *,
+                 env: Mapping[str, str] | None = None, timeout: float = 30.0) -> Iterator[str]:
+    """Run a server process, wait until ``url + probe`` answers HTTP, yield ``url``, stop it."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {proc.returncode}")
+                raise RuntimeError(f"{name} exited with {proc.returncode}")
             try:
-                with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1):
+                with urllib.request.urlopen(f"{url}{probe}", timeout=1):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not answer on {url}") from None
+                    raise RuntimeError(f"{name} did not answer on {url}") from None
                 time.sleep(0.1)
         yield url
     finally:
@@ -55,3 +52,13 @@ def moto_server(env: Mapping[str, str] | None = None, timeout: float = 30.0) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def moto_server(env: Mapping[str, str] | None = None, timeout: float = 30.0) -> Iterator[str]:
+    """Run ``moto_server`` on a free loopback port; yield its endpoint URL."""
+    port = free_port()
+    with local_server([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                      f"http://127.0.0.1:{port}", "/moto-api/data.json", "moto_server",
+                      env=env, timeout=timeout) as url:
+        yield url

@@ -161,6 +161,14 @@ def test_a_crash_between_submit_and_record_leaves_one_ray_job_per_step(
         f"placer-{run_id}-{j}-1" for j in ("prep", "pretrain", "finetune"))
 
 
+def _step_until_running(run: Any, job: str, timeout_s: float = 60.0) -> None:
+    """Drive ``run`` until ``job`` runs on its cluster (so a test can take the cluster down)."""
+    deadline = time.monotonic() + timeout_s
+    while (st := run.step()).jobs[job].state != "RUNNING":
+        assert time.monotonic() < deadline, st
+        time.sleep(0.5)
+
+
 def _executor(sites: Any, journal: Journal, storage: S3Resolver, **kw: Any) -> Executor:
     return Executor(journal, compute_backends_for(sites), layout=PrefixLayout(
         {s.location.key: s.storage for s in sites if s.storage}), storage=storage,
@@ -201,12 +209,7 @@ def test_a_cluster_that_goes_down_mid_run_is_replanned_around(
                     retry=RetryPolicy(max_attempts=3, base_s=0.5)).start(
         plan, pipeline=pipeline, inventory=inventory, policies=policies)
     try:
-        for _ in range(120):
-            st = run.step()
-            if st.jobs["pretrain"].state == "RUNNING":
-                break
-            time.sleep(0.5)
-        assert st.jobs["pretrain"].state == "RUNNING", st
+        _step_until_running(run, "pretrain")
         pair.cloud.stop()
         status = run.wait(timeout=300)
     finally:
@@ -239,12 +242,7 @@ def test_a_job_whose_data_may_not_leave_the_failed_site_is_stuck_not_moved(
         plan, pipeline=pipeline, inventory=inventory, policies=policies)
     onprem_client = pair.onprem.client()
     try:
-        for _ in range(120):
-            st = run.step()
-            if st.jobs["prep"].state == "RUNNING":
-                break
-            time.sleep(0.5)
-        assert st.jobs["prep"].state == "RUNNING", st
+        _step_until_running(run, "prep")
         pair.cloud.stop()
         status = run.wait(timeout=300)
     finally:

@@ -396,12 +396,18 @@ def runs(journal: JournalOpt = None,
         records = _journal(path, readonly=True).runs(limit)
     except PlacerError as exc:
         raise _fail(exc) from None
+    from placer.executor import run_status
+
+    j = _journal(path, readonly=True)
     t = Table(box=box.SIMPLE_HEAD)
-    for col in ("run", "pipeline", "state", "created", "reason"):
-        t.add_column(col)
+    for col in ("run", "pipeline", "state", "created (UTC)", "cost so far", "sites", "reason"):
+        t.add_column(col, justify="right" if col == "cost so far" else "left")
     for r in records:
         when = dt.datetime.fromtimestamp(r.created, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        t.add_row(r.id, r.pipeline_name, r.state, when, r.reason or "")
+        st = run_status(j, r.id)
+        sites = ", ".join(sorted({x.site for x in st.jobs.values() if x.site}))
+        t.add_row(r.id, r.pipeline_name, r.state, when, f"${st.cost_usd:,.2f}", sites,
+                  r.reason or "")
     out.print(t)
 
 

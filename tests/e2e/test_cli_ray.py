@@ -78,7 +78,8 @@ def test_submit_wait_then_runs_status_and_logs(ray_clusters: ClusterPair, endpoi
 
     res = runner.invoke(app, ["runs", "--journal", db])
     assert res.exit_code == 0
-    assert run_id in res.stdout and "SUCCEEDED" in res.stdout
+    assert re.search(rf"{run_id}\s+cli-e2e\s+SUCCEEDED\s+.*\$\d+\.\d\d\s+aws-eu, fra-dc",
+                     res.stdout), res.stdout
 
     res = runner.invoke(app, ["status", run_id, "--journal", db, "--watch"])
     assert res.exit_code == 0

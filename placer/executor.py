@@ -33,7 +33,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 
@@ -187,6 +187,14 @@ class _Run:
     def __post_init__(self) -> None:
         self.order = self.pipeline.topological_order()
         self.graph = self.pipeline.graph()
+
+
+class _NoAnswer:
+    """The backend call did not answer (already handled); distinct from a ``None`` answer."""
+
+
+_NO_ANSWER = _NoAnswer()
+_T = TypeVar("_T")
 
 
 def _plan_hash(rs: _Run) -> str:
@@ -353,20 +361,27 @@ class Executor:
         if self.hook is not None:
             self.hook(point, rs.id, job)
 
+    def _on_site(self, rs: _Run, j: _Job, call: Callable[[ComputeBackend], _T]) -> _T | _NoAnswer:
+        """Call the backend of ``j``'s site. A site that is down triggers failover and any other
+        backend error counts against the step; both return :data:`_NO_ANSWER`."""
+        assert j.site is not None
+        try:
+            return call(self.backends[j.site])
+        except SiteUnreachableError as exc:
+            self._site_down(rs, exc.site or j.site, exc)
+        except BackendError as exc:
+            self._call_error(rs, j, exc)
+        return _NO_ANSWER
+
     def _advance(self, rs: _Run, j: _Job) -> None:
         if j.state == "INTENT":
             self._adopt_or_submit(rs, j)
             return
         if j.state not in ("SUBMITTED", PENDING, RUNNING) or j.handle is None:
             return
-        assert j.site is not None
-        try:
-            state = self.backends[j.site].status(j.handle)
-        except SiteUnreachableError as exc:
-            self._site_down(rs, exc.site or j.site, exc)
-            return
-        except BackendError as exc:
-            self._call_error(rs, j, exc)
+        handle = j.handle
+        state = self._on_site(rs, j, lambda b: b.status(handle))
+        if isinstance(state, _NoAnswer):
             return
         j.call_errors = 0
         self._call_hook("after_status", rs, j.name)
@@ -415,15 +430,9 @@ class Executor:
     def _adopt_or_submit(self, rs: _Run, j: _Job) -> None:
         if self.clock() < j.not_before:
             return
-        assert j.site is not None
         sid = submission_id(rs.id, j.name, j.attempt)
-        try:
-            found = self.backends[j.site].find(sid)
-        except SiteUnreachableError as exc:
-            self._site_down(rs, exc.site or j.site, exc)
-            return
-        except BackendError as exc:
-            self._call_error(rs, j, exc)
+        found = self._on_site(rs, j, lambda b: b.find(sid))
+        if isinstance(found, _NoAnswer):
             return
         if found is not None:
             self.journal.record_event(rs.id, "adopted", j.name, submission_id=sid)
@@ -434,17 +443,12 @@ class Executor:
     def _submit(self, rs: _Run, j: _Job) -> None:
         """Submit the step whose intent is recorded (idempotent by submission id)."""
         placement = rs.placements[j.name]
-        assert j.site is not None
         env, _ = self._environment(rs, j.name, j.attempt, placement)
         sid = submission_id(rs.id, j.name, j.attempt)
-        try:
-            handle = self.backends[j.site].submit(rs.pipeline.job(j.name), placement,
-                                                  submission_id=sid, env=env)
-        except SiteUnreachableError as exc:
-            self._site_down(rs, exc.site or j.site, exc)
-            return
-        except BackendError as exc:
-            self._call_error(rs, j, exc)
+        spec = rs.pipeline.job(j.name)
+        handle = self._on_site(rs, j, lambda b: b.submit(spec, placement, submission_id=sid,
+                                                         env=env))
+        if isinstance(handle, _NoAnswer):
             return
         self._call_hook("after_submit", rs, j.name)
         self._submitted(rs, j, handle)

@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from placer.catalog import Catalog, default_catalog, default_inventory, link_for, resolve_inventory
-from placer.models import Inventory, JobPlacement, Pipeline, Plan, ResolvedSite, SiteVerdict
+from placer.models import Inventory, Job, JobPlacement, Pipeline, Plan, ResolvedSite, SiteVerdict
 from placer.models.plan import Objective
 from placer.optimizer import Edge, Link, Option, Problem, Read, Solution, evaluate, solve
 from placer.policy import JobEligibility, PolicySet, policy_hash
@@ -71,11 +71,9 @@ def plan(
         A Plan with status ``placed``, ``held`` (some input's location or classification is
         unknown) or ``infeasible`` (with reasons). Never raises for an unplaceable pipeline.
     """
-    from placer.policy import PolicySet as _PolicySet
-
     catalog = catalog or default_catalog()
     inventory = inventory or default_inventory()
-    policies = policies or _PolicySet(name="empty")
+    policies = policies or PolicySet(name="empty")
     deadline_h = parse_duration(deadline) if deadline is not None else None
     budget_usd = parse_price(budget) if budget is not None else None
     sites = resolve_inventory(inventory, catalog)
@@ -144,7 +142,7 @@ def plan(
     })
 
 
-def _candidates(job: object, sites: Sequence[ResolvedSite],
+def _candidates(job: Job, sites: Sequence[ResolvedSite],
                 penalties: Mapping[str, float]) -> list[Candidate]:
     """Every way to run ``job`` on ``sites``, with dominated cloud offers pruned.
 
@@ -153,9 +151,6 @@ def _candidates(job: object, sites: Sequence[ResolvedSite],
     ``d × (1 + spot_overhead)`` (expected preemption and restart) and starts after the spot
     provisioning latency.
     """
-    from placer.models import Job
-
-    assert isinstance(job, Job)
     g = job.resources.gpus
     out: list[Candidate] = []
     for site in sites:

@@ -229,9 +229,8 @@ def solve_dp(
     root = _virtual_root(labels, [j for j in c.topo if not c.out_edges[j]])
     if root is None:
         return [infeasible(method, objective, "", time.perf_counter() - t0)]
-    root_c, root_t, root_steps = root
-    return _finish(c, labels, root_c, root_t, root_steps, objective, deadline, budget,
-                   frontier, method, t0, max_points)
+    return _finish(c, labels, *root, objective, deadline, budget, frontier, method, t0,
+                   max_points)
 
 
 def _virtual_root(
@@ -580,6 +579,5 @@ def _solve_out(
     root = _virtual_root(labels, [j for j in c.topo if not c.in_edges[j]])
     if root is None:
         return [infeasible(method, objective, "", time.perf_counter() - t0)]
-    root_c, root_t, root_steps = root
-    return _finish(c, labels, root_c, root_t, root_steps, objective, deadline, budget,
-                   frontier, method, t0, max_points)
+    return _finish(c, labels, *root, objective, deadline, budget, frontier, method, t0,
+                   max_points)

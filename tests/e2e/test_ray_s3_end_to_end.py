@@ -73,13 +73,10 @@ def _world(pair: ClusterPair, endpoint: str, extra_env: dict[str, dict[str, str]
 
 
 def _ray_jobs_of(pair: ClusterPair, run_id: str) -> list[str]:
-    ids = []
-    for cluster in (pair.onprem, pair.cloud):
-        for info in cluster.client().list_jobs():
-            if (info.metadata or {}).get("placer_run_id", info.metadata.get("run_id")) == run_id \
-                    or (info.submission_id or "").startswith(f"placer-{run_id}-"):
-                ids.append(info.submission_id)
-    return sorted(ids)
+    """Submission ids of the run's Ray jobs on both clusters (placer's ids name the run)."""
+    return sorted(info.submission_id for cluster in (pair.onprem, pair.cloud)
+                  for info in cluster.client().list_jobs()
+                  if (info.submission_id or "").startswith(f"placer-{run_id}-"))
 
 
 def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
@@ -94,10 +91,8 @@ def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
 
     sites = resolve_inventory(inventory)
     journal = Journal(tmp_path / "journal.db")
-    executor = Executor(journal, compute_backends_for(sites), layout=PrefixLayout(
-        {s.location.key: s.storage for s in sites if s.storage}), storage=storage,
-        mover=storage, poll_interval_s=0.5, retry=RetryPolicy(max_attempts=2, base_s=1))
-    run = executor.start(plan, pipeline=pipeline, inventory=inventory, policies=policies)
+    run = _executor(sites, journal, storage, retry=RetryPolicy(max_attempts=2, base_s=1)).start(
+        plan, pipeline=pipeline, inventory=inventory, policies=policies)
     status = run.wait(timeout=240)
     assert status.state == "SUCCEEDED", status
 

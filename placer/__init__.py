@@ -23,6 +23,7 @@ from placer.errors import (
     PolicyError,
     ResidencyError,
     RunNotFoundError,
+    SimulationError,
     SiteUnreachableError,
     SolverError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "Run",
     "RunNotFoundError",
     "RunStatus",
+    "SimulationError",
     "Site",
     "SiteUnreachableError",
     "SolverError",

@@ -17,8 +17,9 @@ infrastructure that cannot be reached::
     │   └── SiteUnreachableError        the site itself is down: the executor fails over
     ├── JournalError (RuntimeError)     the run store cannot be opened or is from a newer placer
     │   └── RunNotFoundError (LookupError)  no run with that id in the journal
-    └── ExecutionError (RuntimeError)   the executor was asked for something it cannot do
-        └── ResidencyError              an output location outside the job's allowed location
+    ├── ExecutionError (RuntimeError)   the executor was asked for something it cannot do
+    │   └── ResidencyError              an output location outside the job's allowed location
+    └── SimulationError (RuntimeError)  a strategy decided the impossible in a simulation
 """
 
 from __future__ import annotations
@@ -122,3 +123,8 @@ class ExecutionError(PlacerError, RuntimeError):
 
 class ResidencyError(ExecutionError):
     """Refused: an output location would lie outside the storage the policy allows the job."""
+
+
+class SimulationError(PlacerError, RuntimeError):
+    """A simulation cannot go on: a strategy decided something impossible (an unknown site, a
+    job larger than every pool and no cloud allowed), or a scenario does not fit together."""

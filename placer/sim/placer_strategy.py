@@ -1,0 +1,377 @@
+"""placer's own strategy: predict the wait, burst at once when waiting does not pay.
+
+The rule, and why. Each job is either run on-prem, after some queueing wait ``W``, or in the
+cloud now at a cost ``C`` (its cheapest allowed option that meets its deadline). Minimising
+cloud spend subject to a bound on average completion time has the Lagrangian
+``sum(C over burst jobs) + lambda * sum(W over queued jobs)``, minimised job by job by queueing
+exactly when ``W < C / lambda``. So a job's *allowance* is proportional to what bursting it
+would cost: Starburst's Compute-Wait has the same shape under its one-price model (cost is
+proportional to GPUs x run time). The difference is when the wait is paid. Compute-Wait learns
+that a job will not start in time by letting it wait out its allowance and then bursts it anyway,
+so every burst job pays both the wait and the cloud bill. placer predicts the wait from the
+running jobs' estimated ends and the queue ahead, and decides at once: jobs it queues are the
+ones expected to start within their allowance, jobs it bursts do not wait. Predictions can be
+wrong (estimates, node fragmentation, later arrivals backfilling), so a queued job's prediction
+is checked again when it runs out, and it bursts then if the new one is past its allowance.
+
+Beyond Starburst's model, ``C`` is a real price: every allowed site (placer's policy evaluation,
+lineage included, so derived data keeps the residency of its sources), on demand or spot, with
+provisioning delay and the egress of the job's inputs. Spot is used only when the job
+checkpoints, the site has capacity now, and the deadline leaves room for a preemption and a
+restart on demand; after a preemption the job is placed again with the work it kept.
+
+``budget`` plays the role of Starburst's waiting budget: allowances are normalised so that at
+budget ``b`` they add up to ``b`` x the summed run time, as Compute-Wait's do.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+from placer.optimizer import Edge, Link, Option, Problem, Read, solve
+from placer.sim.jobs import SimJob
+from placer.sim.strategy import Cloud, Decision, OnPrem, StopReason, Strategy, View
+
+
+class PlacerStrategy(Strategy):
+    """Predictive, residency- and spot-aware waiting; see the module docstring."""
+
+    queue = "ooo"
+    residency = "policy"
+    fit = "best"
+
+    def __init__(
+        self,
+        budget: float = 0.5,
+        *,
+        spot: bool = True,
+        spot_overhead: float = 0.1,
+        spot_slack: float = 0.5,
+        tail_quantile: float | None = 0.99,
+        tail_margin: float = 0.02,
+    ) -> None:
+        """
+        Args:
+            budget: waiting budget (see the module docstring).
+            spot: use spot offers at all.
+            spot_overhead: expected extra run time on spot (preemptions, restarts), as a
+                fraction, when comparing spot with on-demand.
+            spot_slack: spot only if the deadline leaves at least this fraction of the
+                remaining run time spare (room to be preempted and finish on demand).
+            tail_quantile: the tail bound: waiting never makes a job end later than this
+                quantile of the workload's estimated run times (times ``1 + tail_margin``)
+                after it was ready, unless the job alone runs longer. None: no bound.
+            tail_margin: see ``tail_quantile``.
+        """
+        self.budget = budget
+        self.use_spot = spot
+        self.spot_overhead = spot_overhead
+        self.spot_slack = spot_slack
+        self.tail_quantile = tail_quantile
+        self.tail_margin = tail_margin
+        self.max_steps = 512
+        self.name = "placer"
+        self._scale = 0.0
+        self._tail = math.inf
+        self._ready: dict[int, float] = {}
+        self._allow: dict[int, float] = {}
+        self._failed: dict[int, set[tuple[str, bool]]] = {}
+        # spot launches and preemptions seen per site: the preemption rate is learnt online
+        self._spot_runs: dict[str, int] = {}
+        self._spot_lost: dict[str, int] = {}
+        self._jobs: tuple[SimJob, ...] = ()
+        self._pipelines: dict[int, list[int]] = {}
+        self._plan: dict[
+            int, Cloud | None
+        ] = {}  # pipeline job -> planned cloud run, None = on-prem
+
+    def describe(self) -> str:
+        return f"placer(b={self.budget:g})"
+
+    # -- setup -----------------------------------------------------------------------------------
+    def start(self, view: View, jobs: tuple[SimJob, ...]) -> None:
+        self._jobs = jobs
+        for job in jobs:
+            if job.pipeline >= 0:
+                self._pipelines.setdefault(job.pipeline, []).append(job.id)
+        costs = []
+        for job in jobs:
+            c = self._best(job, view, at=None, deadline=None)
+            if c is not None:
+                costs.append(c[0])
+        runtime = sum(j.estimate_h for j in jobs) / len(jobs) if jobs else 0.0
+        mean_cost = sum(costs) / len(costs) if costs else 0.0
+        self._scale = self.budget * runtime / mean_cost if mean_cost > 0 else 0.0
+        if self.tail_quantile is not None and jobs:
+            ests = sorted(j.estimate_h for j in jobs)
+            self._tail = ests[min(len(ests) - 1, int(self.tail_quantile * len(ests)))]
+            self._tail *= 1.0 + self.tail_margin
+
+    # -- the cloud side --------------------------------------------------------------------------
+    def _best(
+        self, job: SimJob, view: View, *, at: float | None, deadline: float | None
+    ) -> tuple[float, float, Cloud] | None:
+        """Cheapest allowed cloud option meeting ``deadline`` as ``(usd, finish, decision)``;
+        the fastest one if none meets it; None if no cloud site is allowed. ``at=None`` prices
+        the job for the budget's normalisation: whole estimate, inputs not yet placed, spot
+        capacity assumed."""
+        _, sites = view.allowed(job, self.residency)
+        if not sites:
+            return None
+        allowed = set(sites)
+        failed = self._failed.get(job.id, ())
+        live = at is not None
+        t0 = at if at is not None else 0.0
+        hours = view.remaining_h(job) if live else job.estimate_h
+        cloud = view.cloud
+        best: tuple[float, float, Cloud] | None = None
+        fastest: tuple[float, float, Cloud] | None = None
+        nodes_for_spot = 1
+        for spot in (False, True) if (self.use_spot and job.spot_ok) else (False,):
+            for q in cloud.quotes(job.gpus, spot):
+                if q.site not in allowed or (q.site, spot) in failed:
+                    continue
+                prov = cloud.provisioning(q.site, spot).mean_h
+                usd_in, h_in = view.transfer(job, q.location) if live else (0.0, 0.0)
+                run = hours * (1.0 + self.spot_overhead) if spot else hours
+                finish = t0 + max(prov, h_in) + run
+                if spot:
+                    nodes_for_spot = q.nodes
+                    trace = cloud.spot_trace(q.site, nodes_for_spot)
+                    if live and trace is not None and not trace.up_at(t0):
+                        continue
+                    if deadline is not None and (finish + self.spot_slack * hours > deadline):
+                        continue
+                usd = q.usd_per_h * (max(prov, h_in) + run) + usd_in
+                if spot:
+                    usd *= self._spot_factor(q.site)
+                cand = (usd, finish, Cloud(q.site, spot=spot))
+                if (deadline is None or finish <= deadline) and (
+                    best is None or cand[:2] < best[:2]
+                ):
+                    best = cand
+                if fastest is None or (finish, usd) < (fastest[1], fastest[0]):
+                    fastest = cand
+        return best or fastest
+
+    # -- the on-prem side ------------------------------------------------------------------------
+    def _predict_wait(self, job: SimJob, view: View) -> float:
+        """Hours until ``job`` would start on-prem if queued now behind the current queue.
+
+        Replays the queue's own discipline (out-of-order: at each release, every job that fits
+        starts, in queue order) on GPU counts, with the estimated ends of running jobs. Node
+        fragmentation is ignored, hence the re-check when the predicted wait runs out.
+        """
+        if view.fits_now(job) and not view.queue_length():
+            return 0.0
+        now = view.now
+        free = view.free_gpus
+        ends = [(max(end, now), g) for end, g in view.running_onprem()]
+        heapq.heapify(ends)
+        pending = [(o.gpus, view.remaining_h(o)) for o in view.queued()]
+        mine = job.gpus
+        t = now
+        for _ in range(self.max_steps):
+            rest: list[tuple[int, float]] = []
+            for k, (g, h) in enumerate(pending):
+                if not free:
+                    rest.extend(pending[k:])
+                    break
+                if g <= free:
+                    free -= g
+                    heapq.heappush(ends, (t + h, g))
+                else:
+                    rest.append((g, h))
+            pending = rest
+            if free >= mine:
+                return t - now
+            if not ends:
+                return math.inf
+            t, freed = heapq.heappop(ends)
+            free += freed
+            while ends and ends[0][0] <= t:
+                free += heapq.heappop(ends)[1]
+        return math.inf
+
+    def _allowance(self, job: SimJob, saving: float) -> float:
+        """``(C - C_onprem) / lambda``: proportional to what running on-prem saves, within
+        the tail bound; negative when on-prem is dearer (its inputs' egress)."""
+        if saving <= 0:
+            return -1.0
+        a = self._scale * saving
+        if job.estimate_h <= self._tail:
+            a = min(a, self._tail - job.estimate_h)
+        return a
+
+    # -- pipelines: the optimizer places the whole DAG -----------------------------------------
+    def _spot_factor(self, site: str) -> float:
+        """Expected launches per completed spot run, ``1 / (1 - p)``, with the preemption
+        probability ``p`` learnt from this run's launches (Laplace prior)."""
+        p = (self._spot_lost.get(site, 0) + 1) / (self._spot_runs.get(site, 0) + 4)
+        return 1.0 / (1.0 - min(p, 0.9))
+
+    def _plan_pipeline(self, root: SimJob, view: View) -> None:
+        """Place every job of ``root``'s pipeline with :func:`placer.optimizer.solve`.
+
+        Per-job decisions see only their own inputs; a DAG also pays for moving each job's
+        output to its consumers, and its deadline binds the critical path, not one job. So when
+        a pipeline's first job is ready the exact optimizer chooses a site for each job:
+        on-prem (its wait priced at ``1 / scale`` USD per hour, the same exchange rate as the
+        allowances, as a penalty that steers but is not billed), or a cloud site on demand or
+        spot, with provisioning, egress along every edge and read, and the pipeline deadline.
+        Each job then follows the plan when it is ready, unless the world changed (spot gone,
+        site refused); jobs planned on-prem still go through the wait prediction.
+        """
+        members = [self._jobs[i] for i in self._pipelines.get(root.pipeline, [root.id])]
+        now = view.now
+        wait = self._predict_wait(root, view)
+        per_hour = 1.0 / self._scale if self._scale > 0 else 0.0
+        cloud = view.cloud
+        options: dict[str, tuple[Option, ...]] = {}
+        locations = {view.onprem_location}
+        for job in members:
+            opts: list[Option] = []
+            onprem_ok, sites = view.allowed(job, self.residency)
+            if onprem_ok and job.gpus <= view.onprem_gpus:
+                opts.append(
+                    Option(
+                        "",
+                        view.onprem_location,
+                        "",
+                        False,
+                        duration_h=job.estimate_h,
+                        compute_usd=0.0,
+                        start_delay_h=min(wait, 1e6),
+                        penalty_usd=min(wait, 1e6) * per_hour,
+                    )
+                )
+            allowed = set(sites)
+            for spot in (False, True) if (self.use_spot and job.spot_ok) else (False,):
+                for q in cloud.quotes(job.gpus, spot):
+                    if q.site not in allowed:
+                        continue
+                    prov = cloud.provisioning(q.site, spot).mean_h
+                    run = job.estimate_h * (1.0 + self.spot_overhead) if spot else job.estimate_h
+                    usd = q.usd_per_h * (prov + run)
+                    if spot:
+                        usd *= self._spot_factor(q.site)
+                    opts.append(
+                        Option(
+                            q.site,
+                            q.location,
+                            q.gpu,
+                            spot,
+                            duration_h=run,
+                            compute_usd=usd,
+                            start_delay_h=prov,
+                        )
+                    )
+                    locations.add(q.location)
+            if not opts:
+                return
+            options[f"j{job.id}"] = tuple(opts)
+        reads = []
+        for job in members:
+            for name in job.reads:
+                ds = self._dataset(view, name)
+                if ds is not None:
+                    reads.append(Read(f"j{job.id}", ds[0], ds[1]))
+                    locations.add(ds[0])
+        edges = tuple(
+            Edge(f"j{d}", f"j{job.id}", self._jobs[d].output_gb)
+            for job in members
+            for d in job.deps
+        )
+        links = {}
+        for a in locations:
+            for b in locations:
+                if a != b:
+                    usd, h = cloud.link(a, b)
+                    links[(a, b)] = Link(usd, h)
+        deadline = root.deadline_h - now if root.deadline_h is not None else None
+        problem = Problem(
+            jobs=tuple(options), options=options, edges=edges, reads=tuple(reads), links=links
+        )
+        sol = solve(problem, "cost", deadline_h=deadline, time_limit_s=1.0)
+        if sol.status == "infeasible":
+            sol = solve(problem, "time")
+        for job in members:
+            name = f"j{job.id}"
+            opt = options[name][sol.jobs[name].option]
+            self._plan[job.id] = Cloud(opt.site, spot=opt.spot) if opt.site else None
+
+    @staticmethod
+    def _dataset(view: View, name: str) -> tuple[str, float] | None:
+        ds = view.datasets.get(name)
+        return (ds.location, ds.gb) if ds is not None else None
+
+    # -- decisions -------------------------------------------------------------------------------
+    def _planned(self, job: SimJob, view: View) -> Cloud | None:
+        """The plan's cloud run for a pipeline job, if it still holds now."""
+        d = self._plan.get(job.id)
+        if d is None or (d.site, d.spot) in self._failed.get(job.id, ()):
+            return None
+        if d.spot:
+            q = view.cloud.quote(d.site, job.gpus, True)
+            trace = view.cloud.spot_trace(d.site, q.nodes if q else 1)
+            if trace is not None and not trace.up_at(view.now):
+                return None
+        return d
+
+    def _decide(self, job: SimJob, view: View, *, waited: float) -> Decision:
+        now = view.now
+        if job.id in self._plan:
+            planned = self._planned(job, view)
+            if planned is not None:
+                return self._launch(planned)
+        onprem_ok, _ = view.allowed(job, self.residency)
+        onprem_ok = onprem_ok and job.gpus <= view.onprem_gpus
+        deadline = job.deadline_h
+        best = self._best(job, view, at=now, deadline=deadline)
+        if onprem_ok:
+            if best is None:
+                return OnPrem()
+            # Bringing the inputs on-prem is not free when they live in a cloud bucket: the
+            # saving of running on-prem is the cloud price less that egress.
+            egress, _ = view.transfer(job, view.onprem_location)
+            allowance = self._allow.get(job.id)
+            if allowance is None:
+                allowance = self._allow[job.id] = self._allowance(job, best[0] - egress)
+            wait = self._predict_wait(job, view) if allowance >= 0 else math.inf
+            finish = now + wait + view.remaining_h(job)
+            on_time = deadline is None or finish <= deadline
+            if on_time and waited + wait <= allowance:
+                # Queue order: the job whose allowance runs out first goes first (earliest
+                # "burst deadline"), so the queue spends its waits where they are cheapest.
+                prio = self._ready[job.id] + allowance
+                return OnPrem(wait_h=max(wait, 1e-3) * 1.05 + 1e-3, priority=prio)
+        if best is None:
+            return OnPrem()
+        return self._launch(best[2])
+
+    def _launch(self, d: Cloud) -> Cloud:
+        if d.spot:
+            self._spot_runs[d.site] = self._spot_runs.get(d.site, 0) + 1
+        return d
+
+    def on_ready(self, job: SimJob, view: View) -> Decision:
+        self._ready[job.id] = view.now
+        if job.pipeline >= 0 and not job.deps and job.id not in self._plan:
+            self._plan_pipeline(job, view)
+        return self._decide(job, view, waited=0.0)
+
+    def on_timeout(self, job: SimJob, view: View) -> Decision:
+        return self._decide(job, view, waited=view.now - self._ready[job.id])
+
+    def on_cloud_stopped(
+        self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
+    ) -> Decision:
+        if reason in ("unavailable", "quota"):
+            self._failed.setdefault(job.id, set()).add((site, spot))
+        elif reason == "preempted":
+            # Back in line: its work so far is kept; a spot site that just preempted it is
+            # avoided for this job from now on.
+            self._failed.setdefault(job.id, set()).add((site, True))
+            self._spot_lost[site] = self._spot_lost.get(site, 0) + 1
+        return self._decide(job, view, waited=view.now - self._ready[job.id])

@@ -175,9 +175,6 @@ class StarWait(_Named):
             return Cloud(q.site)
         return Cloud(q.site, limit_h=self.probe_h)
 
-    def on_timeout(self, job: SimJob, view: View) -> Decision:
-        return self.burst(job, view)
-
     def on_cloud_stopped(
         self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
     ) -> Decision:

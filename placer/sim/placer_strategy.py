@@ -75,6 +75,7 @@ class PlacerStrategy(Strategy):
         self._scale = 0.0
         self._tail = math.inf
         self._ready: dict[int, float] = {}
+        self._prio: dict[int, float] = {}  # queue priority of each job placer queued
         self._allow: dict[int, float] = {}
         self._failed: dict[int, set[tuple[str, bool]]] = {}
         # spot launches and preemptions seen per site: the preemption rate is learnt online
@@ -156,12 +157,13 @@ class PlacerStrategy(Strategy):
         return best or fastest
 
     # -- the on-prem side ------------------------------------------------------------------------
-    def _predict_wait(self, job: SimJob, view: View) -> float:
-        """Hours until ``job`` would start on-prem if queued now behind the current queue.
+    def _predict_wait(self, job: SimJob, view: View, priority: float = math.inf) -> float:
+        """Hours until ``job`` would start on-prem if queued now at ``priority``.
 
         Replays the queue's own discipline (out-of-order: at each release, every job that fits
-        starts, in queue order) on GPU counts, with the estimated ends of running jobs. Node
-        fragmentation is ignored, hence the re-check when the predicted wait runs out.
+        starts, in queue order) on GPU counts, with the estimated ends of running jobs, the
+        job taking its place among the queued ones by priority. Node fragmentation is ignored,
+        hence the re-check when the predicted wait runs out.
         """
         if view.fits_now(job) and not view.queue_length():
             return 0.0
@@ -169,23 +171,31 @@ class PlacerStrategy(Strategy):
         free = view.free_gpus
         ends = [(max(end, now), g) for end, g in view.running_onprem()]
         heapq.heapify(ends)
-        pending = [(o.gpus, view.remaining_h(o)) for o in view.queued()]
-        mine = job.gpus
+        pending: list[tuple[int, float, bool]] = []
+        placed = False
+        for o in view.queued():
+            if not placed and self._prio.get(o.id, -math.inf) > priority:
+                pending.append((job.gpus, 0.0, True))
+                placed = True
+            pending.append((o.gpus, view.remaining_h(o), False))
+        if not placed:
+            pending.append((job.gpus, 0.0, True))
         t = now
         for _ in range(self.max_steps):
-            rest: list[tuple[int, float]] = []
-            for k, (g, h) in enumerate(pending):
+            rest: list[tuple[int, float, bool]] = []
+            for k, entry in enumerate(pending):
+                g, h, me = entry
                 if not free:
                     rest.extend(pending[k:])
                     break
                 if g <= free:
+                    if me:
+                        return t - now
                     free -= g
                     heapq.heappush(ends, (t + h, g))
                 else:
-                    rest.append((g, h))
+                    rest.append(entry)
             pending = rest
-            if free >= mine:
-                return t - now
             if not ends:
                 return math.inf
             t, freed = heapq.heappop(ends)
@@ -338,14 +348,17 @@ class PlacerStrategy(Strategy):
             allowance = self._allow.get(job.id)
             if allowance is None:
                 allowance = self._allow[job.id] = self._allowance(job, best[0] - egress)
-            wait = self._predict_wait(job, view) if allowance >= 0 else math.inf
+            # Queue order: the job whose allowance runs out first goes first (earliest "burst
+            # deadline"), so the queue spends its waits where they are cheapest.
+            prio = self._ready[job.id] + allowance
+            wait = self._predict_wait(job, view, prio) if allowance >= 0 else math.inf
             finish = now + wait + view.remaining_h(job)
             on_time = deadline is None or finish <= deadline
             if on_time and waited + wait <= allowance:
-                # Queue order: the job whose allowance runs out first goes first (earliest
-                # "burst deadline"), so the queue spends its waits where they are cheapest.
-                prio = self._ready[job.id] + allowance
-                return OnPrem(wait_h=max(wait, 1e-3) * 1.05 + 1e-3, priority=prio)
+                # Look again a little after the predicted start, but never past the allowance.
+                check = min(max(wait, 1e-3) * 1.05 + 1e-3, allowance - waited)
+                self._prio[job.id] = prio
+                return OnPrem(wait_h=max(check, 1e-3), priority=prio)
         if best is None:
             return OnPrem()
         return self._launch(best[2])

@@ -42,11 +42,7 @@ from placer.sim.baselines import (
 )
 from placer.sim.check import residency_violations
 from placer.sim.cloud import (
-    CloudModel,
-    Provisioning,
     SpotTrace,
-    _Priced,
-    _Site,
     catalog_cloud,
     uniform_cloud,
 )
@@ -56,18 +52,8 @@ from placer.sim.metrics import summarise
 from placer.sim.residency import Eligibility
 from placer.sim.strategy import Residency, Strategy
 from tests.conftest import ROOT
-
-
-def _wl(*specs: tuple[str, float, int, float]) -> Workload:
-    """Independent jobs ``(name, arrival h, GPUs, run time h)``, estimates exact."""
-    return Workload(
-        "hand",
-        tuple(
-            SimJob(id=i, name=n, arrival_h=t, runtime_h=r, gpus=g, estimate_h=r)
-            for i, (n, t, g, r) in enumerate(specs)
-        ),
-    )
-
+from tests.sim.builders import hand_workload as _wl
+from tests.sim.builders import two_site_cloud
 
 T = _wl(("a", 0, 2, 0.75), ("b", 0, 4, 1), ("c", 0.25, 1, 2), ("d", 1.5, 2, 0.25))
 ONE_NODE = OnPremConfig(nodes=1, gpus_per_node=4)
@@ -277,15 +263,8 @@ def test_skypilot_prefers_spot_and_fails_over_down_the_price_list() -> None:
     # 2: preempted, 2 h kept, 2 h + 0.2 h overhead left.  Spot at a is still cheapest
     #    (2.2 x 1) and is tried: refused (down) and struck off; then b (2.2 x 2 = $4.40) beats
     #    a on demand ($6.60): b [2, 4.2].  Cloud $: 2 x 1 + 2.2 x 2 = $6.40.
-    zero = (Provisioning.zero(), Provisioning.zero())
     trace = SpotTrace("hand", 3600.0, np.array([True, True, False] + [True] * 7))
-    cloud = CloudModel(
-        "hand",
-        [
-            _Site("a", "cloud:a", (_Priced("a1", "V100", 1, 3.0, 1.0),), zero, trace, None),
-            _Site("b", "cloud:b", (_Priced("b1", "V100", 1, 2.0, None),), zero, None, None),
-        ],
-    )
+    cloud = two_site_cloud(trace)
     wl = _wl(("x", 0, 1, 4))
     result = simulate(wl, SkyPilotCheapest(), onprem=OnPremConfig(nodes=0), cloud=cloud)
     (rec,) = result.records

@@ -25,11 +25,7 @@ from placer.sim.baselines import (
     StarWait,
 )
 from placer.sim.cloud import (
-    CloudModel,
-    Provisioning,
     SpotTrace,
-    _Priced,
-    _Site,
     catalog_cloud,
     uniform_cloud,
 )
@@ -38,32 +34,10 @@ from placer.sim.jobs import SimJob, Workload
 from placer.sim.metrics import busy_gpu_hours, summarise
 from placer.sim.strategy import Cloud, Decision, OnPrem, QueueMode, StopReason, Strategy, View
 from placer.sim.workload import itp_trace, pipelines
+from tests.sim.builders import hand_workload as _wl
+from tests.sim.builders import two_site_cloud as _hand_cloud
 
 # -- builders ------------------------------------------------------------------------------------
-
-
-def _wl(
-    *specs: tuple[str, float, int, float],
-    deps: Mapping[str, tuple[str, ...]] | None = None,
-    output_gb: Mapping[str, float] | None = None,
-) -> Workload:
-    """Jobs ``(name, arrival h, GPUs, run time h)`` in id order; deps and outputs by name."""
-    deps, output_gb = deps or {}, output_gb or {}
-    ids = {name: i for i, (name, *_) in enumerate(specs)}
-    jobs = tuple(
-        SimJob(
-            id=i,
-            name=name,
-            arrival_h=t,
-            runtime_h=r,
-            gpus=g,
-            estimate_h=r,
-            deps=tuple(ids[d] for d in deps.get(name, ())),
-            output_gb=output_gb.get(name, 0.0),
-        )
-        for i, (name, t, g, r) in enumerate(specs)
-    )
-    return Workload("hand", jobs)
 
 
 def _r(hours: float) -> float:
@@ -116,19 +90,6 @@ def _schedule(result: SimResult) -> dict[str, tuple[str, float, float]]:
 
 def _one_node(gpus: int = 4, nodes: int = 1) -> OnPremConfig:
     return OnPremConfig(nodes=nodes, gpus_per_node=gpus)
-
-
-def _hand_cloud(trace: SpotTrace | None = None, *, quota_b: int | None = None) -> CloudModel:
-    """Two sites with no provisioning delay and free links: ``a`` ($3/GPU-h on demand, $1/GPU-h
-    spot, availability ``trace``) and ``b`` ($2/GPU-h on demand only, quota ``quota_b``)."""
-    zero = (Provisioning.zero(), Provisioning.zero())
-    return CloudModel(
-        "hand",
-        [
-            _Site("a", "cloud:a", (_Priced("a1", "V100", 1, 3.0, 1.0),), zero, trace, None),
-            _Site("b", "cloud:b", (_Priced("b1", "V100", 1, 2.0, None),), zero, None, quota_b),
-        ],
-    )
 
 
 # Up for hours [0, 2), down for [2, 3), up for [3, 10), then cyclic.

@@ -1,0 +1,235 @@
+"""Issue 4's targets for placer's strategy against Starburst's, measured side by side.
+
+Three parts, each printed as a table, plotted, and (without ``--quick``) appended to
+``benchmarks/RESULTS.md`` with the command that produced it:
+
+1. **Speed.** Wall time of one replay of all 15,802 jobs of ITP cluster04 per strategy (one
+   process, one core), on Starburst's model.
+2. **Starburst's model** (``benchmarks/scenarios/starburst-itp.yaml``: one price per cloud
+   GPU-hour, no spot, no egress, no start-up delay). Compute-Wait with out-of-order scanning
+   and placer are each swept densely over their waiting budget. For every Compute-Wait point,
+   the placer point with the fewest cloud GPU-hours among those whose average *and* p99
+   completion times are no worse is its match; the table gives the saving. Also the sanity
+   check: Compute-Wait's cloud spend and average JCT against No-Wait's.
+3. **The realistic model** (``eu-pipelines.yaml`` and, without ``--quick``, the two-month
+   ``eu-itp.yaml``): catalog prices, spot traces, provisioning, egress, 35 % of the work
+   EU-only. Compute-Wait+OO with the naive residency mask against placer, matched the same
+   way on average completion time; violations from the independent checker; deadline misses;
+   placer's decision latency.
+
+    python benchmarks/hybrid_targets.py            # everything (~4 min on one core)
+    python benchmarks/hybrid_targets.py --quick    # one scenario, coarse sweeps, no RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from placer.sim.bench import Row, run_benchmark  # noqa: E402
+from placer.sim.engine import simulate  # noqa: E402
+from placer.sim.metrics import summarise  # noqa: E402
+from placer.sim.registry import make_strategy  # noqa: E402
+from placer.sim.scenario import Scenario, SweepSpec, build, load_scenario  # noqa: E402
+
+SCENARIOS = ROOT / "benchmarks" / "scenarios"
+OUT = ROOT / "benchmarks" / "out"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+
+CW_BUDGETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0)
+PLACER_BUDGETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0)
+
+
+def _sweep(scenario: Scenario, strategies: tuple[str, ...], budgets: tuple[float, ...]) -> Scenario:
+    return scenario.model_copy(update={"strategies": strategies, "sweep": SweepSpec(wait=budgets)})
+
+
+def _rows(path: Path, strategies: tuple[str, ...], budgets: tuple[float, ...]) -> list[Row]:
+    scenario = _sweep(load_scenario(path), strategies, budgets)
+    return run_benchmark(scenario, path.parent, progress=sys.stderr.isatty()).rows
+
+
+def _match(
+    base: list[Row], ours: list[Row], cost: str
+) -> list[tuple[Row, Row | None]]:
+    """For each baseline point, our cheapest point with avg and p99 JCT no worse."""
+    out: list[tuple[Row, Row | None]] = []
+    for b in base:
+        ok = [
+            r
+            for r in ours
+            if r.metrics.jct_avg_h <= b.metrics.jct_avg_h + 1e-9
+            and r.metrics.jct_p99_h <= b.metrics.jct_p99_h + 1e-9
+        ]
+        out.append((b, min(ok, key=lambda r: getattr(r.metrics, cost)) if ok else None))
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def speed(quick: bool) -> str:
+    path = SCENARIOS / "starburst-itp.yaml"
+    prep = build(load_scenario(path), path.parent)
+    names = ("onprem-only", "no-wait", "constant-wait", "constant-wait-nosj", "compute-wait",
+             "compute-wait+oo", "star-wait", "skypilot", "placer")
+    rows = []
+    for name in names[-2:] if quick else names:
+        times = []
+        for _ in range(1 if quick else 3):
+            t = time.perf_counter()
+            res = simulate(prep.workload, make_strategy(name, 0.5), onprem=prep.onprem,
+                           cloud=prep.cloud, eligibility=prep.eligibility, seed=0)
+            times.append(time.perf_counter() - t)
+            m = summarise(res)
+        times.sort()
+        rows.append([name, f"{len(prep.workload.jobs):,}", f"{times[len(times) // 2]:.2f}",
+                     f"{m.decision_p99_ms:.3f}"])
+    return _table(["strategy (b=0.5)", "jobs", "replay s (median of 3)", "decision p99 ms"],
+                  rows)
+
+
+def _plot(series: dict[str, list[Row]], cost: str, label: str, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is in the dev extra
+        print("matplotlib missing: no plot", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, rows in series.items():
+        rows = sorted(rows, key=lambda r: r.metrics.jct_avg_h)
+        xs = [r.metrics.jct_avg_h for r in rows]
+        ys = [getattr(r.metrics, cost) for r in rows]
+        ax.plot(xs, ys, marker="o", ms=3, label=name)
+    ax.set_xlabel("average completion time (h)")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def starburst(quick: bool) -> str:
+    path = SCENARIOS / "starburst-itp.yaml"
+    cw_b = CW_BUDGETS[::3] if quick else CW_BUDGETS
+    pl_b = PLACER_BUDGETS[::3] if quick else PLACER_BUDGETS
+    cw = _rows(path, ("compute-wait+oo",), cw_b)
+    ours = _rows(path, ("placer",), pl_b)
+    nowait = _rows(path, ("no-wait",), (0.0,))[0].metrics
+    _plot({"no-wait": [_rows(path, ("no-wait",), (0.0,))[0]], "compute-wait+oo": cw,
+           "placer": ours}, "cloud_gpu_h", "cloud GPU-hours", OUT / "starburst_model_pareto.png")
+    rows = []
+    for b, p in _match(cw, ours, "cloud_gpu_h"):
+        bm = b.metrics
+        cells = [f"{b.budget:g}", f"{bm.cloud_gpu_h:,.0f}",
+                 f"{100 * bm.cloud_gpu_h / nowait.cloud_gpu_h:.1f}",
+                 f"{bm.jct_avg_h:.3f} (+{100 * (bm.jct_avg_h / nowait.jct_avg_h - 1):.1f} %)",
+                 f"{bm.jct_p99_h:.2f}"]
+        if p is None:
+            cells += ["-", "-", "-", "-", "none no worse"]
+        else:
+            pm = p.metrics
+            cells += [f"{p.budget:g}", f"{pm.cloud_gpu_h:,.0f}", f"{pm.jct_avg_h:.3f}",
+                      f"{pm.jct_p99_h:.2f}",
+                      f"{100 * (1 - pm.cloud_gpu_h / bm.cloud_gpu_h):.1f} %"]
+        rows.append(cells)
+    head = (f"No-Wait: {nowait.cloud_gpu_h:,.0f} cloud GPU-h, average JCT "
+            f"{nowait.jct_avg_h:.3f} h, p99 {nowait.jct_p99_h:.2f} h.\n\n")
+    return head + _table(
+        ["CW+OO b", "CW cloud GPU-h", "% of No-Wait", "CW avg JCT h (vs No-Wait)", "CW p99 h",
+         "placer b", "placer cloud GPU-h", "placer avg JCT h", "placer p99 h",
+         "fewer cloud GPU-h"], rows)
+
+
+def realistic(name: str, quick: bool) -> str:
+    path = SCENARIOS / name
+    cw_b = (0.05, 0.25, 1.0) if quick else (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+    pl_b = (0.25, 1.0) if quick else (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+    cw = _rows(path, ("compute-wait+oo+mask",), cw_b)
+    ours = _rows(path, ("placer",), pl_b)
+    others = _rows(path, ("no-wait+mask", "skypilot+mask"), (0.0,))
+    _plot({"compute-wait+oo+mask": cw, "placer": ours,
+           **{r.strategy: [r] for r in others}}, "cloud_usd", "cloud $",
+          OUT / f"realistic_pareto_{path.stem}.png")
+    rows = []
+    for b, p in _match(cw, ours, "cloud_usd"):
+        bm = b.metrics
+        cells = [f"{b.budget:g}", f"{bm.cloud_usd:,.0f}", f"{bm.jct_avg_h:.2f}",
+                 f"{bm.jct_p99_h:.1f}", str(bm.violations)]
+        if p is None:
+            cells += ["-"] * 7
+        else:
+            pm = p.metrics
+            cells += [f"{p.budget:g}", f"{pm.cloud_usd:,.0f}", f"{pm.jct_avg_h:.2f}",
+                      f"{pm.jct_p99_h:.1f}", str(pm.violations),
+                      f"{pm.deadline_misses}/{pm.deadline_jobs}",
+                      f"{bm.cloud_usd / pm.cloud_usd:.2f}x"]
+        rows.append(cells)
+    ref = "\n".join(
+        f"- {r.strategy}: ${r.metrics.cloud_usd:,.0f}, avg JCT {r.metrics.jct_avg_h:.2f} h, "
+        f"DAG makespan {r.metrics.dag_makespan_avg_h:.2f} h, {r.metrics.violations} violations"
+        for r in others
+    )
+    lat = max(r.metrics.decision_p99_ms for r in ours)
+    dag = "; ".join(f"b={r.budget:g}: {r.metrics.dag_makespan_avg_h:.2f} h" for r in ours)
+    jobs = ours[0].metrics.jobs
+    return (
+        f"{jobs:,} jobs.\n\n" + _table(
+            ["CW+OO+mask b", "CW $", "CW avg JCT h", "CW p99 h", "CW violations", "placer b",
+             "placer $", "placer avg JCT h", "placer p99 h", "placer violations",
+             "placer deadline misses", "CW $ / placer $"], rows)
+        + f"\n\nOther baselines:\n{ref}\n\nplacer's mean DAG makespan: {dag}. "
+        f"placer's decision latency, worst p99 over its runs: {lat:.1f} ms."
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="coarse, fast; no RESULTS.md")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    parts = [("Speed: one replay of ITP cluster04 (Starburst's model, 64 x 8 GPUs)",
+              speed(args.quick)),
+             ("Starburst's model: placer vs Compute-Wait+OO at no worse average and p99 JCT",
+              starburst(args.quick)),
+             ("Realistic model, eu-pipelines.yaml (one week + 120 pipelines, 16 x 8 GPUs)",
+              realistic("eu-pipelines.yaml", args.quick))]
+    if not args.quick:
+        parts.append(("Realistic model, eu-itp.yaml (two months + 1,000 pipelines, 64 x 8 GPUs)",
+                      realistic("eu-itp.yaml", args.quick)))
+    wall = time.perf_counter() - t0
+    text = "\n\n".join(f"#### {title}\n\n{body}" for title, body in parts)
+    print(text)
+    print(f"\n({wall:.0f} s)")
+    if not args.quick:
+        cmd = "python benchmarks/hybrid_targets.py"
+        stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+        with RESULTS.open("a") as fh:
+            fh.write(
+                f"\n\n## Hybrid strategies against Starburst ({stamp})\n\n"
+                f"Command: `{cmd}` ({wall:.0f} s; {platform.python_version()}, "
+                f"{platform.machine()}).\n\n{text}\n\nPlots: "
+                "`benchmarks/out/starburst_model_pareto.png`, "
+                "`benchmarks/out/realistic_pareto_eu-pipelines.png`, "
+                "`benchmarks/out/realistic_pareto_eu-itp.png`.\n"
+            )
+
+
+if __name__ == "__main__":
+    main()

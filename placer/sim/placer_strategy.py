@@ -128,7 +128,6 @@ class PlacerStrategy(Strategy):
         cloud = view.cloud
         best: tuple[float, float, Cloud] | None = None
         fastest: tuple[float, float, Cloud] | None = None
-        nodes_for_spot = 1
         for spot in (False, True) if (self.use_spot and job.spot_ok) else (False,):
             for q in cloud.quotes(job.gpus, spot):
                 if q.site not in allowed or (q.site, spot) in failed:
@@ -138,8 +137,7 @@ class PlacerStrategy(Strategy):
                 run = hours * (1.0 + self.spot_overhead) if spot else hours
                 finish = t0 + max(prov, h_in) + run
                 if spot:
-                    nodes_for_spot = q.nodes
-                    trace = cloud.spot_trace(q.site, nodes_for_spot)
+                    trace = cloud.spot_trace(q.site, q.nodes)
                     if live and trace is not None and not trace.up_at(t0):
                         continue
                     if deadline is not None and (finish + self.spot_slack * hours > deadline):

@@ -135,6 +135,7 @@ def _simulate(prep: Prepared, strategy: str, budget: float | None) -> tuple[Metr
         eligibility=prep.eligibility,
         seed=s.seed,
         restart_overhead_h=s.restart_overhead_h,
+        cache_inputs=s.cache_inputs,
     )
     metrics = summarise(result, truth=prep.truth, jurisdictions=prep.jurisdictions)
     return metrics, timeline_of(result)

@@ -213,6 +213,7 @@ class Simulator:
         eligibility: Eligibility,
         seed: int = 0,
         restart_overhead_h: float = 0.2,
+        cache_inputs: bool = False,
     ) -> None:
         self.workload = workload
         self.jobs = workload.jobs
@@ -222,6 +223,8 @@ class Simulator:
         self.eligibility = eligibility
         self.seed = seed
         self.restart_overhead_h = restart_overhead_h
+        self.cache_inputs = cache_inputs
+        self._cached: set[tuple[str, str]] = set()  # (dataset, location) copies kept
         self.rng = np.random.default_rng(seed)
         self.events = EventQueue()
         self.pool = _Pool(onprem.nodes, onprem.gpus_per_node, strategy.fit)
@@ -314,9 +317,10 @@ class Simulator:
         usd = hours = 0.0
         link = self._cloud.link
         datasets = self.workload.datasets
+        cached = self._cached
         for name in job.reads:
             ds = datasets[name]
-            if ds.location != location and ds.gb > 0:
+            if ds.location != location and ds.gb > 0 and (name, location) not in cached:
                 rate, h_per_gb = link(ds.location, location)
                 usd += ds.gb * rate
                 hours = max(hours, ds.gb * h_per_gb)
@@ -328,6 +332,12 @@ class Simulator:
                 usd += gb * rate
                 hours = max(hours, gb * h_per_gb)
         return usd, hours
+
+    def _keep(self, job: SimJob, location: str) -> None:
+        """With ``cache_inputs``, a dataset copied to a location stays there for later jobs."""
+        if self.cache_inputs:
+            for name in job.reads:
+                self._cached.add((name, location))
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SimResult:
@@ -545,6 +555,7 @@ class Simulator:
         self.state[j] = _ONPREM
         self.alloc[j] = self.pool.alloc(job.gpus)
         usd, hours = self.transfer(job, self.onprem.location)
+        self._keep(job, self.onprem.location)
         work = job.runtime_h - self.done_work[j] + self.overhead[j]
         # the estimate includes the restart overhead owed, so read it before it is paid
         self.running[j] = now + hours + self.remaining_h(job)
@@ -590,6 +601,7 @@ class Simulator:
         if trace is not None and not trace.up_at(now):
             return "unavailable"
         egress, hours = self.transfer(job, quote.location)
+        self._keep(job, quote.location)
         delay = max(cloud.provision_h(d.site, d.spot, self.rng), hours)
         start = now + delay
         end = start + job.runtime_h - self.done_work[j] + self.overhead[j]
@@ -653,12 +665,16 @@ def simulate(
     eligibility: Eligibility | None = None,
     seed: int = 0,
     restart_overhead_h: float = 0.2,
+    cache_inputs: bool = False,
 ) -> SimResult:
     """Replay ``workload`` under ``strategy``; see the module docstring for the model.
 
     ``eligibility`` (which sites each job may use, from the policies) defaults to "every site,
     no policies". ``restart_overhead_h`` is the work a spot job redoes after a preemption
-    (Can't Be Late's changeover delay, 0.2 h by default in its simulator).
+    (Can't Be Late's changeover delay, 0.2 h by default in its simulator). ``cache_inputs``:
+    the first read of a dataset at a location copies it there for good, so later jobs at that
+    location read it for free (a mirror or a persistent cache); off, every job reads its
+    datasets from where they live, as ``placer plan`` prices them.
     """
     sites: Sequence[str] = cloud.sites
     elig = eligibility or Eligibility.unrestricted(workload, onprem.site, tuple(sites))
@@ -670,5 +686,6 @@ def simulate(
         eligibility=elig,
         seed=seed,
         restart_overhead_h=restart_overhead_h,
+        cache_inputs=cache_inputs,
     )
     return sim.run()

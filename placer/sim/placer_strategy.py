@@ -188,7 +188,11 @@ class PlacerStrategy(Strategy):
                     break
                 if g <= free:
                     if me:
-                        return t - now
+                        if t > now or view.fits_now(job):
+                            return t - now
+                        # enough GPUs now, but not on one node (fragmentation): next release
+                        rest.append(entry)
+                        continue
                     free -= g
                     heapq.heappush(ends, (t + h, g))
                 else:
@@ -381,8 +385,9 @@ class PlacerStrategy(Strategy):
         if reason in ("unavailable", "quota"):
             self._failed.setdefault(job.id, set()).add((site, spot))
         elif reason == "preempted":
-            # Back in line: its work so far is kept; a spot site that just preempted it is
-            # avoided for this job from now on.
-            self._failed.setdefault(job.id, set()).add((site, True))
+            # Its work so far is kept. The site's spot is down now (that is what a preemption
+            # is), so it is not offered again until its trace is up; the learnt preemption
+            # rate makes it dearer from now on. What on-prem saves has changed: re-price it.
             self._spot_lost[site] = self._spot_lost.get(site, 0) + 1
+            self._allow.pop(job.id, None)
         return self._decide(job, view, waited=view.now - self._ready[job.id])

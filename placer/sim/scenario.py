@@ -247,6 +247,11 @@ class Scenario(Model):
     restart_overhead_h: float = Field(
         default=0.2, ge=0, description="work a spot job redoes after a preemption, hours"
     )
+    cache_inputs: bool = Field(
+        default=False,
+        description="keep a copy of a dataset where it was first read, so later jobs there read "
+        "it for free; off: every job reads its datasets from where they live",
+    )
 
     @field_validator("strategies", mode="before")
     @classmethod

@@ -30,7 +30,7 @@ from placer.sim.cloud import (
     uniform_cloud,
 )
 from placer.sim.engine import OnPremConfig, SimResult, simulate
-from placer.sim.jobs import SimJob, Workload
+from placer.sim.jobs import SimDataset, SimJob, Workload
 from placer.sim.metrics import busy_gpu_hours, summarise
 from placer.sim.strategy import Cloud, Decision, OnPrem, QueueMode, StopReason, Strategy, View
 from placer.sim.workload import itp_trace, pipelines
@@ -340,6 +340,41 @@ def test_dag_jobs_start_after_dependencies_plus_transfer(sites: list[ResolvedSit
     assert att.compute_usd == pytest.approx(0.52 * usd_h)
     assert prep.attempts[0].egress_usd == 0.0
     assert result.site_locations["gcp-europe-west4"] == "gcp:europe-west4"
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_cached_inputs_are_read_once_per_location(sites: list[ResolvedSite], cache: bool) -> None:
+    # Three jobs read a 100 GB dataset in gcp:us-central1 and run on-prem in Frankfurt, one
+    # after the other on one GPU. GCP's first internet tier is $0.12/GB: $12 per read. Without
+    # a cache every job pays it and waits 100 * 8 / 36000 h for the bytes; with one, only the
+    # first does, and a later job sent to the cloud site next to the data reads it for free.
+    cloud = catalog_cloud(
+        sites, gpu="V100", inventory=default_inventory(), provisioning="zero", spot_traces={}
+    )
+    onprem = OnPremConfig(site="fra-dc", location="onprem:fra-dc1", nodes=1, gpus_per_node=1)
+    ds = SimDataset("corpus", "gcp:us-central1", 100.0, {})
+    jobs = tuple(
+        SimJob(
+            id=i,
+            name=f"j{i}",
+            arrival_h=0.0,
+            runtime_h=1.0,
+            gpus=1,
+            estimate_h=1.0,
+            reads=("corpus",),
+        )
+        for i in range(3)
+    )
+    wl = Workload("cached", jobs, {"corpus": ds})
+    result = simulate(wl, OnPremOnly(queue="fifo"), onprem=onprem, cloud=cloud, cache_inputs=cache)
+    egress = [r.attempts[0].egress_usd for r in result.records]
+    transfer = 100 * 8 / 36000
+    if cache:
+        assert egress == pytest.approx([12.0, 0.0, 0.0])
+        assert result.records[-1].end_h == pytest.approx(3 + transfer)
+    else:
+        assert egress == pytest.approx([12.0, 12.0, 12.0])
+        assert result.records[-1].end_h == pytest.approx(3 + 3 * transfer)
 
 
 # -- spot, quotas --------------------------------------------------------------------------------

@@ -131,6 +131,21 @@ def test_predicted_wait_by_hand_equals_the_engines_start() -> None:
         assert recs[name].decisions == 1
 
 
+# Two nodes of 4 GPUs: a (3 GPUs, 2 h) on node 0, b (3 GPUs, 1 h) on node 1, both at 0; 2 GPUs
+# are free, one per node. x (2 GPUs) arrives at 0.5: GPU counts say it fits, but no node has 2
+# free; it can start when b ends at 1 (node 1: 4 free): wait 0.5 h, and it is decided once
+# (not re-checked every few seconds while the counts keep saying "now").
+FRAGMENTED = _wl(("a", 0, 3, 2), ("b", 0, 3, 1), ("x", 0.5, 2, 1))
+
+
+def test_prediction_sees_that_free_gpus_on_different_nodes_do_not_fit() -> None:
+    s = _Recording(5.0, tail_quantile=None)
+    result = _run(FRAGMENTED, s, _nodes(2, 4))
+    assert ("x", 0.5, pytest.approx(0.5)) in s.predicted
+    x = _by_name(result)["x"]
+    assert (x.site, x.start_h, x.decisions) == ("onprem", 1.0, 1)
+
+
 # -- allowances: burst at once or queue ----------------------------------------------------------
 
 # One node of 4 GPUs.  a (4 GPUs, 2 h), x (2 GPUs, 1 h), y (2 GPUs, 4 h), all at 0.

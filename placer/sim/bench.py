@@ -29,7 +29,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from placer.errors import BackendUnavailableError, ConfigError, ErrorDetail
@@ -124,7 +124,12 @@ def run_one(
     return _simulate(prep, strategy, budget)
 
 
-def _simulate(prep: Prepared, strategy: str, budget: float | None) -> tuple[Metrics, Timeline]:
+def _simulate(
+    prep: Prepared,
+    strategy: str,
+    budget: float | None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Metrics, Timeline]:
     s = prep.scenario
     strat = make_strategy(strategy) if budget is None else make_strategy(strategy, budget)
     result = simulate(
@@ -136,6 +141,7 @@ def _simulate(prep: Prepared, strategy: str, budget: float | None) -> tuple[Metr
         seed=s.seed,
         restart_overhead_h=s.restart_overhead_h,
         cache_inputs=s.cache_inputs,
+        progress=progress,
     )
     metrics = summarise(result, truth=prep.truth, jurisdictions=prep.jurisdictions)
     return metrics, timeline_of(result)
@@ -187,16 +193,21 @@ def run_benchmark(
     runs = scenario.runs()
     done: dict[int, tuple[Metrics, Timeline]] = {}
     with _progress(progress) as bar:
-        tasks = [bar.add_task(_label(s, b), total=1, note="") for s, b in runs]
+        n = max(len(prep.workload.jobs), 1)
+        tasks = [bar.add_task(_label(s, b), total=n, note="") for s, b in runs]
         if ray is None:
             for i, (s, b) in enumerate(runs):
                 bar.update(tasks[i], note="running")
-                done[i] = _simulate(prep, s, b)
-                bar.update(tasks[i], advance=1, note=_note(done[i][0]))
+
+                def advance(k: int, task: TaskID = tasks[i]) -> None:
+                    bar.update(task, completed=k)
+
+                done[i] = _simulate(prep, s, b, advance)
+                bar.update(tasks[i], completed=n, note=_note(done[i][0]))
         else:
             for i, out in _run_on_ray(scenario, base, runs, ray):
                 done[i] = out
-                bar.update(tasks[i], advance=1, note=_note(out[0]))
+                bar.update(tasks[i], completed=n, note=_note(out[0]))
     rows = _rows(runs, done)
     w = prep.workload
     return BenchResult(scenario, rows, f"{w.name} ({len(w.jobs)} jobs)", w.source)

@@ -28,7 +28,7 @@ import heapq
 import math
 import time as _time
 from bisect import insort
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -214,8 +214,11 @@ class Simulator:
         seed: int = 0,
         restart_overhead_h: float = 0.2,
         cache_inputs: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.workload = workload
+        self._progress = progress
+        self._finished = 0
         self.jobs = workload.jobs
         self.strategy = strategy
         self.onprem = onprem
@@ -649,6 +652,9 @@ class Simulator:
     # -- completion ------------------------------------------------------------------------------
     def _finish(self, j: int, location: str, now: float) -> None:
         self.state[j] = _DONE
+        self._finished += 1
+        if self._progress is not None and not self._finished % 256:
+            self._progress(self._finished)
         self.location[j] = location
         for c in self.children[j]:
             self.deps_left[c] -= 1
@@ -666,6 +672,7 @@ def simulate(
     seed: int = 0,
     restart_overhead_h: float = 0.2,
     cache_inputs: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> SimResult:
     """Replay ``workload`` under ``strategy``; see the module docstring for the model.
 
@@ -674,7 +681,8 @@ def simulate(
     (Can't Be Late's changeover delay, 0.2 h by default in its simulator). ``cache_inputs``:
     the first read of a dataset at a location copies it there for good, so later jobs at that
     location read it for free (a mirror or a persistent cache); off, every job reads its
-    datasets from where they live, as ``placer plan`` prices them.
+    datasets from where they live, as ``placer plan`` prices them. ``progress`` is called with
+    the number of finished jobs every 256 jobs (for a progress bar on long replays).
     """
     sites: Sequence[str] = cloud.sites
     elig = eligibility or Eligibility.unrestricted(workload, onprem.site, tuple(sites))
@@ -687,5 +695,6 @@ def simulate(
         seed=seed,
         restart_overhead_h=restart_overhead_h,
         cache_inputs=cache_inputs,
+        progress=progress,
     )
     return sim.run()

@@ -41,13 +41,16 @@ def pareto(result: BenchResult, path: Path) -> Path:
     with the budget), a single point for each strategy that does not wait."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
-    for name, rows in _by_strategy(result.rows).items():
+    colours = plt.get_cmap("tab10")
+    jcts = [r.metrics.jct_avg_h for r in result.rows if r.metrics.jct_avg_h > 0]
+    for i, (name, rows) in enumerate(_by_strategy(result.rows).items()):
+        colour = colours(i % 10)
         xs = [r.metrics.jct_avg_h for r in rows]
         ys = [r.metrics.cloud_usd for r in rows]
         if rows[0].budget is None:
-            ax.scatter(xs, ys, marker="s", s=40, label=name, zorder=3)
+            ax.scatter(xs, ys, marker="s", s=40, label=name, zorder=3, color=colour)
             continue
-        (line,) = ax.plot(xs, ys, marker="o", label=name)
+        ax.plot(xs, ys, marker="o", ms=4, label=name, color=colour)
         for r, x, y in zip(rows, xs, ys, strict=True):
             ax.annotate(
                 f"{r.budget:g}",
@@ -55,8 +58,12 @@ def pareto(result: BenchResult, path: Path) -> Path:
                 textcoords="offset points",
                 xytext=(4, 3),
                 fontsize=7,
-                color=line.get_color(),
+                color=colour,
             )
+    # On-prem only typically waits orders of magnitude longer than the rest: a log axis keeps
+    # the interesting corner readable.
+    if jcts and max(jcts) > 5 * min(jcts):
+        ax.set_xscale("log")
     ax.set_xlabel("average job completion time (h)")
     ax.set_ylabel("cloud cost (USD)")
     ax.set_title(

@@ -45,7 +45,7 @@ OUT = ROOT / "benchmarks" / "out"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 CW_BUDGETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0)
-PLACER_BUDGETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0)
+PLACER_BUDGETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3, 1.6, 2.0, 2.5, 3.0)
 
 
 def _sweep(
@@ -164,8 +164,10 @@ def starburst(quick: bool) -> str:
 
 def realistic(name: str, quick: bool, cache: bool = False) -> str:
     path = SCENARIOS / name
-    cw_b = (0.05, 0.25, 1.0) if quick else (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
-    pl_b = (0.25, 1.0) if quick else (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+    cw_b = (0.05, 0.25, 1.0) if quick else (0.02, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0)
+    pl_b = (
+        (0.25, 1.0) if quick else (0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+    )
     cw = _rows(path, ("compute-wait+oo+mask",), cw_b, cache)
     ours = _rows(path, ("placer",), pl_b, cache)
     others = _rows(path, ("no-wait+mask", "skypilot+mask"), (0.0,), cache)

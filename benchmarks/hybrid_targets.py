@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,14 +35,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from placer.sim.bench import Row, run_benchmark  # noqa: E402
+from placer.sim.bench import BenchResult, Row, run_benchmark  # noqa: E402
 from placer.sim.engine import simulate  # noqa: E402
 from placer.sim.metrics import summarise  # noqa: E402
+from placer.sim.plots import PlotsUnavailable, pareto  # noqa: E402
 from placer.sim.registry import make_strategy  # noqa: E402
 from placer.sim.scenario import Scenario, SweepSpec, build, load_scenario  # noqa: E402
 
 SCENARIOS = ROOT / "benchmarks" / "scenarios"
 OUT = ROOT / "benchmarks" / "out"
+"""Where the plots go; ``--quick`` writes to a temporary folder instead, so a coarse run never
+replaces the plots that RESULTS.md refers to."""
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 CW_BUDGETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -106,28 +110,13 @@ def speed(quick: bool) -> str:
                   rows)
 
 
-def _plot(series: dict[str, list[Row]], cost: str, label: str, path: Path) -> None:
+def _plot(path: Path, rows: list[Row], out: Path) -> None:
+    """The cost-completion-time plot of ``placer bench``, over the rows of several sweeps."""
+    result = BenchResult(load_scenario(path), tuple(rows), path.stem, "")
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - matplotlib is in the dev extra
-        print("matplotlib missing: no plot", file=sys.stderr)
-        return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, rows in series.items():
-        rows = sorted(rows, key=lambda r: r.metrics.jct_avg_h)
-        xs = [r.metrics.jct_avg_h for r in rows]
-        ys = [getattr(r.metrics, cost) for r in rows]
-        ax.plot(xs, ys, marker="o", ms=3, label=name)
-    ax.set_xlabel("average completion time (h)")
-    ax.set_ylabel(label)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        pareto(result, out)
+    except PlotsUnavailable as exc:  # pragma: no cover - matplotlib is in the dev extra
+        print(f"no plot: {exc}", file=sys.stderr)
 
 
 def starburst(quick: bool) -> str:
@@ -136,9 +125,10 @@ def starburst(quick: bool) -> str:
     pl_b = PLACER_BUDGETS[::3] if quick else PLACER_BUDGETS
     cw = _rows(path, ("compute-wait+oo",), cw_b)
     ours = _rows(path, ("placer",), pl_b)
-    nowait = _rows(path, ("no-wait",), (0.0,))[0].metrics
-    _plot({"no-wait": [_rows(path, ("no-wait",), (0.0,))[0]], "compute-wait+oo": cw,
-           "placer": ours}, "cloud_gpu_h", "cloud GPU-hours", OUT / "starburst_model_pareto.png")
+    nowait_row = _rows(path, ("no-wait",), (0.0,))[0]
+    nowait = nowait_row.metrics
+    # one price of $1 per GPU-hour: the plot's cloud $ are cloud GPU-hours
+    _plot(path, [nowait_row, *cw, *ours], OUT / "starburst_model_pareto.png")
     rows = []
     for b, p in _match(cw, ours, "cloud_gpu_h"):
         bm = b.metrics
@@ -171,8 +161,7 @@ def realistic(name: str, quick: bool, cache: bool = False) -> str:
     cw = _rows(path, ("compute-wait+oo+mask",), cw_b, cache)
     ours = _rows(path, ("placer",), pl_b, cache)
     others = _rows(path, ("no-wait+mask", "skypilot+mask"), (0.0,), cache)
-    _plot({"compute-wait+oo+mask": cw, "placer": ours,
-           **{r.strategy: [r] for r in others}}, "cloud_usd", "cloud $",
+    _plot(path, [*others, *cw, *ours],
           OUT / f"realistic_pareto_{path.stem}{'_cached' if cache else ''}.png")
     rows = []
     for b, p in _match(cw, ours, "cloud_usd"):
@@ -210,6 +199,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="coarse, fast; no RESULTS.md")
     args = ap.parse_args()
+    global OUT
+    if args.quick:
+        OUT = Path(tempfile.mkdtemp(prefix="placer-targets-"))
+        print(f"plots: {OUT}", file=sys.stderr)
     OUT.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     parts = [("Speed: one replay of ITP cluster04 (Starburst's model, 64 x 8 GPUs)",

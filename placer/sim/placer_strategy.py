@@ -286,10 +286,9 @@ class PlacerStrategy(Strategy):
         reads = []
         for job in members:
             for name in job.reads:
-                ds = self._dataset(view, name)
-                if ds is not None:
-                    reads.append(Read(f"j{job.id}", ds[0], ds[1]))
-                    locations.add(ds[0])
+                ds = view.datasets[name]
+                reads.append(Read(f"j{job.id}", ds.location, ds.gb))
+                locations.add(ds.location)
         edges = tuple(
             Edge(f"j{d}", f"j{job.id}", self._jobs[d].output_gb)
             for job in members
@@ -312,11 +311,6 @@ class PlacerStrategy(Strategy):
             name = f"j{job.id}"
             opt = options[name][sol.jobs[name].option]
             self._plan[job.id] = Cloud(opt.site, spot=opt.spot) if opt.site else None
-
-    @staticmethod
-    def _dataset(view: View, name: str) -> tuple[str, float] | None:
-        ds = view.datasets.get(name)
-        return (ds.location, ds.gb) if ds is not None else None
 
     # -- decisions -------------------------------------------------------------------------------
     def _planned(self, job: SimJob, view: View) -> Cloud | None:

@@ -61,7 +61,8 @@ class Timeline:
     busy: tuple[tuple[float, int], ...]
     """On-prem busy GPUs, a step function: (time h, GPUs busy from then on)."""
     spend: tuple[tuple[float, float], ...]
-    """Cumulative cloud USD (compute when a cloud run stops, egress when its run stops)."""
+    """Cumulative cloud USD (compute and egress when a run stops, a replica's egress when it is
+    requested, replica storage at the end)."""
     onprem_gpus: int
 
 
@@ -95,6 +96,9 @@ def timeline_of(result: SimResult) -> Timeline:
             usd = att.egress_usd + (att.compute_usd if att.site != onprem else 0.0)
             if usd:
                 events.append((att.stop_h, usd))
+    events += [(r.requested_h, r.egress_usd) for r in result.replicas if r.egress_usd]
+    if result.replicas:
+        events.append((result.end_h, result.storage_usd()))
     events.sort()
     spend: list[tuple[float, float]] = [(0.0, 0.0)]
     total = 0.0

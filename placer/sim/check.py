@@ -4,7 +4,8 @@ It deliberately shares no code with the policy engine or with :mod:`placer.sim.r
 lineage is recomputed here from the workload, and the rule is the scenario's plain statement of
 truth, "data with residency value V may only be processed where the location belongs to one of
 these jurisdictions". Every run counts, including spot runs that were preempted and cloud runs
-stopped early: the data went there either way.
+stopped early: the data went there either way. So does every replica of a dataset: a copy is
+where the data is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from placer.sim.engine import SimResult
 @dataclass(frozen=True)
 class Violation:
     job: str
+    """The job that ran where it may not, or ``replica`` for a copy kept where it may not."""
     site: str
     location: str
     value: str
@@ -33,7 +35,8 @@ def residency_violations(
     *,
     tag: str = "residency",
 ) -> list[Violation]:
-    """Every run of every job at a location outside what its data's residency allows.
+    """Every run of every job, and every replica, at a location outside what its data's
+    residency allows.
 
     Args:
         result: a finished simulation.
@@ -65,4 +68,9 @@ def residency_violations(
             for v, ds in sorted(values.items()):
                 if not (truth[v] & where):
                     out.append(Violation(rec.job.name, att.site, loc, v, ds))
+    for rep in result.replicas:
+        value = workload.datasets[rep.dataset].tags.get(tag)
+        where = jurisdictions.get(rep.location, frozenset())
+        if value is not None and value in truth and not (truth[value] & where):
+            out.append(Violation("replica", rep.location, rep.location, value, rep.dataset))
     return out

@@ -18,8 +18,12 @@ What is modelled, and how (the cost model of ``docs/simulator.md``):
   "unavailable" fails at once; a running spot job is preempted when the trace turns
   unavailable, keeps its progress (it checkpoints) and pays ``restart_overhead_h`` on its next
   start. Quotas cap the GPUs a site runs at once.
-* data: a job reads its datasets from where they live and its dependencies' outputs from where
-  those ran; the source pays egress (USD/GB) and the transfer takes GB x hours/GB before the run.
+* data: a job reads its datasets from the cheapest place holding a ready copy (where they live,
+  or a replica) and its dependencies' outputs from where those ran; the source pays egress
+  (USD/GB) and the transfer takes GB x hours/GB before the run. A strategy may replicate a
+  dataset to a location (:meth:`Simulator.replicate`): the copy pays egress once, is ready after
+  its transfer, and is stored until the end of the run at ``storage_usd_per_gb_month``. With
+  ``cache_inputs`` every first read at a location leaves such a copy, for every strategy.
 """
 
 from __future__ import annotations
@@ -58,6 +62,13 @@ _PENDING = 5  # ready, being decided
 
 _MAX_DECISIONS_PER_JOB = 10_000
 
+_HOURS_PER_MONTH = 730.0
+
+STORAGE_USD_PER_GB_MONTH = 0.023
+"""Default price of keeping a replica: Amazon S3 Standard, first 50 TB per month, us-east-1
+(list price, https://aws.amazon.com/s3/pricing/, as of 2026). Charged for on-prem copies too,
+so that a replica is never free."""
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -77,6 +88,24 @@ class Attempt:
     egress_usd: float
     outcome: str
     """``done``, ``preempted``, ``limit`` (stopped by the strategy's own limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """A copy of a dataset kept at a location other than where it lives."""
+
+    dataset: str
+    location: str
+    source: str
+    """Where the copy was made from (the cheapest ready copy at the time)."""
+    gb: float
+    requested_h: float
+    ready_h: float
+    """When the transfer ends; jobs starting from then on read the copy."""
+    egress_usd: float
+    """What the copy paid (0 for a cache copy: the read that made it paid)."""
+    reason: str
+    """``strategy`` (asked for by the strategy) or ``cache`` (``cache_inputs``)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +174,19 @@ class SimResult:
     wall_s: float
     seed: int
     params: Mapping[str, object] = field(default_factory=dict)
+    replicas: tuple[Replica, ...] = ()
+    storage_usd_per_gb_month: float = STORAGE_USD_PER_GB_MONTH
+
+    @property
+    def end_h(self) -> float:
+        """When the last job ended (replicas are stored until then)."""
+        return max((r.end_h for r in self.records), default=0.0)
+
+    def storage_usd(self) -> float:
+        """What keeping the replicas cost, from when each was ready to the end of the run."""
+        end = self.end_h
+        rate = self.storage_usd_per_gb_month / _HOURS_PER_MONTH
+        return sum(r.gb * rate * max(end - r.ready_h, 0.0) for r in self.replicas)
 
 
 class _Pool:
@@ -214,6 +256,7 @@ class Simulator:
         seed: int = 0,
         restart_overhead_h: float = 0.2,
         cache_inputs: bool = False,
+        storage_usd_per_gb_month: float = STORAGE_USD_PER_GB_MONTH,
         progress: Callable[[int], None] | None = None,
     ) -> None:
         self.workload = workload
@@ -227,7 +270,12 @@ class Simulator:
         self.seed = seed
         self.restart_overhead_h = restart_overhead_h
         self.cache_inputs = cache_inputs
-        self._cached: set[tuple[str, str]] = set()  # (dataset, location) copies kept
+        self.storage_usd_per_gb_month = storage_usd_per_gb_month
+        # dataset -> location -> when its copy there is ready (where it lives: ready from 0)
+        self._copies: dict[str, dict[str, float]] = {
+            name: {ds.location: -math.inf} for name, ds in workload.datasets.items()
+        }
+        self.replicas: list[Replica] = []
         self.rng = np.random.default_rng(seed)
         self.events = EventQueue()
         self.pool = _Pool(onprem.nodes, onprem.gpus_per_node, strategy.fit)
@@ -291,6 +339,10 @@ class Simulator:
     def free_gpus(self) -> int:
         return self.pool.total_free
 
+    @property
+    def storage_usd_per_gb_h(self) -> float:
+        return self.storage_usd_per_gb_month / _HOURS_PER_MONTH
+
     def fits_now(self, job: SimJob) -> bool:
         return job.gpus <= self.onprem.gpus and self.pool.fits(job.gpus)
 
@@ -316,17 +368,33 @@ class Simulator:
     def allowed(self, job: SimJob, mode: Residency) -> tuple[bool, tuple[str, ...]]:
         return self.eligibility.allowed(job.id, mode)
 
+    def read_cost(self, name: str, location: str) -> tuple[float, float, str]:
+        """``(USD, hours, source)`` to read dataset ``name`` at ``location`` now, from the
+        cheapest ready copy; a copy at ``location`` itself is read for free, once it is there
+        if it is still on its way."""
+        copies = self._copies[name]
+        now = self.events.now
+        here = copies.get(location)
+        if here is not None:
+            # ready, or on its way: wait for it rather than pay for a second copy
+            return 0.0, max(here - now, 0.0), location
+        gb = self.workload.datasets[name].gb
+        best = (math.inf, math.inf, "")
+        for src, ready in copies.items():
+            if ready <= now and src != location:
+                rate, h_per_gb = self._cloud.link(src, location)
+                cand = (gb * rate, gb * h_per_gb, src)
+                if cand[:2] < best[:2]:
+                    best = cand
+        return best
+
     def transfer(self, job: SimJob, location: str) -> tuple[float, float]:
         usd = hours = 0.0
         link = self._cloud.link
-        datasets = self.workload.datasets
-        cached = self._cached
         for name in job.reads:
-            ds = datasets[name]
-            if ds.location != location and ds.gb > 0 and (name, location) not in cached:
-                rate, h_per_gb = link(ds.location, location)
-                usd += ds.gb * rate
-                hours = max(hours, ds.gb * h_per_gb)
+            u, h, _ = self.read_cost(name, location)
+            usd += u
+            hours = max(hours, h)
         for d in job.deps:
             gb = self.jobs[d].output_gb
             src = self.location[d]
@@ -336,11 +404,48 @@ class Simulator:
                 hours = max(hours, gb * h_per_gb)
         return usd, hours
 
+    def may_store(self, name: str, location: str) -> bool:
+        """Whether placer's policies let a copy of dataset ``name`` be kept at ``location``."""
+        onprem_ok, sites = self.eligibility.stores(name)
+        if location == self.onprem.location:
+            return onprem_ok
+        return any(self._site_loc[s] == location for s in sites)
+
+    def replica_ready(self, name: str, location: str) -> float | None:
+        """When the copy of ``name`` at ``location`` is (or will be) ready; None if there is
+        no copy there and none on its way."""
+        t = self._copies[name].get(location)
+        return None if t is None else max(t, 0.0)
+
+    def replicate(self, name: str, location: str) -> bool:
+        """Start copying dataset ``name`` to ``location`` from its cheapest ready copy; egress
+        is paid now, the copy is ready when the transfer ends. False (and nothing done) when a
+        copy is there or on its way. Residency is the strategy's business: the independent
+        checker counts a copy where the data may not be as a violation."""
+        if name not in self._copies:
+            raise SimulationError(f"no dataset {name!r} to replicate")
+        if location in self._copies[name]:
+            return False
+        usd, hours, src = self.read_cost(name, location)
+        self._add_copy(name, location, src, hours, usd, "strategy")
+        return True
+
+    def _add_copy(
+        self, name: str, location: str, src: str, hours: float, usd: float, reason: str
+    ) -> None:
+        now = self.events.now
+        self._copies[name][location] = now + hours
+        gb = self.workload.datasets[name].gb
+        self.replicas.append(Replica(name, location, src, gb, now, now + hours, usd, reason))
+
     def _keep(self, job: SimJob, location: str) -> None:
-        """With ``cache_inputs``, a dataset copied to a location stays there for later jobs."""
+        """With ``cache_inputs``, a dataset read at a location stays there for later jobs
+        (ready when the read's transfer ends; the read paid the egress)."""
         if self.cache_inputs:
             for name in job.reads:
-                self._cached.add((name, location))
+                if location not in self._copies[name]:
+                    _, hours, src = self.read_cost(name, location)
+                    self._add_copy(name, location, src, hours, 0.0, "cache")
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> SimResult:
@@ -393,6 +498,8 @@ class Simulator:
             site_locations=dict(self._site_loc),
             wall_s=_time.perf_counter() - t0,
             seed=self.seed,
+            replicas=tuple(self.replicas),
+            storage_usd_per_gb_month=self.storage_usd_per_gb_month,
         )
 
     # -- decisions -------------------------------------------------------------------------------
@@ -672,6 +779,7 @@ def simulate(
     seed: int = 0,
     restart_overhead_h: float = 0.2,
     cache_inputs: bool = False,
+    storage_usd_per_gb_month: float = STORAGE_USD_PER_GB_MONTH,
     progress: Callable[[int], None] | None = None,
 ) -> SimResult:
     """Replay ``workload`` under ``strategy``; see the module docstring for the model.
@@ -681,7 +789,8 @@ def simulate(
     (Can't Be Late's changeover delay, 0.2 h by default in its simulator). ``cache_inputs``:
     the first read of a dataset at a location copies it there for good, so later jobs at that
     location read it for free (a mirror or a persistent cache); off, every job reads its
-    datasets from where they live, as ``placer plan`` prices them. ``progress`` is called with
+    datasets from where they live (or a replica the strategy made), as ``placer plan`` prices
+    them. ``storage_usd_per_gb_month`` prices keeping any copy. ``progress`` is called with
     the number of finished jobs every 256 jobs (for a progress bar on long replays).
     """
     sites: Sequence[str] = cloud.sites
@@ -695,6 +804,7 @@ def simulate(
         seed=seed,
         restart_overhead_h=restart_overhead_h,
         cache_inputs=cache_inputs,
+        storage_usd_per_gb_month=storage_usd_per_gb_month,
         progress=progress,
     )
     return sim.run()

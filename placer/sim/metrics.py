@@ -3,7 +3,8 @@
 Definitions (also in ``docs/simulator.md``):
 
 * cloud $ = compute (every cloud run, from the node request to its stop, whole nodes, spot or
-  on-demand) + egress (every transfer's source pays, including a cloud bucket read on-prem);
+  on-demand) + egress (every transfer's source pays, including a cloud bucket read on-prem and
+  every replica made) + storage of replicas (from ready to the end of the run, on-prem too);
 * cloud GPU-hours = GPUs billed x hours billed, provisioning included (Starburst's cost unit);
 * JCT = end - submission; wait = JCT - run time (queueing, provisioning, transfers, lost work);
 * on-prem utilisation = busy GPU-hours / (pool GPUs x the submission window), over the window
@@ -32,6 +33,9 @@ class Metrics:
     compute_usd: float
     spot_usd: float
     egress_usd: float
+    storage_usd: float
+    """Keeping replicas (a strategy's, or ``cache_inputs``'s)."""
+    replicas: int
     cloud_gpu_h: float
     cloud_jobs: int
     """Jobs that finished in the cloud."""
@@ -97,6 +101,8 @@ def summarise(
                     preemptions += 1
         if rec.site != onprem:
             cloud_jobs += 1
+    egress += sum(r.egress_usd for r in result.replicas)
+    storage = result.storage_usd()
     jct = np.array([r.jct_h for r in recs])
     wait = np.array([r.wait_h for r in recs])
     arrivals = [r.job.arrival_h for r in recs]
@@ -121,10 +127,12 @@ def summarise(
     return Metrics(
         strategy=result.strategy,
         jobs=len(recs),
-        cloud_usd=compute + egress,
+        cloud_usd=compute + egress + storage,
         compute_usd=compute,
         spot_usd=spot,
         egress_usd=egress,
+        storage_usd=storage,
+        replicas=len(result.replicas),
         cloud_gpu_h=gpu_h,
         cloud_jobs=cloud_jobs,
         jct_avg_h=float(jct.mean()) if jct.size else float("nan"),

@@ -20,6 +20,14 @@ provisioning delay and the egress of the job's inputs. Spot is used only when th
 checkpoints, the site has capacity now, and the deadline leaves room for a preemption and a
 restart on demand; after a preemption the job is placed again with the work it kept.
 
+Data placement is a decision too. Where a dataset lives is given, but a copy can be kept
+wherever placer's policies let a job reading it run (copies of EU data stay in the EEA). Each
+read of a dataset away from its copies pays egress: rent. A replica pays one transfer and then
+storage: buying. placer rents until the egress paid for reads of a dataset at one location
+would have bought a copy and kept it for ``keep_h`` hours, then buys (the deterministic
+ski-rental rule, never more than twice what knowing the future would have cost). Later jobs at
+that location read the copy for free, which also raises what running on-prem saves.
+
 ``budget`` plays the role of Starburst's waiting budget: allowances are normalised so that at
 budget ``b`` they add up to ``b`` x the summed run time, as Compute-Wait's do.
 """
@@ -29,7 +37,7 @@ from __future__ import annotations
 import heapq
 import math
 
-from placer.optimizer import Edge, Link, Option, Problem, Read, solve
+from placer.optimizer import Edge, Link, Option, Problem, solve
 from placer.sim.jobs import SimJob
 from placer.sim.strategy import Cloud, Decision, OnPrem, StopReason, Strategy, View
 
@@ -50,6 +58,8 @@ class PlacerStrategy(Strategy):
         spot_slack: float = 0.5,
         tail_quantile: float | None = 0.99,
         tail_margin: float = 0.02,
+        replicate: bool = True,
+        keep_h: float = 720.0,
     ) -> None:
         """
         Args:
@@ -63,6 +73,9 @@ class PlacerStrategy(Strategy):
                 quantile of the workload's estimated run times (times ``1 + tail_margin``)
                 after it was ready, unless the job alone runs longer. None: no bound.
             tail_margin: see ``tail_quantile``.
+            replicate: keep copies of datasets where they are read often (see the module
+                docstring); False: every job reads from where its data lives.
+            keep_h: the storage horizon a copy must pay for out of the egress it saves.
         """
         self.budget = budget
         self.use_spot = spot
@@ -70,6 +83,8 @@ class PlacerStrategy(Strategy):
         self.spot_slack = spot_slack
         self.tail_quantile = tail_quantile
         self.tail_margin = tail_margin
+        self.replicate = replicate
+        self.keep_h = keep_h
         self.max_steps = 512
         self.name = "placer"
         self._scale = 0.0
@@ -86,6 +101,8 @@ class PlacerStrategy(Strategy):
         self._plan: dict[
             int, Cloud | None
         ] = {}  # pipeline job -> planned cloud run, None = on-prem
+        self._rent: dict[tuple[str, str], float] = {}  # egress paid per (dataset, location)
+        self._rented: set[tuple[int, str]] = set()  # (job, location) reads already counted
 
     def describe(self) -> str:
         return f"placer(b={self.budget:g})"
@@ -246,6 +263,7 @@ class PlacerStrategy(Strategy):
             opts: list[Option] = []
             onprem_ok, sites = view.allowed(job, self.residency)
             if onprem_ok and job.gpus <= view.onprem_gpus:
+                usd_in, h_in = self._reads(job, view, view.onprem_location)
                 opts.append(
                     Option(
                         "",
@@ -253,8 +271,8 @@ class PlacerStrategy(Strategy):
                         "",
                         False,
                         duration_h=job.estimate_h,
-                        compute_usd=0.0,
-                        start_delay_h=min(wait, 1e6),
+                        compute_usd=usd_in,
+                        start_delay_h=min(wait, 1e6) + h_in,
                         penalty_usd=min(wait, 1e6) * per_hour,
                     )
                 )
@@ -265,7 +283,8 @@ class PlacerStrategy(Strategy):
                         continue
                     prov = cloud.provisioning(q.site, spot).mean_h
                     run = job.estimate_h * (1.0 + self.spot_overhead) if spot else job.estimate_h
-                    usd = q.usd_per_h * (prov + run)
+                    usd_in, h_in = self._reads(job, view, q.location)
+                    usd = q.usd_per_h * (max(prov, h_in) + run)
                     if spot:
                         usd *= self._spot_factor(q.site)
                     opts.append(
@@ -275,20 +294,14 @@ class PlacerStrategy(Strategy):
                             q.gpu,
                             spot,
                             duration_h=run,
-                            compute_usd=usd,
-                            start_delay_h=prov,
+                            compute_usd=usd + usd_in,
+                            start_delay_h=max(prov, h_in),
                         )
                     )
                     locations.add(q.location)
             if not opts:
                 return
             options[f"j{job.id}"] = tuple(opts)
-        reads = []
-        for job in members:
-            for name in job.reads:
-                ds = view.datasets[name]
-                reads.append(Read(f"j{job.id}", ds.location, ds.gb))
-                locations.add(ds.location)
         edges = tuple(
             Edge(f"j{d}", f"j{job.id}", self._jobs[d].output_gb)
             for job in members
@@ -301,9 +314,7 @@ class PlacerStrategy(Strategy):
                     usd, h = cloud.link(a, b)
                     links[(a, b)] = Link(usd, h)
         deadline = root.deadline_h - now if root.deadline_h is not None else None
-        problem = Problem(
-            jobs=tuple(options), options=options, edges=edges, reads=tuple(reads), links=links
-        )
+        problem = Problem(jobs=tuple(options), options=options, edges=edges, links=links)
         sol = solve(problem, "cost", deadline_h=deadline, time_limit_s=1.0)
         if sol.status == "infeasible":
             sol = solve(problem, "time")
@@ -311,6 +322,40 @@ class PlacerStrategy(Strategy):
             name = f"j{job.id}"
             opt = options[name][sol.jobs[name].option]
             self._plan[job.id] = Cloud(opt.site, spot=opt.spot) if opt.site else None
+
+    # -- data: rent or buy ------------------------------------------------------------------------
+    @staticmethod
+    def _reads(job: SimJob, view: View, location: str) -> tuple[float, float]:
+        """``(USD, hours)`` of the job's dataset reads at ``location`` from their cheapest ready
+        copies (the optimizer gets them folded into each option, so it sees replicas)."""
+        usd = hours = 0.0
+        for name in job.reads:
+            u, h, _ = view.read_cost(name, location)
+            usd += u
+            hours = max(hours, h)
+        return usd, hours
+
+    def _account(self, job: SimJob, view: View, d: Decision) -> Decision:
+        """Count the egress ``d`` will pay for the job's reads (rent) and buy a replica where
+        the rent has reached a copy's price (transfer plus ``keep_h`` of storage)."""
+        if not self.replicate or not job.reads:
+            return d
+        location = view.onprem_location if isinstance(d, OnPrem) else view.cloud.location(d.site)
+        if (job.id, location) in self._rented:
+            return d
+        self._rented.add((job.id, location))
+        for name in job.reads:
+            if view.replica_ready(name, location) is not None:
+                continue
+            usd, _, _ = view.read_cost(name, location)
+            if usd <= 0:
+                continue
+            key = (name, location)
+            paid = self._rent[key] = self._rent.get(key, 0.0) + usd
+            keep = view.datasets[name].gb * view.storage_usd_per_gb_h * self.keep_h
+            if paid >= usd + keep and view.may_store(name, location):
+                view.replicate(name, location)
+        return d
 
     # -- decisions -------------------------------------------------------------------------------
     def _planned(self, job: SimJob, view: View) -> Cloud | None:
@@ -368,10 +413,12 @@ class PlacerStrategy(Strategy):
         self._ready[job.id] = view.now
         if job.pipeline >= 0 and not job.deps and job.id not in self._plan:
             self._plan_pipeline(job, view)
-        return self._decide(job, view, waited=0.0)
+        return self._account(job, view, self._decide(job, view, waited=0.0))
 
     def on_timeout(self, job: SimJob, view: View) -> Decision:
-        return self._decide(job, view, waited=view.now - self._ready[job.id])
+        return self._account(
+            job, view, self._decide(job, view, waited=view.now - self._ready[job.id])
+        )
 
     def on_cloud_stopped(
         self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
@@ -384,4 +431,6 @@ class PlacerStrategy(Strategy):
             # rate makes it dearer from now on. What on-prem saves has changed: re-price it.
             self._spot_lost[site] = self._spot_lost.get(site, 0) + 1
             self._allow.pop(job.id, None)
-        return self._decide(job, view, waited=view.now - self._ready[job.id])
+        return self._account(
+            job, view, self._decide(job, view, waited=view.now - self._ready[job.id])
+        )

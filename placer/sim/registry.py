@@ -33,6 +33,8 @@ _BASES: dict[str, Callable[[float, Residency], Strategy]] = {
     "star-wait": lambda b, r: StarWait(b, residency=r),
     "skypilot": lambda b, r: SkyPilotCheapest(residency=r),
     "placer": lambda b, r: PlacerStrategy(b),
+    # placer without its data placement: every job reads from where its data lives
+    "placer-noreplicas": lambda b, r: PlacerStrategy(b, replicate=False),
 }
 
 WAITING = frozenset(
@@ -43,6 +45,7 @@ WAITING = frozenset(
         "compute-wait+oo",
         "star-wait",
         "placer",
+        "placer-noreplicas",
     }
 )
 """Base strategies whose behaviour depends on the waiting budget."""
@@ -61,8 +64,8 @@ ALL = (
 
 
 def strategy_names() -> tuple[str, ...]:
-    """Every valid name: each base, and each base but placer with ``+mask``."""
-    return tuple(_BASES) + tuple(f"{b}+mask" for b in _BASES if b != "placer")
+    """Every valid name: each base, and each base but placer's with ``+mask``."""
+    return tuple(_BASES) + tuple(f"{b}+mask" for b in _BASES if not b.startswith("placer"))
 
 
 def base_name(name: str) -> str:
@@ -77,7 +80,7 @@ def make_strategy(name: str, budget: float = 0.25) -> Strategy:
     """
     base = base_name(name)
     mask = name.endswith("+mask")
-    if base not in _BASES or (mask and base == "placer"):
+    if base not in _BASES or (mask and base.startswith("placer")):
         raise ConfigError(f"unknown strategy {name!r}; valid: {', '.join(strategy_names())}")
     if budget < 0:
         raise ConfigError(f"the waiting budget must be >= 0, got {budget}")

@@ -9,12 +9,15 @@ plan uses, on a one-job pipeline reading the datasets the job depends on:
   DAG (simulated jobs carry no labels, so only tags can match);
 * ``"naive"`` — only the datasets the job reads directly: the region mask a baseline scheduler
   gets when someone filters regions by the tags of a job's inputs and forgets derived data.
+
+Where a *copy* of a dataset may be kept follows the same rule as where a job reading it may run
+(:meth:`Eligibility.stores`): data goes only where its processing may go.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from placer.errors import SimulationError
 from placer.models import Dataset, Job, Pipeline, ResolvedSite
@@ -44,6 +47,8 @@ class Eligibility:
     cloud_sites: tuple[str, ...]
     policy: tuple[Allowed, ...]
     naive: tuple[Allowed, ...]
+    datasets: Mapping[str, Allowed] = field(default_factory=dict)
+    """Per dataset, where a job reading only it may run; a dataset not here is unrestricted."""
 
     def allowed(self, job: int, mode: Residency) -> Allowed:
         if mode == "policy":
@@ -51,6 +56,10 @@ class Eligibility:
         if mode == "naive":
             return self.naive[job]
         return True, self.cloud_sites
+
+    def stores(self, dataset: str) -> Allowed:
+        """``(on-prem allowed, cloud sites)`` where a copy of ``dataset`` may be kept."""
+        return self.datasets.get(dataset, (True, self.cloud_sites))
 
     @classmethod
     def unrestricted(
@@ -89,7 +98,8 @@ class Eligibility:
         lineage = lineage_datasets(workload)
         policy = tuple(lookup(ds) for ds in lineage)
         naive = tuple(lookup(frozenset(j.reads)) for j in workload.jobs)
-        return cls(onprem_site, cloud_sites, policy, naive)
+        stores = {name: lookup(frozenset({name})) for name in workload.datasets}
+        return cls(onprem_site, cloud_sites, policy, naive, stores)
 
 
 def _evaluate(

@@ -100,6 +100,11 @@ class View(Protocol):
     @property
     def free_gpus(self) -> int: ...
 
+    @property
+    def storage_usd_per_gb_h(self) -> float:
+        """What keeping a replica costs per GB and hour."""
+        ...
+
     def fits_now(self, job: SimJob) -> bool:
         """Whether the pool could start ``job`` this instant (node packing included)."""
         ...
@@ -128,6 +133,25 @@ class View(Protocol):
 
     def transfer(self, job: SimJob, location: str) -> tuple[float, float]:
         """``(USD, hours)`` to bring the job's inputs to ``location``."""
+        ...
+
+    def read_cost(self, name: str, location: str) -> tuple[float, float, str]:
+        """``(USD, hours, source)`` to read dataset ``name`` at ``location`` now, from its
+        cheapest ready copy."""
+        ...
+
+    def may_store(self, name: str, location: str) -> bool:
+        """Whether placer's policies (lineage rule: where a job reading only it may run) let a
+        copy of dataset ``name`` be kept at ``location``."""
+        ...
+
+    def replica_ready(self, name: str, location: str) -> float | None:
+        """When a copy of ``name`` at ``location`` is or will be ready; None if none is."""
+        ...
+
+    def replicate(self, name: str, location: str) -> bool:
+        """Start copying dataset ``name`` to ``location`` (egress now, storage until the end);
+        False when a copy is already there or on its way."""
         ...
 
 

@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -182,8 +183,9 @@ def run_benchmark(
         scenario: the scenario.
         base_dir: the directory its relative paths are relative to (default: the current one).
         ray: ``None`` runs here, one after the other; ``"local"`` starts a Ray instance on
-            loopback for the duration; ``"auto"`` joins the running cluster; anything else is
-            a cluster address (``ray://host:10001`` or ``host:6379``). placer must be
+            loopback for the duration, one worker per core; ``"auto"`` joins the running
+            cluster; anything else is a cluster address (``ray://host:10001`` or
+            ``host:6379``). placer must be
             installed on the cluster's workers, and relative paths must exist there too.
         progress: show a bar per run on stderr (only when stderr is a terminal).
         prepared: the scenario already built (saves building it again here).
@@ -253,8 +255,9 @@ def _run_on_ray(
     started = False
     if not ray.is_initialized():
         if address == "local":
+            # every core: the runs are independent, one per worker
             ray.init(
-                num_cpus=1,
+                num_cpus=os.cpu_count() or 1,
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
                 log_to_driver=False,

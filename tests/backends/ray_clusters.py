@@ -55,10 +55,26 @@ def require_ray() -> None:
     pytest.skip(msg)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_PORTS_LOCK = threading.Lock()
+_HANDED_OUT: set[int] = set()
+
+
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports. All sockets stay bound until every port is chosen: binding
+    one at a time and closing it lets the kernel hand the same port out twice, which Ray
+    refuses ("port ... is used by other components"). Ports handed out before in this
+    process are skipped too: clusters started side by side choose their ports before either
+    has bound them."""
+    with contextlib.ExitStack() as stack, _PORTS_LOCK:
+        out: list[int] = []
+        while len(out) < n:
+            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            if port not in _HANDED_OUT:
+                out.append(port)
+        _HANDED_OUT.update(out)
+        return out
 
 
 def _free_range(width: int) -> int:
@@ -156,10 +172,10 @@ def start_cluster(name: str, *, num_cpus: int = 2) -> RayCluster:
     token = secrets.token_urlsafe(24)
     env_name = f"PLACER_TEST_RAY_TOKEN_{name.upper().replace('-', '_')}"
     temp_dir = Path(tempfile.mkdtemp(prefix="pr", dir="/tmp"))
-    ports = {k: _free_port() for k in (
-        "port", "dashboard-port", "ray-client-server-port", "node-manager-port",
-        "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-        "runtime-env-agent-port", "metrics-export-port")}
+    names = ("port", "dashboard-port", "ray-client-server-port", "node-manager-port",
+             "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+             "runtime-env-agent-port", "metrics-export-port")
+    ports = dict(zip(names, _free_ports(len(names)), strict=True))
     worker_base = _free_range(40)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("RAY_") and k != "RAY_ADDRESS"}

@@ -167,10 +167,10 @@ def test_a_token_file_works(pair: ClusterPair, tmp_path: object) -> None:
 
 def test_an_address_where_nothing_answers_is_site_unreachable() -> None:
     require_ray()
-    from tests.backends.ray_clusters import _free_port
+    from tests.backends.ray_clusters import _free_ports
 
     site = Site(name="gone", kind="cloud", location="aws:eu-central-1",
-                cluster=Cluster(address=f"http://127.0.0.1:{_free_port()}"))
+                cluster=Cluster(address=f"http://127.0.0.1:{_free_ports(1)[0]}"))
     from placer_ray import RayJobsBackend
 
     with pytest.raises(SiteUnreachableError) as info:

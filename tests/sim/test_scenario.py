@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from placer.errors import ConfigError, ErrorDetail
-from placer.sim.registry import ALL
+from placer.sim.registry import ALL, make_strategy
 from placer.sim.scenario import Scenario, build, load_scenario, read_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +152,20 @@ def test_shipped_starburst_scenario() -> None:
     assert s.strategies == ("no-wait", "compute-wait+oo", "star-wait", "constant-wait", "placer")
     assert (s.onprem.nodes * s.onprem.gpus_per_node, s.cloud.model) == (512, "uniform")
     assert len(s.runs()) == 1 + 4 * 5
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_scenario_loads_and_names_known_strategies(path: Path) -> None:
+    s = load_scenario(path)
+    assert s.runs()
+    for name, budget in s.runs():
+        make_strategy(name, budget if budget is not None else 0.0)
+
+
+def test_shipped_second_starburst_trace_is_cluster07_on_264_gpus() -> None:
+    s = load_scenario(SCENARIOS / "starburst-itp-cluster07.yaml")
+    assert s.workload.trace == "itp:cluster07"
+    assert (s.onprem.nodes * s.onprem.gpus_per_node, s.cloud.model) == (264, "uniform")
 
 
 def test_shipped_eu_scenario_keeps_eu_work_in_the_eea() -> None:

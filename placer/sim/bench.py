@@ -146,6 +146,7 @@ def _simulate(
         seed=s.seed,
         restart_overhead_h=s.restart_overhead_h,
         cache_inputs=s.cache_inputs,
+        storage_usd_per_gb_month=s.storage_usd_per_gb_month,
         progress=progress,
     )
     metrics = summarise(result, truth=prep.truth, jurisdictions=prep.jurisdictions)

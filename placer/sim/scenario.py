@@ -24,7 +24,7 @@ from placer.models import GpuPool, Inventory, ResolvedSite
 from placer.models._base import LocationKey, Model, SizeGB
 from placer.policy import load_policies
 from placer.sim.cloud import CloudModel, catalog_cloud, uniform_cloud
-from placer.sim.engine import OnPremConfig
+from placer.sim.engine import STORAGE_USD_PER_GB_MONTH, OnPremConfig
 from placer.sim.jobs import SimDataset, SimJob, Workload
 from placer.sim.registry import ALL, base_name, strategy_names
 from placer.sim.residency import Eligibility
@@ -251,6 +251,11 @@ class Scenario(Model):
         default=False,
         description="keep a copy of a dataset where it was first read, so later jobs there read "
         "it for free; off: every job reads its datasets from where they live",
+    )
+    storage_usd_per_gb_month: float = Field(
+        default=STORAGE_USD_PER_GB_MONTH,
+        ge=0,
+        description="price of keeping a copy of a dataset (a strategy's or the cache's)",
     )
 
     @field_validator("strategies", mode="before")

@@ -8,6 +8,7 @@ the ski-rental rule and only where its policies let a job reading the data run.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from placer.catalog import default_inventory, resolve_inventory
 from placer.errors import ConfigError, SimulationError
 from placer.sim.baselines import OnPremOnly
+from placer.sim.bench import run_benchmark
 from placer.sim.check import residency_violations
 from placer.sim.cloud import CloudModel, catalog_cloud
 from placer.sim.engine import OnPremConfig, SimResult, simulate
@@ -24,7 +26,7 @@ from placer.sim.metrics import summarise
 from placer.sim.placer_strategy import PlacerStrategy
 from placer.sim.registry import make_strategy
 from placer.sim.residency import Eligibility
-from placer.sim.scenario import Prepared
+from placer.sim.scenario import Prepared, SweepSpec
 from placer.sim.strategy import Decision, OnPrem, Strategy, View
 from tests.sim.test_placer_strategy import _eu
 
@@ -228,3 +230,25 @@ def test_placer_noreplicas_is_placer_without_the_rule() -> None:
     assert (s.budget, s.replicate) == (0.75, False)
     with pytest.raises(ConfigError, match="unknown strategy 'placer-noreplicas\\+mask'"):
         make_strategy("placer-noreplicas+mask")
+
+
+def test_the_scenarios_storage_price_reaches_the_bill() -> None:
+    # Two prices low enough that every copy still pays at the second read (720 h of 200 GB at
+    # $0.002/GB-month is $0.39, less than any read here): the same decisions, so the bills
+    # differ by exactly the extra storage. (At $0 a copy would pay at the first read.)
+    p = _eu(0)
+    bills = {}
+    for price in (0.001, 0.002):
+        sc = p.scenario.model_copy(
+            update={
+                "strategies": ("placer",),
+                "sweep": SweepSpec(wait=(0.5,)),
+                "storage_usd_per_gb_month": price,
+            }
+        )
+        (row,) = run_benchmark(sc, prepared=replace(p, scenario=sc), progress=False).rows
+        bills[price] = row.metrics
+    low, high = bills[0.001], bills[0.002]
+    assert low.replicas == high.replicas > 0
+    assert high.storage_usd == pytest.approx(2 * low.storage_usd) and low.storage_usd > 0
+    assert high.cloud_usd - low.cloud_usd == pytest.approx(low.storage_usd)

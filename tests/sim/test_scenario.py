@@ -70,6 +70,14 @@ def test_unknown_field_and_bad_values_name_file_line_and_field(tmp_path: Path) -
     assert "unknown strategy 'compute-wiat'" in msgs[1] and "compute-wait+oo" in msgs[1]
 
 
+def test_a_negative_storage_price_names_its_line(tmp_path: Path) -> None:
+    text = TINY + "storage_usd_per_gb_month: -0.1\n"
+    with pytest.raises(ConfigError) as exc:
+        load_scenario(_write(tmp_path, text))
+    assert _details(exc) == [("s.yaml", 12, "storage_usd_per_gb_month")]
+    assert load_scenario(_write(tmp_path, TINY)).storage_usd_per_gb_month == 0.023
+
+
 def test_cross_field_rules_point_at_the_field(tmp_path: Path) -> None:
     text = TINY.replace("onprem:\n", "cloud:\n  model: catalog\npolicies: [p.yaml]\nonprem:\n")
     with pytest.raises(ConfigError) as exc:

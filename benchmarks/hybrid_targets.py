@@ -43,7 +43,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from placer.sim.bench import BenchResult, Row, run_benchmark  # noqa: E402
-from placer.sim.engine import simulate  # noqa: E402
 from placer.sim.metrics import summarise  # noqa: E402
 from placer.sim.plots import PlotsUnavailable, pareto  # noqa: E402
 from placer.sim.registry import make_strategy  # noqa: E402
@@ -132,14 +131,7 @@ def speed(quick: bool) -> str:
         times = []
         for _ in range(1 if quick else 3):
             t = time.perf_counter()
-            res = simulate(
-                prep.workload,
-                make_strategy(name, 0.5),
-                onprem=prep.onprem,
-                cloud=prep.cloud,
-                eligibility=prep.eligibility,
-                seed=0,
-            )
+            res = prep.simulate(make_strategy(name, 0.5))
             times.append(time.perf_counter() - t)
             m = summarise(res)
         times.sort()
@@ -173,21 +165,12 @@ def _clairvoyant(path: Path, budgets: tuple[float, ...]) -> list[tuple[float, fl
     prep = build(load_scenario(path), path.parent)
     out = []
     for b in budgets:
-        res = simulate(
-            prep.workload,
-            make_strategy("compute-wait+oo", b),
-            onprem=prep.onprem,
-            cloud=prep.cloud,
-            eligibility=prep.eligibility,
+        res = prep.simulate(make_strategy("compute-wait+oo", b))
+        wasted = sum(
+            r.attempts[-1].launch_h - r.ready_h for r in res.records if r.site != prep.onprem.site
         )
-        gpu_h = jct = 0.0
-        for rec in res.records:
-            last = rec.attempts[-1]
-            jct += rec.jct_h
-            if last.site != prep.onprem.site:
-                jct -= last.launch_h - rec.ready_h
-                gpu_h += sum(a.gpus_billed * (a.stop_h - a.launch_h) for a in rec.attempts)
-        out.append((b, gpu_h, jct / len(res.records)))
+        m = summarise(res)
+        out.append((b, m.cloud_gpu_h, m.jct_avg_h - wasted / m.jobs))
     return out
 
 

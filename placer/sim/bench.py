@@ -34,7 +34,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from placer.errors import BackendUnavailableError, ConfigError, ErrorDetail
-from placer.sim.engine import SimResult, simulate
+from placer.sim.engine import SimResult
 from placer.sim.metrics import Metrics, summarise
 from placer.sim.registry import base_name, make_strategy
 from placer.sim.scenario import Prepared, Scenario, build
@@ -135,20 +135,8 @@ def _simulate(
     budget: float | None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Metrics, Timeline]:
-    s = prep.scenario
     strat = make_strategy(strategy) if budget is None else make_strategy(strategy, budget)
-    result = simulate(
-        prep.workload,
-        strat,
-        onprem=prep.onprem,
-        cloud=prep.cloud,
-        eligibility=prep.eligibility,
-        seed=s.seed,
-        restart_overhead_h=s.restart_overhead_h,
-        cache_inputs=s.cache_inputs,
-        storage_usd_per_gb_month=s.storage_usd_per_gb_month,
-        progress=progress,
-    )
+    result = prep.simulate(strat, progress=progress)
     metrics = summarise(result, truth=prep.truth, jurisdictions=prep.jurisdictions)
     return metrics, timeline_of(result)
 

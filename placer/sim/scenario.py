@@ -11,7 +11,7 @@ directory and rebuilt there: built objects (a cloud model, traces) are never pic
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,10 +24,11 @@ from placer.models import GpuPool, Inventory, ResolvedSite
 from placer.models._base import LocationKey, Model, SizeGB
 from placer.policy import load_policies
 from placer.sim.cloud import CloudModel, catalog_cloud, uniform_cloud
-from placer.sim.engine import STORAGE_USD_PER_GB_MONTH, OnPremConfig
+from placer.sim.engine import STORAGE_USD_PER_GB_MONTH, OnPremConfig, SimResult, simulate
 from placer.sim.jobs import SimDataset, SimJob, Workload
 from placer.sim.registry import ALL, base_name, strategy_names
 from placer.sim.residency import Eligibility
+from placer.sim.strategy import Strategy
 from placer.sim.workload import (
     parse_trace_spec,
     pipelines,
@@ -384,6 +385,25 @@ class Prepared:
     truth: Mapping[str, frozenset[str]] | None
     jurisdictions: Mapping[str, frozenset[str]]
     """Location key -> jurisdictions, for every simulated site."""
+
+    def simulate(
+        self, strategy: Strategy, *, progress: Callable[[int], None] | None = None
+    ) -> SimResult:
+        """One run of ``strategy`` with every model setting of the scenario (seed, restart
+        overhead, cache, storage price): the one place that maps a scenario onto a run."""
+        s = self.scenario
+        return simulate(
+            self.workload,
+            strategy,
+            onprem=self.onprem,
+            cloud=self.cloud,
+            eligibility=self.eligibility,
+            seed=s.seed,
+            restart_overhead_h=s.restart_overhead_h,
+            cache_inputs=s.cache_inputs,
+            storage_usd_per_gb_month=s.storage_usd_per_gb_month,
+            progress=progress,
+        )
 
 
 class _Where:

@@ -70,6 +70,14 @@ def test_unknown_field_and_bad_values_name_file_line_and_field(tmp_path: Path) -
     assert "unknown strategy 'compute-wiat'" in msgs[1] and "compute-wait+oo" in msgs[1]
 
 
+def test_prepared_runs_with_the_scenarios_model_settings(tmp_path: Path) -> None:
+    text = TINY + "seed: 7\nstorage_usd_per_gb_month: 0.5\n"
+    p = build(load_scenario(_write(tmp_path, text)), tmp_path)
+    result = p.simulate(make_strategy("no-wait"))
+    assert (result.seed, result.storage_usd_per_gb_month) == (7, 0.5)
+    assert len(result.records) == 50
+
+
 def test_a_negative_storage_price_names_its_line(tmp_path: Path) -> None:
     text = TINY + "storage_usd_per_gb_month: -0.1\n"
     with pytest.raises(ConfigError) as exc:

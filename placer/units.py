@@ -9,6 +9,7 @@ sees a string; these parsers run inside pydantic validators and do no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -37,11 +38,42 @@ _PRICE_RE = re.compile(
 _BW_RE = re.compile(rf"^\s*(?P<n>{_NUM})\s*(?P<u>[kmgt]?bps)?\s*$", re.IGNORECASE)
 
 
-def _finite_nonneg(value: float, what: str, text: object) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be finite, got {text!r}")
+# What a real job, site or plan can be; more is a typo, or a stand-in for "unlimited" that the
+# optimizer cannot price (and that overflows to inf in the sums over a big pipeline).
+MAX_SIZE_GB = 1e9
+"""1 EB, for one dataset, output or memory size: the largest training corpora are a few PB."""
+MAX_HOURS = 87_600.0
+"""Ten years (8,760 h x 10), for a run time, deadline or provisioning delay."""
+MAX_USD = 1e9
+"""A billion dollars, for any price, penalty or budget."""
+MAX_GBPS = 1e6
+"""1 Pbit/s, for a link between two sites."""
+
+_LIMITS = {
+    "size": (MAX_SIZE_GB, "1,000,000,000 GB (1 EB)"),
+    "duration": (MAX_HOURS, "87,600 h (ten years)"),
+    "price": (MAX_USD, "$1,000,000,000"),
+    "bandwidth": (MAX_GBPS, "1,000,000 Gbps"),
+}
+
+
+def _show(text: object) -> str:
+    """``repr`` for a message, short even for a 5,000-digit number."""
+    if isinstance(text, int) and abs(text) > 10**18:
+        return f"an integer of about 1e{int(abs(text).bit_length() * math.log10(2))}"
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def _checked(value: float, what: str, text: object) -> float:
+    """``value`` if it is a number in ``[0, limit]``; NaN and infinity are refused too."""
+    if math.isnan(value) or (math.isinf(value) and isinstance(text, float)):
+        raise ValueError(f"{what} must be finite, got {_show(text)}")
     if value < 0:
-        raise ValueError(f"{what} must not be negative, got {text!r}")
+        raise ValueError(f"{what} must not be negative, got {_show(text)}")
+    limit, limit_text = _LIMITS[what]
+    if value > limit:  # '1e400GB' or a 400-digit int overflow to inf and end up here
+        raise ValueError(f"{what} must be at most {limit_text}, got {_show(text)}")
     return value
 
 
@@ -50,7 +82,11 @@ def _number(value: object, what: str) -> float | None:
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a number or a string like the examples, got {value!r}")
     if isinstance(value, int | float):
-        return _finite_nonneg(float(value), what, value)
+        try:
+            n = float(value)
+        except OverflowError:  # an int past 1.8e308
+            n = math.inf if value > 0 else -math.inf
+        return _checked(n, what, value)
     return None
 
 
@@ -61,13 +97,20 @@ def parse_size(value: object) -> float:
         return n
     if not isinstance(value, str):
         raise ValueError(f"size must be a string like '800GB', got {value!r}")
+    return _size_text(value)
+
+
+# The parsers of text are cached: a 100,000-job file repeats the same few hundred quantities
+# ("3h", "240GB") hundreds of thousands of times. Errors are not cached (they raise).
+@functools.lru_cache(maxsize=4096)
+def _size_text(value: str) -> float:
     if value.strip().startswith("-"):
         raise ValueError(f"size must not be negative, got {value!r}")
     m = _SIZE_RE.match(value)
     if not m:
         raise ValueError(f"cannot read size {value!r}; write it like '800GB', '1.5TB' or '512MiB'")
     unit = (m["u"] or "gb").lower()
-    return _finite_nonneg(float(m["n"]) * _SIZE_UNITS_GB[unit], "size", value)
+    return _checked(float(m["n"]) * _SIZE_UNITS_GB[unit], "size", value)
 
 
 def parse_duration(value: object) -> float:
@@ -77,6 +120,11 @@ def parse_duration(value: object) -> float:
         return n
     if not isinstance(value, str):
         raise ValueError(f"duration must be a string like '6h' or '90m', got {value!r}")
+    return _duration_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _duration_text(value: str) -> float:
     text = value.strip()
     if text.startswith("-"):
         raise ValueError(f"duration must not be negative, got {value!r}")
@@ -88,7 +136,7 @@ def parse_duration(value: object) -> float:
         pos, parts = m.end(), parts + 1
     if parts == 0 or text[pos:].strip():
         raise ValueError(f"cannot read duration {value!r}; write it like '6h', '90m' or '1h30m'")
-    return _finite_nonneg(total, "duration", value)
+    return _checked(total, "duration", value)
 
 
 def parse_price(value: object) -> float:
@@ -98,12 +146,17 @@ def parse_price(value: object) -> float:
         return n
     if not isinstance(value, str):
         raise ValueError(f"price must be a string like '$2.50/h', got {value!r}")
+    return _price_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _price_text(value: str) -> float:
     if value.strip().lstrip("$").strip().startswith("-"):
         raise ValueError(f"price must not be negative, got {value!r}")
     m = _PRICE_RE.match(value)
     if not m:
         raise ValueError(f"cannot read price {value!r}; write it like '$2.50/h' or '0.09'")
-    return _finite_nonneg(float(m["n"]), "price", value)
+    return _checked(float(m["n"]), "price", value)
 
 
 def parse_bandwidth(value: object) -> float:
@@ -113,11 +166,16 @@ def parse_bandwidth(value: object) -> float:
         return n
     if not isinstance(value, str):
         raise ValueError(f"bandwidth must be a string like '10Gbps', got {value!r}")
+    return _bandwidth_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bandwidth_text(value: str) -> float:
     m = _BW_RE.match(value)
     if not m:
         raise ValueError(f"cannot read bandwidth {value!r}; write it like '10Gbps' or '400Mbps'")
-    return _finite_nonneg(float(m["n"]) * _BANDWIDTH_UNITS_GBPS[(m["u"] or "gbps").lower()],
-                          "bandwidth", value)
+    return _checked(float(m["n"]) * _BANDWIDTH_UNITS_GBPS[(m["u"] or "gbps").lower()],
+                    "bandwidth", value)
 
 
 def format_duration(hours: float) -> str:

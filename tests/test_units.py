@@ -5,7 +5,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from placer.units import format_duration, parse_bandwidth, parse_duration, parse_price, parse_size
+from placer.units import (
+    MAX_GBPS,
+    MAX_HOURS,
+    MAX_SIZE_GB,
+    MAX_USD,
+    format_duration,
+    parse_bandwidth,
+    parse_duration,
+    parse_price,
+    parse_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +77,53 @@ def test_size_round_trips_through_its_string_form(gb: float) -> None:
 @given(st.integers(min_value=0, max_value=10_000))
 def test_format_duration_round_trips_whole_minutes(minutes: int) -> None:
     assert parse_duration(format_duration(minutes / 60)) == pytest.approx(minutes / 60)
+
+
+# -- bounds (issue 9): what a real job, site or plan can be -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parser", "text", "message"),
+    [
+        (parse_size, 1e308, "size must be at most 1,000,000,000 GB (1 EB), got 1e+308"),
+        (parse_size, "2000PB", "size must be at most 1,000,000,000 GB (1 EB), got '2000PB'"),
+        (parse_size, "1e400GB", "size must be at most 1,000,000,000 GB (1 EB), got '1e400GB'"),
+        pytest.param(parse_size, 10**400, "size must be at most 1,000,000,000 GB (1 EB), got an "
+                     "integer of about 1e400", id="huge-int"),
+        pytest.param(parse_size, -(10**400), "size must not be negative, got an integer of about "
+                     "1e400", id="huge-negative-int"),
+        (parse_size, float("nan"), "size must be finite, got nan"),
+        (parse_size, float("-inf"), "size must be finite, got -inf"),
+        (parse_duration, "87601h", "duration must be at most 87,600 h (ten years), got '87601h'"),
+        (parse_duration, float("inf"), "duration must be finite, got inf"),
+        (parse_duration, "1e400h", "duration must be at most 87,600 h (ten years), got '1e400h'"),
+        (parse_price, "$1e10", "price must be at most $1,000,000,000, got '$1e10'"),
+        (parse_price, float("nan"), "price must be finite, got nan"),
+        (parse_bandwidth, "2e6Gbps", "bandwidth must be at most 1,000,000 Gbps, got '2e6Gbps'"),
+        (parse_bandwidth, float("inf"), "bandwidth must be finite, got inf"),
+        pytest.param(parse_size, "9" * 400 + "GB", "size must be at most 1,000,000,000 GB "
+                     "(1 EB), got '" + "9" * 36 + "...", id="long-text"),
+    ],
+)
+def test_quantities_past_what_a_real_job_can_be_are_refused(  # type: ignore[no-untyped-def]
+    parser, text, message
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parser(text)
+
+
+@pytest.mark.parametrize(
+    ("parser", "limit", "text"),
+    [(parse_size, MAX_SIZE_GB, "1000000TB"), (parse_duration, MAX_HOURS, "3650d"),
+     (parse_price, MAX_USD, "$1000000000"), (parse_bandwidth, MAX_GBPS, "1000Tbps")],
+)
+def test_the_bounds_themselves_are_accepted(parser, limit, text) -> None:  # type: ignore[no-untyped-def]
+    assert parser(limit) == limit
+    assert parser(text) == pytest.approx(limit)
+
+
+def test_parsed_text_is_cached_but_errors_are_not() -> None:
+    assert parse_duration("3h") == parse_duration("3h") == 3.0
+    for _ in range(2):
+        with pytest.raises(ValueError, match="cannot read duration"):
+            parse_duration("3 hours")

@@ -1,4 +1,10 @@
-"""The ``placer`` command. Exit codes: 0 placed/ok, 1 held or infeasible, 2 bad input."""
+"""The ``placer`` command. Exit codes: 0 placed/ok, 1 held or infeasible, 2 bad input.
+
+Everything printed that came from a user or a cluster (names, reasons, paths, error details,
+logs) is plain text, never rich markup, and has every known secret masked: the secrets of the
+sites of the inventory given to ``submit`` and of every run a command reads
+(:func:`placer.secrets.secret_values`), whatever their variables are called.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,12 @@ import typer
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from placer.errors import ConfigError, PlacerError, SolverError
+from placer.errors import BackendUnavailableError, ConfigError, PlacerError, SolverError
+from placer.secrets import Redactor
 from placer.units import format_duration
 
 app = typer.Typer(
@@ -31,17 +40,37 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_NOT_PLACED, EXIT_BAD_INPUT, EXIT_SOLVER = 0, 1, 2, 3
 
+# The secrets this command knows (fresh per command): journals opened here share it, so it
+# learns the site secrets of every run they read; ``submit`` adds its inventory's.
+_secrets = Redactor()
+
+
+@app.callback()
+def _per_command() -> None:
+    global _secrets
+    _secrets = Redactor()
+
+
+def _mask(text: object) -> str:
+    """User or cluster text for display: secrets masked."""
+    return _secrets.text(str(text))
+
+
+def _plain(text: object) -> str:
+    """User or cluster text inside a markup string: masked and escaped (``[/x]`` stays)."""
+    return escape(_mask(text))
+
+
+def _cell(text: object) -> Text:
+    """A table cell or title from user or cluster text: never parsed as markup."""
+    return Text(_mask(text))
+
 
 def _fail(exc: PlacerError) -> typer.Exit:
-    if isinstance(exc, SolverError):
-        err.print(f"[bold red]error[/]: {exc}", highlight=False)
-        return typer.Exit(EXIT_SOLVER)
-    if isinstance(exc, ConfigError):
-        for d in exc.details:
-            err.print(f"[bold red]error[/]: {d}", highlight=False, markup=True)
-    else:
-        err.print(f"[bold red]error[/]: {exc}", highlight=False)
-    return typer.Exit(EXIT_BAD_INPUT)
+    lines = ([str(d) for d in exc.details] if isinstance(exc, ConfigError) else [str(exc)])
+    for line in lines:
+        err.print(f"[bold red]error[/]: {_plain(line)}", highlight=False)
+    return typer.Exit(EXIT_SOLVER if isinstance(exc, SolverError) else EXIT_BAD_INPUT)
 
 
 def _bundled(*parts: str) -> Path:
@@ -49,13 +78,14 @@ def _bundled(*parts: str) -> Path:
 
 
 def _plan_table(plan: Any) -> Table:
-    t = Table(title=f"{plan.pipeline}: {plan.status}", title_justify="left", box=box.SIMPLE_HEAD)
+    t = Table(title=_cell(f"{plan.pipeline}: {plan.status}"), title_justify="left",
+              box=box.SIMPLE_HEAD)
     for col in ("job", "site", "GPUs", "mode", "start", "end", "cost"):
         t.add_column(col, justify="right" if col in ("start", "end", "cost") else "left",
                      no_wrap=True)
     for name, p in plan.jobs.items():
         mode = "spot" if p.spot else ("on-demand" if p.nodes else "on-prem")
-        t.add_row(name, p.site, f"{p.gpus}× {p.gpu}", mode,
+        t.add_row(_cell(name), _cell(p.site), _cell(f"{p.gpus}× {p.gpu}"), mode,
                   format_duration(p.start_h), format_duration(p.end_h), f"${p.cost_usd:,.2f}")
     return t
 
@@ -63,7 +93,10 @@ def _plan_table(plan: Any) -> Table:
 def _show(plan: Any, as_json: bool, output: Path | None) -> None:
     text = plan.model_dump_json(indent=2)
     if output is not None:
-        output.write_text(text + "\n", encoding="utf-8")
+        try:
+            output.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _fail(ConfigError(f"{output}: cannot write the plan: {exc.strerror}")) from None
     if as_json:
         sys.stdout.write(text + "\n")
         return
@@ -73,7 +106,7 @@ def _show(plan: Any, as_json: bool, output: Path | None) -> None:
         out.print(_plan_table(plan))
     out.print(explain_plan(plan), highlight=False, markup=False)
     if output is not None:
-        out.print(f"\nplan written to {output}", highlight=False)
+        out.print(f"\nplan written to {_plain(output)}", highlight=False)
 
 
 def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
@@ -86,6 +119,9 @@ def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
     pipeline, sm = load_pipeline_with_source(pipeline_path)
     inv = placer.load_inventory(inventory) if inventory else default_inventory()
     pol = placer.load_policies(*policies) if policies else None
+    for f in pol.skipped if pol else ():
+        err.print(f"note: not a policy file (not .yaml/.yml), not loaded: {f}",
+                  highlight=False, markup=False)
     check_dataset_sites(pipeline, resolve_inventory(inv, default_catalog()), sm)
     if objective not in ("cost", "time"):
         raise ConfigError(f"--objective must be cost or time, got {objective!r}")
@@ -156,6 +192,9 @@ def explain(
         out.print(saved.explain(job), highlight=False, markup=False)
     except FileNotFoundError:
         raise _fail(ConfigError(f"{plan_file}: file not found")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise _fail(ConfigError(f"{plan_file}: cannot read it: {why}")) from None
     except ValidationError as exc:
         raise _fail(ConfigError(f"{plan_file}: not a placer plan: {exc.error_count()} "
                                 f"problem(s), first: {exc.errors()[0]['msg']}")) from None
@@ -176,27 +215,32 @@ def _kind_of(data: Any) -> str | None:
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or folders")]) -> None:
     """Check pipelines, inventories and policies; print every problem with file and line."""
-    import placer
-    from placer.yamlio import read_yaml
+    from placer.catalog import inventory_from_data
+    from placer.loading import pipeline_from_data
+    from placer.policy import policy_from_data, yaml_files
+    from placer.yamlio import SourceMap, read_yaml
 
-    paths: list[Path] = []
-    for f in files:
-        paths.extend(sorted(f.glob("*.y*ml")) if f.is_dir() else [f])
-    bad = 0
-    loaders: dict[str, Callable[[Path], object]] = {
-        "Pipeline": placer.load_pipeline,
-        "Inventory": placer.load_inventory,
-        "PolicySet": placer.load_policies,
+    paths, skipped, problems = yaml_files(files)
+    bad = len(problems)
+    for d in problems:
+        _fail(ConfigError(d))
+    for f in skipped:
+        err.print(f"note: not a YAML file, not checked: {f}", highlight=False, markup=False)
+    # Each file is parsed once; the loaders validate the parsed data.
+    loaders: dict[str, Callable[[Any, SourceMap], object]] = {
+        "Pipeline": pipeline_from_data,
+        "Inventory": inventory_from_data,
+        "PolicySet": policy_from_data,
     }
     for path in paths:
         try:
-            data, _ = read_yaml(path)
+            data, sm = read_yaml(path)
             kind = _kind_of(data)
             if kind is None or kind not in loaders:
                 raise ConfigError(f"{path}: cannot tell what this is; add kind: Pipeline, "
                                   "Inventory or PolicySet")
-            loaders[kind](path)
-            out.print(f"[green]ok[/]    {path} ({kind})", highlight=False)
+            loaders[kind](data, sm)
+            out.print(f"[green]ok[/]    {_plain(path)} ({kind})", highlight=False)
         except PlacerError as exc:
             bad += 1
             _fail(exc)
@@ -242,7 +286,7 @@ def catalog(
         if r.get("gpu_only"):
             cells[6] += "*"
             marked = True
-        t.add_row(*cells)
+        t.add_row(*(Text(c) for c in cells))
     out.print(t)
     if marked:
         out.print("* GPU only: the host VM is billed on top (a lower bound; see docs/catalog.md)")
@@ -268,22 +312,25 @@ def cluster_spec(
                                               "required)")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write here")] = None,
 ) -> None:
-    """Render the Ray cluster a plan paid for on a cloud site, for Ray's own tooling."""
+    """Render the Ray cluster a plan paid for on a cloud site, for Ray's own tooling.
+
+    The backend that renders ``--format`` is found through the ``placer.backends`` entry
+    points (placer_ray: launcher; placer_k8s: raycluster).
+    """
     import placer
+    from placer.backends import cluster_renderers
     from placer.catalog import default_inventory, resolve_inventory
-    from placer.cluster_spec import (
-        launcher_config,
-        raycluster_manifest,
-        render_yaml,
-        sizing_placement,
-    )
+    from placer.cluster_spec import render_yaml, sizing_placement
     from placer.models import Plan
 
     try:
-        if fmt not in ("launcher", "raycluster"):
-            raise ConfigError(f"--format must be launcher or raycluster, got {fmt!r}")
-        if fmt == "raycluster" and not image:
-            raise ConfigError("--format raycluster needs --image")
+        renderers = cluster_renderers()
+        if fmt not in renderers:
+            raise ConfigError(f"--format must be {' or '.join(renderers) or '(none installed)'}"
+                              f", got {fmt!r}")
+        form, renderer = renderers[fmt]
+        if form.needs_image and not image:
+            raise ConfigError(f"--format {fmt} needs --image")
         try:
             plan_obj = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -293,47 +340,35 @@ def cluster_spec(
         if site not in resolved:
             raise ConfigError(f"no site {site!r} in the inventory")
         placement = sizing_placement(plan_obj, site, job)
-        spec = (launcher_config(resolved[site], placement, image=image) if fmt == "launcher"
-                else raycluster_manifest(resolved[site], placement, image=image or ""))
+        spec = renderer.render_cluster(resolved[site], placement, fmt, image=image)
     except PlacerError as exc:
         raise _fail(exc) from None
     text = render_yaml(spec)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(ConfigError(f"{output}: cannot write: {exc.strerror}")) from None
     else:
         sys.stdout.write(text)
 
 
 def _journal(path: Path | None, readonly: bool = False) -> Any:
+    """The journal, sharing this command's redactor (it learns each run's site secrets)."""
     from placer.journal import Journal
 
-    return Journal(path, readonly=readonly)
+    return Journal(path, readonly=readonly, redactor=_secrets)
 
 
 def _status_table(st: Any) -> Table:
-    t = Table(title=f"{st.run_id}: {st.state}" + (f" ({st.reason})" if st.reason else ""),
+    t = Table(title=_cell(f"{st.run_id}: {st.state}" + (f" ({st.reason})" if st.reason else "")),
               title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("job", "state", "site", "attempt", "cost", "reason"):
         t.add_column(col, justify="right" if col in ("attempt", "cost") else "left")
     for j in st.jobs.values():
-        t.add_row(j.job, j.state, j.site or "", str(j.attempt),
-                  "" if j.cost_usd is None else f"${j.cost_usd:,.2f}", j.reason or "")
+        t.add_row(_cell(j.job), _cell(j.state), _cell(j.site or ""), str(j.attempt),
+                  "" if j.cost_usd is None else f"${j.cost_usd:,.2f}", _cell(j.reason or ""))
     return t
-
-
-def _executor_for_run(journal: Any, run_id: str) -> Any:
-    """Rebuild the backends of a recorded run from its stored inventory (no secrets stored:
-    tokens are read again from where the inventory says they live)."""
-    from placer.backends import compute_backends_for, layout_for, storage_for
-    from placer.catalog import resolve_inventory
-    from placer.executor import Executor
-    from placer.models import Inventory
-
-    inv = Inventory.model_validate(journal.run_spec(run_id)["inventory"])
-    sites = resolve_inventory(inv)
-    storage = storage_for(sites)
-    return Executor(journal, compute_backends_for(sites), layout=layout_for(sites),
-                    storage=storage, mover=storage)
 
 
 def _finish(st: Any) -> None:
@@ -356,24 +391,21 @@ def submit_cmd(
 ) -> None:
     """Plan a pipeline and run it: each job on its planned site, recorded in the journal."""
     import placer
-    from placer.backends import compute_backends_for, layout_for, storage_for
-    from placer.catalog import resolve_inventory
 
     try:
         result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget)
         if result.status != "placed":
             _show(result, False, None)
             raise typer.Exit(EXIT_NOT_PLACED)
-        inv = placer.load_inventory(inventory)
-        sites = resolve_inventory(inv)
-        storage = storage_for(sites)
+        # The journal shares this command's redactor: the executor teaches it the sites'
+        # secrets before building anything that may echo a token.
         run = placer.submit(
-            result, pipeline=placer.load_pipeline(pipeline), inventory=inv,
+            result, pipeline=placer.load_pipeline(pipeline),
+            inventory=placer.load_inventory(inventory),
             policies=placer.load_policies(*policies) if policies else None,
-            backends=compute_backends_for(sites), layout=layout_for(sites),
-            journal=_journal(journal), storage=storage, mover=storage,
+            journal=_journal(journal),
         )
-        out.print(f"run {run.id} submitted", highlight=False)
+        out.print(f"run {_plain(run.id)} submitted", highlight=False)
         if wait:
             _finish(run.wait())
     except PlacerError as exc:
@@ -386,28 +418,32 @@ def runs(journal: JournalOpt = None,
     """Recent runs with their state."""
     import datetime as dt
 
+    from placer.errors import JournalError
+    from placer.executor import run_status
     from placer.journal import default_path
 
     path = journal or default_path()
     if not path.exists():
-        out.print(f"no runs recorded yet (journal {path})", highlight=False)
+        out.print(f"no runs recorded yet (journal {_plain(path)})", highlight=False)
         return
-    try:
-        records = _journal(path, readonly=True).runs(limit)
-    except PlacerError as exc:
-        raise _fail(exc) from None
-    from placer.executor import run_status
-
-    j = _journal(path, readonly=True)
     t = Table(box=box.SIMPLE_HEAD)
     for col in ("run", "pipeline", "state", "created (UTC)", "cost so far", "sites", "reason"):
         t.add_column(col, justify="right" if col == "cost so far" else "left")
-    for r in records:
-        when = dt.datetime.fromtimestamp(r.created, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        st = run_status(j, r.id)
-        sites = ", ".join(sorted({x.site for x in st.jobs.values() if x.site}))
-        t.add_row(r.id, r.pipeline_name, r.state, when, f"${st.cost_usd:,.2f}", sites,
-                  r.reason or "")
+    try:
+        j = _journal(path, readonly=True)
+        for r in j.runs(limit):
+            when = dt.datetime.fromtimestamp(r.created, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            try:
+                st = run_status(j, r.id)
+            except JournalError as exc:  # one damaged run does not hide the others
+                t.add_row(_cell(r.id), _cell(r.pipeline_name), _cell(r.state), when, "", "",
+                          _cell(f"cannot read: {exc}"))
+                continue
+            sites = ", ".join(sorted({x.site for x in st.jobs.values() if x.site}))
+            t.add_row(_cell(r.id), _cell(r.pipeline_name), _cell(r.state), when,
+                      f"${st.cost_usd:,.2f}", _cell(sites), _cell(st.reason or ""))
+    except PlacerError as exc:
+        raise _fail(exc) from None
     out.print(t)
 
 
@@ -452,17 +488,17 @@ def logs(run_id: Annotated[str, typer.Argument(help="run id")],
     import time
 
     from placer.backends import TERMINAL_STATES
-    from placer.executor import run_status
+    from placer.executor import Executor, run_status
 
     try:
-        j = _journal(journal)
-        ex = _executor_for_run(j, run_id)
+        j = _journal(journal, readonly=True)  # reads only, beside whoever drives the run
+        ex = Executor.for_run(j, run_id)  # its backends, rebuilt from the run's inventory
         shown = ""
         while True:
             text = ex.logs(run_id, job)
             # Logs only grow for one attempt; a new attempt starts a new text.
             new = text[len(shown):] if text.startswith(shown) else text
-            sys.stdout.write(new)
+            sys.stdout.write(_mask(new))
             sys.stdout.flush()
             shown = text
             state = run_status(j, run_id).jobs[job].state if follow else None
@@ -478,10 +514,16 @@ def logs(run_id: Annotated[str, typer.Argument(help="run id")],
 @app.command()
 def cancel(run_id: Annotated[str, typer.Argument(help="run id")],
            journal: JournalOpt = None) -> None:
-    """Stop every running job of the run on every site."""
+    """Stop every running job of the run on every site.
+
+    Works while another process drives the run (it takes no driver lock): that driver sees
+    its jobs stopped.
+    """
+    from placer.executor import Executor
+
     try:
         j = _journal(journal)
-        out.print(_status_table(_executor_for_run(j, run_id).cancel(run_id)))
+        out.print(_status_table(Executor.for_run(j, run_id).cancel(run_id)))
     except PlacerError as exc:
         raise _fail(exc) from None
 
@@ -490,11 +532,18 @@ def cancel(run_id: Annotated[str, typer.Argument(help="run id")],
 def resume_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
                wait: Annotated[bool, typer.Option(help="drive the run until it ends")] = True,
                journal: JournalOpt = None) -> None:
-    """Continue a run after a crash: nothing already submitted is submitted again."""
+    """Continue a run after a crash: nothing already submitted is submitted again.
+
+    One process drives a run at a time: if another (``submit --wait``, ``resume``) is driving
+    it, this exits at once (code 2) naming that process; run it again once it has ended.
+    With ``--no-wait``, one round of polling and submitting, then the status.
+    """
+    from placer.executor import Executor
+
     try:
         j = _journal(journal)
-        run = _executor_for_run(j, run_id).resume(run_id)
-        _finish(run.wait() if wait else run.step())
+        run = Executor.for_run(j, run_id).resume(run_id)
+        _finish(run.wait() if wait else run.wait(timeout=0))
     except PlacerError as exc:
         raise _fail(exc) from None
 
@@ -514,6 +563,18 @@ def _sweep(text: str | None) -> list[float] | None:
         return [float(v) for v in values.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"--sweep: not a list of numbers: {values!r}") from None
+
+
+def _ray_runner(address: str) -> Any:
+    """Runs of a sweep as Ray tasks: the ray backend's runner, found through its entry point
+    (Ray itself is imported when the runs start)."""
+    from placer.backends import load_backend
+
+    try:
+        backend = load_backend("ray")
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(f"--ray needs the ray backend: {exc}") from None
+    return backend.task_runner(address)
 
 
 @bench_app.command("hybrid")
@@ -536,7 +597,8 @@ def bench_hybrid(
 
     Exit codes: 0 ok; 2 bad input (each problem with its file, line and field).
     """
-    from placer.sim.bench import command_line, rich_table, run_benchmark, write_report
+    from placer.report import ProgressBars, command_line, rich_table, write_report
+    from placer.sim.bench import run_benchmark
     from placer.sim.scenario import Scenario, build, read_scenario
 
     try:
@@ -569,7 +631,9 @@ def bench_hybrid(
             sc = validate(Scenario, {**sc.model_dump(exclude_unset=True), **update},
                           SourceMap("<command line>"))
         prep = build(sc, base, source=sm)
-        result = run_benchmark(sc, base, ray=ray, progress=not quiet, prepared=prep)
+        runner = _ray_runner(ray) if ray is not None else None
+        with ProgressBars(enabled=not quiet) as bars:
+            result = run_benchmark(sc, base, runner=runner, progress=bars, prepared=prep)
         # Piped output gets room for every column rather than 120 truncated ones.
         wide = out if out.is_terminal else Console(soft_wrap=True, width=160)
         wide.print(rich_table(result))

@@ -14,9 +14,14 @@ infrastructure that cannot be reached::
     ├── SolverError (RuntimeError)      the MILP solver failed for a reason other than infeasibility
     ├── BackendError (RuntimeError)     a backend failed to talk to its cluster or store
     │   ├── BackendUnavailableError (ImportError)  its extra is not installed
-    │   └── SiteUnreachableError        the site itself is down: the executor fails over
-    ├── JournalError (RuntimeError)     the run store cannot be opened or is from a newer placer
-    │   └── RunNotFoundError (LookupError)  no run with that id in the journal
+    │   ├── SiteUnreachableError        the site itself is down: the executor fails over
+    │   ├── DatasetNotFoundError (LookupError)  no bucket, object or prefix where a URI points
+    │   ├── ChecksumMismatchError       a copy's destination does not hold the source's bytes
+    │   └── InvalidTagError             a store's tag or label placer cannot read as a fact
+    ├── JournalError (RuntimeError)     the run store cannot be opened or written (not a placer
+    │   │                               journal, from a newer placer, damaged, disk full)
+    │   ├── RunNotFoundError (LookupError)  no run with that id in the journal
+    │   └── RunLockedError              another process drives that run (names its pid)
     ├── ExecutionError (RuntimeError)   the executor was asked for something it cannot do
     │   └── ResidencyError              an output location outside the job's allowed location
     └── SimulationError (RuntimeError)  a strategy decided the impossible in a simulation
@@ -110,11 +115,26 @@ class SiteUnreachableError(BackendError):
 
 
 class JournalError(PlacerError, RuntimeError):
-    """The run store cannot be opened, or was written by a newer placer."""
+    """The run store cannot be opened or written: not a placer journal, written by a newer
+    placer, damaged (a stored spec that no longer matches its hash), or a failed write (disk
+    full). The message names the journal's path."""
 
 
 class RunNotFoundError(JournalError, LookupError):
     """No run with that id in the journal."""
+
+
+class RunLockedError(JournalError):
+    """Another process is driving the run (``submit --wait``, ``resume``): one driver per run.
+
+    ``pid`` and ``since`` (epoch seconds) name the holder when it could be read.
+    """
+
+    def __init__(self, message: str, *, pid: int | None = None,
+                 since: float | None = None) -> None:
+        self.pid = pid
+        self.since = since
+        super().__init__(message)
 
 
 class ExecutionError(PlacerError, RuntimeError):
@@ -128,3 +148,39 @@ class ResidencyError(ExecutionError):
 class SimulationError(PlacerError, RuntimeError):
     """A simulation cannot go on: a strategy decided something impossible (an unknown site, a
     job larger than every pool and no cloud allowed), or a scenario does not fit together."""
+
+
+class DatasetNotFoundError(BackendError, LookupError):
+    """The bucket, or the object or prefix, a URI names does not exist (in any store)."""
+
+    def __init__(self, uri: str, what: str) -> None:
+        self.uri = uri
+        super().__init__(f"{uri}: {what}")
+
+
+class ChecksumMismatchError(BackendError):
+    """A copy's destination does not hold the source's bytes: size or checksum differ.
+
+    Raised by every store's verified copy and ``verify``/``verify_copy`` (see
+    :mod:`placer.storage`); ``expected`` and ``found`` read like ``8 bytes sha256:<hex>``.
+    """
+
+    def __init__(self, uri: str, expected: str, found: str) -> None:
+        self.uri, self.expected, self.found = uri, expected, found
+        super().__init__(f"{uri}: verification failed: expected {expected}, found {found}")
+
+
+class InvalidTagError(BackendError):
+    """A bucket's or object's tag (a GCS bucket's label) placer refuses to read as a fact.
+
+    A key or value with an invisible character (zero-width space, bidirectional override), or
+    two keys that are one key once case, width and look-alike letters are normalised
+    (:func:`placer.tags.clean_tags`). Never dropped silently: a dropped ``residency`` tag
+    could make a ``forbid`` rule miss.
+    """
+
+    def __init__(self, uri: str, bucket: str, key: str | None, tag: str | None,
+                 problem: str, what: str = "tag") -> None:
+        self.uri, self.bucket, self.key, self.tag = uri, bucket, key, tag
+        where = f"bucket {bucket}" + (f", object {key}" if key else "")
+        super().__init__(f"{uri}: invalid {what} on {where}: {problem}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from placer.cli import app
@@ -100,3 +101,24 @@ def test_bad_input_exits_2_naming_file_line_field(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--sweep: expected wait=" in res.stderr
     res = runner.invoke(app, ["bench", "hybrid", "--trace", "itp:cluster04"])
     assert res.exit_code == 2 and "--onprem-gpus" in res.stderr
+
+
+def test_ray_local_runs_the_sweep_as_ray_tasks_with_the_same_numbers(tmp_path: Path) -> None:
+    """``--ray local`` takes the ray backend's task runner through its entry point, starts Ray
+    on loopback for the sweep and stops it; the rows are the in-process run's."""
+    pytest.importorskip("ray")
+    import ray
+
+    args = ["bench", "hybrid", "--trace", "synthetic:rate=10,hours=4,seed=3", "--onprem-gpus",
+            "16", "--strategies", "no-wait,compute-wait+oo", "--sweep", "wait=0.5", "--quiet"]
+    rows = {}
+    for where in ("here", "ray"):
+        out = tmp_path / where
+        extra = ["--ray", "local"] if where == "ray" else []
+        res = runner.invoke(app, [*args, *extra, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        doc = json.loads((out / "metrics.json").read_text())
+        rows[where] = [{k: v for k, v in r.items() if "decision" not in k and k != "wall_s"}
+                       for r in doc["rows"]]
+    assert not ray.is_initialized()
+    assert rows["ray"] == rows["here"] and len(rows["here"]) == 2

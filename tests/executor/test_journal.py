@@ -1,16 +1,32 @@
-"""The journal: schema, append-only events, readers beside a writer, default path, secrets."""
+"""The journal: schema, append-only events, readers beside a writer, default path, secrets,
+run specs stored verbatim with their hash, one driver per run, errors that name the file."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from placer.errors import JournalError, RunNotFoundError
+import placer
+from placer.errors import ConfigError, JournalError, RunLockedError, RunNotFoundError
+from placer.executor import submission_id
 from placer.journal import SCHEMA_VERSION, Journal, Redactor, default_path
-from tests.executor.world import TOKEN, World
+from placer.models import Dataset, Inventory, Job
+from tests.builders import job, pipeline
+from tests.executor.world import EU, ROOTS, TOKEN, US, World
+
+
+def _with_cluster(inv: Inventory, site: str, **cluster: Any) -> Inventory:
+    data = inv.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for s in data["sites"]:
+        if s["name"] == site:
+            s["cluster"] = {"backend": "fake", **cluster}
+    return Inventory.model_validate(data)
 
 
 def test_schema_is_versioned_and_pragmas_are_set(tmp_path: Path) -> None:
@@ -30,7 +46,8 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(JournalError) as info:
         Journal(tmp_path / "j.db")
-    assert "schema version 99, newer than this placer understands (1)" in str(info.value)
+    assert (f"schema version 99, newer than this placer understands ({SCHEMA_VERSION})"
+            in str(info.value))
 
 
 def test_run_ids_and_records(tmp_path: Path) -> None:
@@ -95,12 +112,20 @@ def test_redactor_masks_known_values_and_secret_keys(monkeypatch: pytest.MonkeyP
         {"env_vars": {"HF_TOKEN": "***", "N": "1"}, "l": ["***"]}
 
 
-def test_secrets_in_a_jobs_runtime_env_never_reach_the_file(tmp_path: Path) -> None:
-    from tests.builders import job, pipeline
-
+def test_a_sites_secret_written_into_the_pipeline_is_refused_and_never_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The site's token lives in $MUNICH_RAY (a name the old key heuristic did not know); a
+    # pipeline that holds its value would put the token in the journal: refused, with where.
+    monkeypatch.setenv("MUNICH_RAY", TOKEN)
     w = World(tmp_path)
-    w.pipeline = pipeline(job("solo", runtime_env={"env_vars": {"HF_TOKEN": TOKEN}}))
-    w.start().wait(100)
+    w.inventory = _with_cluster(w.inventory, EU, token_env="MUNICH_RAY")
+    w.pipeline = pipeline(job("solo", runtime_env={"env_vars": {"RAY_CONN": f"x{TOKEN}x"}}))
+    with pytest.raises(ConfigError) as info:
+        w.start()
+    [d] = info.value.details
+    assert d.field == "pipeline.jobs[0].runtime_env.env_vars.RAY_CONN"
+    assert "holds the value of a site's secret" in d.msg and TOKEN not in str(info.value)
+    assert w.journal.runs() == [] and not any(f.submissions for f in w.fakes.values())
     w.journal.close()
     for f in tmp_path.iterdir():
         assert TOKEN.encode() not in f.read_bytes(), f
@@ -120,3 +145,280 @@ def test_references_to_secrets_are_kept_but_secrets_are_masked() -> None:
         "env_vars": {"AWS_SECRET_ACCESS_KEY": "***"},
         "note": "token is ***",
     }
+
+
+# -- the run spec is what the user submitted, byte for byte ----------------------------------
+
+PRIVATE_IN_GERMANY = """
+apiVersion: placer/v1
+kind: PolicySet
+name: private-in-germany
+locations: {germany: {include: ["country:DE"]}}
+rules:
+  - id: private-stays-in-germany
+    effect: require
+    match: {tags: {private: "true"}}
+    sites: germany
+    message: private data stays in Germany
+"""
+
+
+def test_a_replan_after_a_site_failure_keeps_private_data_in_germany(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Old journal: the key "private" looked secret, so the stored copy (what the re-plan reads)
+    # had private: "***", the rule no longer matched, and the job moved to New York.
+    monkeypatch.setitem(ROOTS, "onprem:muc-dc1", "mem://muc/placer")
+    (tmp_path / "policy.yaml").write_text(PRIVATE_IN_GERMANY)
+    w = World(tmp_path)
+    data = w.inventory.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["sites"].append({"name": "muc-dc", "location": "onprem:muc-dc1", "country": "DE",
+                          "pools": [{"gpu": "A100-80GB", "count": 8,
+                                     "cost_per_gpu_hour": "$3.0"}]})
+    w.inventory = Inventory.model_validate(data)
+    w.fakes["muc-dc"] = type(w.fakes[EU])("muc-dc", outcomes=w.outcomes)
+    w.policies = placer.load_policies(tmp_path / "policy.yaml")
+    w.pipeline = pipeline(job("p", inputs=["d"], outputs={"o": 1}), datasets=(
+        Dataset(name="d", uri="mem://fra/data/d", size=1, location="onprem:fra-dc1",
+                tags={"private": "true"}),))
+    assert w.plan().jobs["p"].site == EU  # the cheapest German site (New York is cheaper)
+
+    def hook(point: str, run_id: str, name: str) -> None:
+        if point == "after_submit" and name == "p":
+            w.fakes[EU].down = True
+
+    run = w.start(hook)
+    st = run.wait(1000)
+    assert st.state == "SUCCEEDED", st
+    assert st.jobs["p"].site == "muc-dc"
+    assert w.fakes[US].submissions == []
+    spec = w.journal.run_spec(run.id)
+    assert spec.stored["pipeline"]["datasets"][0]["tags"] == {"private": "true"}
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_jobs_runtime_env_reaches_the_backend_as_written_also_after_resume(
+        tmp_path: Path, crash: bool) -> None:
+    # Old journal: TOKENIZERS_PARALLELISM looked secret and reached Ray as "***".
+    env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false", "AUTH_MODE": "kerberos-v5"}}
+    w = World(tmp_path)
+    w.pipeline = pipeline(job("solo", runtime_env=env))
+    seen: list[Any] = []
+    fake = w.fakes[w.plan().jobs["solo"].site]
+    real_submit = fake.submit
+
+    def submit(spec: Job, *args: Any, **kw: Any) -> Any:
+        seen.append(spec.runtime_env)
+        return real_submit(spec, *args, **kw)
+
+    fake.submit = submit  # type: ignore[method-assign,assignment]
+
+    class Killed(Exception):
+        pass
+
+    def kill(point: str, run_id: str, name: str) -> None:
+        if crash and point == "after_intent":
+            raise Killed
+
+    if crash:
+        with pytest.raises(Killed):
+            w.start(kill)
+        run_id = w.journal.runs(1)[0].id
+        w.journal.close()
+        w.journal = Journal(tmp_path / "journal.db")  # a new process
+        run = w.executor().resume(run_id)
+    else:
+        run = w.start()
+    assert run.wait(100).state == "SUCCEEDED"
+    assert seen == [env]
+    assert w.journal.run_spec(run.id).pipeline == w.pipeline
+
+
+def test_an_altered_run_spec_or_plan_is_refused_never_replanned(tmp_path: Path) -> None:
+    w = World(tmp_path, outcomes={"a": ["RUNNING"]})
+    run = w.start()
+    w.journal.close()
+    db = sqlite3.connect(tmp_path / "journal.db")
+    row = db.execute("SELECT pipeline FROM runs WHERE id=?", (run.id,)).fetchone()[0]
+    with db:
+        db.execute("UPDATE runs SET pipeline=? WHERE id=?",
+                   (row.replace('"EU"', '"none"'), run.id))
+    w.journal = Journal(tmp_path / "journal.db")
+    with pytest.raises(JournalError) as info:
+        w.executor().resume(run.id)
+    assert f"run {run.id}: the stored run spec does not match its sha256" in str(info.value)
+    assert str(tmp_path / "journal.db") in str(info.value)
+    with db:  # put it back; now alter the plan instead
+        db.execute("UPDATE runs SET pipeline=? WHERE id=?", (row, run.id))
+        db.execute("UPDATE plans SET plan=replace(plan, 'eu-dc', 'us-dc') WHERE run=?",
+                   (run.id,))
+    with pytest.raises(JournalError, match=f"run {run.id}: plan 0 does not match its sha256"):
+        w.executor().resume(run.id)
+
+
+def _downgrade_to_v1(path: Path) -> None:
+    """What placer with schema version 1 left on disk (the v2 columns did not exist)."""
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE runs DROP COLUMN spec_sha256")
+        db.execute("ALTER TABLE plans DROP COLUMN sha256")
+        db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+        db.execute("PRAGMA application_id = 0")
+
+
+def test_a_version_1_journal_still_opens_and_a_masked_run_is_not_resumed(tmp_path: Path) -> None:
+    from placer.executor import run_status
+
+    w = World(tmp_path, outcomes={"a": ["RUNNING"]})
+    clean, masked = w.start().id, w.start().id
+    w.journal.close()
+    _downgrade_to_v1(tmp_path / "journal.db")
+    with sqlite3.connect(tmp_path / "journal.db") as db:  # the old redactor's work
+        db.execute("UPDATE runs SET pipeline=replace(pipeline, '\"EU\"', '\"***\"') "
+                   "WHERE id=?", (masked,))
+
+    reader = Journal(tmp_path / "journal.db", readonly=True)  # cannot migrate: reads v1 as is
+    assert {r.id for r in reader.runs()} == {clean, masked}
+    assert run_status(reader, masked).jobs["a"].state in ("SUBMITTED", "PENDING", "RUNNING")
+    reader.close()
+
+    w.journal = Journal(tmp_path / "journal.db")  # a writer migrates
+    db = w.journal._db
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == \
+        str(SCHEMA_VERSION)
+    assert {r[1] for r in db.execute("PRAGMA table_info(runs)")} >= {"spec_sha256"}
+    assert run_status(w.journal, masked).state == "RUNNING"  # shown, for what it is
+    with pytest.raises(JournalError) as info:
+        w.executor().resume(masked)
+    assert f"run {masked} was recorded by an older placer, which masked values" in \
+        str(info.value)
+    assert "datasets[0].tags.residency holds '***'" in str(info.value)
+    assert w.executor().resume(clean).wait(5).state == "RUNNING"  # nothing was masked in it
+
+
+# -- files that are not journals, damaged rows, full disks -----------------------------------
+
+def _foreign(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+        db.execute("INSERT INTO moz_places (url) VALUES ('https://example.org')")
+
+
+NOT_JOURNALS = {
+    "text": lambda p: p.write_text("hello, I am notes.txt\n" * 50),
+    "png": lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8),
+    "sqlite of another program": _foreign,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_JOURNALS))
+@pytest.mark.parametrize("readonly", [True, False])
+def test_a_file_that_is_not_a_journal_is_refused_and_left_alone(
+        tmp_path: Path, kind: str, readonly: bool) -> None:
+    path = tmp_path / "x.db"
+    NOT_JOURNALS[kind](path)
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match=f"{re.escape(str(path))} is not a placer journal"):
+        Journal(path, readonly=readonly)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.db"]
+
+
+def test_an_empty_file_is_no_journal_to_read_but_one_to_make(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    path.touch()
+    with pytest.raises(JournalError, match="is not a placer journal \\(an empty file\\)"):
+        Journal(path, readonly=True)
+    Journal(path).close()
+    assert Journal(path, readonly=True).runs() == []
+    with pytest.raises(JournalError, match="is a directory, not a placer journal"):
+        Journal(tmp_path)
+
+
+def test_a_row_that_is_not_json_is_a_journal_error_naming_run_and_table(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    run = w.start()
+    db = w.journal._db
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("UPDATE events SET data='{oops' WHERE run=?", (run.id,))
+    with pytest.raises(JournalError) as info:
+        w.journal.events(run.id)
+    assert f"run {run.id}: events.data is not valid JSON" in str(info.value)
+    db.execute("UPDATE runs SET spec_sha256=NULL, pipeline='{oops' WHERE id=?", (run.id,))
+    with pytest.raises(JournalError, match=f"run {run.id}: runs.pipeline is not valid JSON"):
+        w.journal.run_spec(run.id)
+    db.execute("UPDATE runs SET state='EXPLODED' WHERE id=?", (run.id,))
+    with pytest.raises(JournalError, match=f"run {run.id}: the runs row is not valid"):
+        w.journal.runs()
+
+
+def test_a_full_disk_is_a_journal_error_and_nothing_unrecorded_is_submitted(
+        tmp_path: Path) -> None:
+    w = World(tmp_path)
+    db = w.journal._db
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+    w.pipeline = pipeline(job("solo", command="x" * 20_000))  # needs new pages
+    with pytest.raises(JournalError) as info:
+        w.start()
+    assert str(info.value).startswith(f"journal {tmp_path / 'journal.db'}: cannot record a new "
+                                      "run: database or disk is full")
+    assert w.journal.runs() == []
+    assert not any(f.submissions for f in w.fakes.values())
+    assert not db.in_transaction  # rolled back: the journal is usable once there is room
+    db.execute("PRAGMA max_page_count = 1000000")
+    assert w.start().wait(100).state == "SUCCEEDED"
+
+
+# -- one driver per run ----------------------------------------------------------------------
+
+def test_a_second_driver_of_a_run_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
+    from placer.executor import Executor, Run
+
+    w = World(tmp_path, outcomes={"a": ["RUNNING"]})
+    run = w.start()
+    lock = tmp_path / f"journal.db.{run.id}.lock"
+    other = Journal(tmp_path / "journal.db")  # as another process opens it
+    layout = w.executor().layout
+    with w.journal.driving(run.id):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        with pytest.raises(RunLockedError) as info:
+            Executor(other, w.fakes, layout=layout).resume(run.id)
+        assert info.value.pid == os.getpid()
+        assert str(info.value).startswith(f"run {run.id} is being driven by pid {os.getpid()} "
+                                          "(since ")
+        with pytest.raises(RunLockedError):  # nor may a handle on the run drive it
+            Run(Executor(other, w.fakes, layout=layout), run.id).wait(0)
+        with w.journal.driving(run.id):  # re-entrant for its holder
+            pass
+        assert lock.exists()
+    assert not lock.exists()  # let go (and the OS drops it when a process dies)
+    again = Executor(other, w.fakes, layout=layout).resume(run.id)
+    assert again.wait(0).state == "RUNNING"
+    assert w.fakes[EU].count(submission_id(run.id, "a", 1)) == 1
+    with pytest.raises(RunNotFoundError), other.driving("run-nope"):
+        pass
+
+
+def test_a_cancel_from_another_process_stops_the_driver_too(tmp_path: Path) -> None:
+    # cancel takes no driver lock (it must work while `submit --wait` drives the run); the
+    # driver reads the run again instead of finishing it from stale memory as FAILED.
+    from placer.executor import Executor
+
+    w = World(tmp_path, outcomes={"a": ["RUNNING"], "b": ["RUNNING"]})
+    run = w.start()
+    run.wait(2)
+    other = Executor(Journal(tmp_path / "journal.db"), w.fakes, layout=w.executor().layout)
+    real_sleep = w.clock.sleep
+
+    def sleep(s: float) -> None:  # the driver sleeps between ticks; the cancel comes then
+        real_sleep(s)
+        if not cancelled:
+            cancelled.append(other.cancel(run.id).state)
+
+    cancelled: list[str] = []
+    run.executor.sleep = sleep
+    st = run.wait(10)
+    assert cancelled == ["CANCELLED"]
+    assert st.state == "CANCELLED" and st.reason == "cancelled"
+    assert {j: s.state for j, s in st.jobs.items()} == {"a": "STOPPED", "b": "STOPPED",
+                                                        "c": "WAITING"}
+    assert sum(len(f.submissions) for f in w.fakes.values()) == 2

@@ -4,17 +4,27 @@ placer never imports a backend by name: each registers under the entry-point gro
 ``placer.backends`` (``placer_ray``, ``placer_k8s``, ``placer_s3``, ``placer_gcs`` ship with
 placer's extras; third parties register the same way). A backend imports its SDK lazily, so
 ``import placer`` stays free of cloud SDKs.
+
+A storage backend subclasses :class:`placer.storage.ObjectStore` (the one verified-copy
+algorithm; the store fills in its primitives) and declares the URI schemes it serves;
+:func:`storage_for` routes each URI by scheme and bucket to the store that serves it. A compute
+backend may also render the cluster a plan paid for (:class:`ClusterRenderer`, found by
+:func:`cluster_renderers`): ``placer_ray`` renders Ray launcher configs, ``placer_k8s`` KubeRay
+``RayCluster`` manifests.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
-from placer.errors import BackendError, BackendUnavailableError
+from placer.errors import BackendUnavailableError
+from placer.storage import CopyResult as CopyResult
+from placer.storage import DatasetFacts as DatasetFacts
+from placer.storage import ObjectStore as ObjectStore
 
 if TYPE_CHECKING:
     from placer.models import Job, JobPlacement, ResolvedSite
@@ -34,6 +44,23 @@ STOPPED: Final = "STOPPED"
 JobState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED"]
 JOB_STATES: tuple[JobState, ...] = (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)
 TERMINAL_STATES: frozenset[str] = frozenset({SUCCEEDED, FAILED, STOPPED})
+
+
+GPU_TYPE_RESOURCE_PREFIX: Final = "gpu_type:"
+"""A GPU type becomes a Ray custom resource with this prefix: a node with eight A100-80GB
+advertises ``{"gpu_type:A100-80GB": 8}``, and a job planned on two of them asks for
+``{"gpu_type:A100-80GB": 2}``, so Ray starts it only on a node of that type. Defined here, once,
+because two backends share it: ``placer_ray`` asks for it when it submits, and every Ray cluster
+placer renders (``placer_ray``'s launcher config, ``placer_k8s``'s RayCluster) advertises it."""
+
+
+def gpu_type_resource(gpu: str) -> str:
+    """The Ray custom resource that stands for one GPU of type ``gpu``.
+
+    >>> gpu_type_resource("A100-80GB")
+    'gpu_type:A100-80GB'
+    """
+    return GPU_TYPE_RESOURCE_PREFIX + gpu
 
 
 @dataclass(frozen=True)
@@ -102,17 +129,6 @@ class PrefixLayout:
         return None if root is None else f"{root.rstrip('/')}/{run_id}/{job}/"
 
 
-@dataclass(frozen=True)
-class DatasetFacts:
-    """What a storage backend learnt about a dataset, and how (for the plan's evidence)."""
-
-    uri: str
-    location: str | None
-    size_gb: float | None
-    tags: dict[str, str]
-    evidence: dict[str, str]
-
-
 @runtime_checkable
 class StorageResolver(Protocol):
     """Reads where a dataset lives, its tags and size, from the store itself."""
@@ -134,11 +150,39 @@ class DataMover(Protocol):
     """Copies data between locations, verified, refusing destinations outside ``allowed``.
 
     The residency check happens before any byte moves, and a copy is reported only once the
-    destination matches the source by size and checksum (``placer_s3.S3Resolver`` and
-    ``placer_gcs.GCSResolver`` implement it).
+    destination matches the source by size and checksum. Every :class:`ObjectStore` (the
+    shared algorithm in :mod:`placer.storage`) and :class:`StorageRouter` implement it.
     """
 
     def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyOutcome: ...
+
+
+@dataclass(frozen=True)
+class ClusterFormat:
+    """A kind of cluster spec a backend renders (``placer cluster-spec --format NAME``)."""
+
+    name: str
+    description: str
+    needs_image: bool = False
+    """Whether the spec names a container image (``--image``)."""
+
+
+@runtime_checkable
+class ClusterRenderer(Protocol):
+    """A backend that renders the cluster a plan paid for on a cloud site, for the cloud's own
+    tooling to bring up (``ray up``, ``kubectl apply``). The backend's entry point offers it:
+    ``cluster_formats`` names what it renders; ``render_cluster`` is pure (plain data from
+    models, no SDK, no I/O) and sizes the cluster with :mod:`placer.cluster_spec`.
+
+    Errors: :class:`~placer.errors.ConfigError` for a site it cannot render (not a cloud site,
+    a missing option, each naming the field), :class:`~placer.errors.CatalogError` for a
+    placement the site has no offer for.
+    """
+
+    cluster_formats: tuple[ClusterFormat, ...]
+
+    def render_cluster(self, site: ResolvedSite, placement: JobPlacement, fmt: str, *,
+                       image: str | None = None) -> dict[str, Any]: ...
 
 
 def _entry_points() -> dict[str, EntryPoint]:
@@ -199,63 +243,149 @@ def layout_for(sites: Iterable[ResolvedSite]) -> PrefixLayout:
     return PrefixLayout(roots)
 
 
-# URI scheme → storage backend (entry point name) that reads and moves it.
-STORAGE_SCHEMES: Final = {"s3": "s3", "gs": "gcs"}
+def _offered(attribute: str) -> Iterator[tuple[str, Any, Any]]:
+    """``(backend name, item, backend)`` for each item of ``attribute`` (``schemes``,
+    ``cluster_formats``) that an installed backend's entry point declares. Loading one imports
+    no SDK; a backend that fails to load is left out here (its error names the extra when it
+    is asked for by name)."""
+    for name in available_backends():
+        try:
+            backend = load_backend(name)
+        except BackendUnavailableError:
+            continue
+        for item in getattr(backend, attribute, ()) or ():
+            yield name, item, backend
+
+
+def storage_backends() -> dict[str, Any]:
+    """URI scheme → the storage backend that serves it, from the installed backends.
+
+    A storage backend is an entry point in the ``placer.backends`` group whose object declares
+    the URI schemes it serves (``schemes = ("s3",)``, as every :class:`ObjectStore` does).
+    Two backends for one scheme is an error.
+    """
+    out: dict[str, Any] = {}
+    for name, scheme, backend in _offered("schemes"):
+        if scheme in out and out[scheme] is not backend:
+            raise BackendUnavailableError(
+                f"two storage backends serve {scheme}://: {out[scheme].__name__} and "
+                f"{getattr(backend, '__name__', name)}; uninstall one")
+        out[scheme] = backend
+    return out
+
+
+def cluster_renderers() -> dict[str, tuple[ClusterFormat, ClusterRenderer]]:
+    """Format name → (its :class:`ClusterFormat`, the backend that renders it), in name order,
+    from the installed backends that declare ``cluster_formats``. Two backends for one format
+    is an error."""
+    out: dict[str, tuple[ClusterFormat, ClusterRenderer]] = {}
+    for _, fmt, backend in _offered("cluster_formats"):
+        if fmt.name in out and out[fmt.name][1] is not backend:
+            raise BackendUnavailableError(
+                f"two backends render {fmt.name!r} cluster specs; uninstall one")
+        out[fmt.name] = (fmt, backend)
+    return dict(sorted(out.items()))
 
 
 class StorageRouter:
-    """One StorageResolver and DataMover over several stores, chosen by URI scheme.
+    """One StorageResolver and DataMover over several stores, chosen by URI scheme and bucket.
 
-    Built from an inventory by :func:`storage_for`. A copy between two different stores (S3 to
-    GCS) is refused rather than guessed at: no backend verifies such a copy yet.
+    Built from an inventory by :func:`storage_for`. ``stores`` maps a URI scheme to its cloud
+    store (the provider's, or whatever the SDK's environment names); ``buckets`` maps a scheme
+    and bucket name to the on-prem store that holds it. Any bucket not in ``buckets`` goes to
+    the scheme's cloud store: a name means one bucket, on one store.
+
+    A copy between two stores (an on-prem one and the cloud, or two kinds of store such as S3
+    and GCS) is streamed by the destination from the source under the same residency guard
+    and verification (:meth:`ObjectStore.copy` with ``source=``).
     """
 
-    def __init__(self, stores: Mapping[str, Any]) -> None:
+    def __init__(self, stores: Mapping[str, Any],
+                 buckets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.stores = dict(stores)
+        self.buckets = {scheme: dict(by_name) for scheme, by_name in (buckets or {}).items()}
 
-    def _store(self, uri: str) -> Any:
-        scheme = uri.partition("://")[0]
+    def store_for(self, uri: str) -> Any:
+        """The store that answers for ``uri``'s bucket."""
+        scheme, _, rest = uri.partition("://")
         if scheme not in self.stores:
             raise BackendUnavailableError(
                 f"no storage backend for {uri!r}; sites' storage uses: "
                 f"{', '.join(sorted(self.stores)) or 'none'}")
-        return self.stores[scheme]
+        bucket = rest.partition("/")[0]
+        return self.buckets.get(scheme, {}).get(bucket, self.stores[scheme])
 
     def resolve(self, uri: str) -> DatasetFacts:
-        return self._store(uri).resolve(uri)  # type: ignore[no-any-return]
+        return self.store_for(uri).resolve(uri)  # type: ignore[no-any-return]
 
     def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyOutcome:
-        if src.partition("://")[0] != dst.partition("://")[0]:
-            raise BackendError(f"cannot copy {src} to {dst}: copies between different stores "
-                               "are not supported yet")
-        return self._store(dst).copy(src, dst, allowed=allowed)  # type: ignore[no-any-return]
+        source, dest = self.store_for(src), self.store_for(dst)
+        if source is dest:
+            return dest.copy(src, dst, allowed=allowed)  # type: ignore[no-any-return]
+        return dest.copy(src, dst, allowed=allowed, source=source)  # type: ignore[no-any-return]
+
+    def verify_copy(self, result: CopyResult) -> None:
+        """Re-check an earlier copy on the store that holds its destination."""
+        self.store_for(result.dst).verify_copy(result)
 
 
 def storage_for(sites: Iterable[ResolvedSite]) -> StorageRouter | None:
     """The stores named by sites' ``storage`` roots, or ``None`` when no site names one.
 
-    An on-prem site's bucket has no cloud region to ask: the inventory's statement that the
-    site's storage lives at the site is taken as its location. Cloud buckets are not taken on
-    trust: their store is asked where they are, and an output root in the wrong region makes
-    the job stuck rather than write there.
+    A bucket's location is what its store says (docs/storage.md, "Where a bucket is"):
+
+    - A cloud store (AWS S3, GCS) always decides where its buckets are. Every bucket not
+      routed elsewhere goes to the scheme's cloud store, built from the SDK's own environment.
+    - An on-prem site's ``storage`` is on the site's own S3-compatible store, at its
+      ``storage_endpoint``: that store has no geography, so its buckets are where the site is
+      (unless it names a cloud region in another country: refused by the store). Its bucket
+      is routed to that endpoint.
+    - An on-prem site whose ``storage`` has no ``storage_endpoint`` would put the inventory's
+      word above a cloud store's: refused, as are one bucket name on two stores and one
+      endpoint for two locations.
+
+    Stores are found by the scheme of each URI (:func:`storage_backends`), never by name.
+
+    Raises:
+        BackendUnavailableError: a storage URI no installed backend reads.
+        InventoryError: sites that break the rule, each named with the field at fault.
     """
-    declared: dict[str, dict[str, str]] = {}
+    from placer.catalog import normalise_endpoint, storage_problems
+    from placer.errors import ErrorDetail, InventoryError
+
+    sites = list(sites)
+    backends = storage_backends() if any(site.storage for site in sites) else {}
+    for site in sites:
+        scheme = (site.storage or "").partition("://")[0]
+        if site.storage and scheme not in backends:
+            raise BackendUnavailableError(
+                f"site {site.name!r}: no storage backend for {site.storage!r} "
+                f"(installed: {', '.join(f'{s}://' for s in sorted(backends)) or 'none'})")
+    problems = storage_problems(sites)
+    if problems:
+        raise InventoryError([ErrorDetail(msg, field=f"sites.{name}.{field}",
+                                          loc=("sites", name, field))
+                              for name, field, msg in problems])
+    clouds: dict[str, Any] = {}
+    onprem: dict[str, Any] = {}  # normalised endpoint → its store
+    routes: dict[str, dict[str, Any]] = {}
     for site in sites:
         if not site.storage:
             continue
-        scheme = site.storage.partition("://")[0]
-        if scheme not in STORAGE_SCHEMES:
-            raise BackendUnavailableError(
-                f"site {site.name!r}: no storage backend for {site.storage!r} "
-                f"(supported: {', '.join(f'{s}://' for s in STORAGE_SCHEMES)})")
-        by_bucket = declared.setdefault(scheme, {})
-        if site.kind == "onprem":
-            bucket = site.storage.partition("://")[2].partition("/")[0]
-            by_bucket[bucket] = site.location.key
-    if not declared:
+        scheme, _, rest = site.storage.partition("://")
+        if scheme not in clouds:
+            clouds[scheme] = backends[scheme]()
+        if site.storage_endpoint:
+            if not getattr(backends[scheme], "serves_onprem", False):
+                raise InventoryError([ErrorDetail(
+                    f"a {scheme}:// store cannot be an on-prem site's own store",
+                    field=f"sites.{site.name}.storage_endpoint",
+                    loc=("sites", site.name, "storage_endpoint"))])
+            endpoint = normalise_endpoint(site.storage_endpoint)
+            if endpoint not in onprem:
+                onprem[endpoint] = backends[scheme](
+                    endpoint_url=site.storage_endpoint, onprem_location=site.location)
+            routes.setdefault(scheme, {})[rest.partition("/")[0]] = onprem[endpoint]
+    if not clouds:
         return None
-    stores: dict[str, Any] = {}
-    for scheme, buckets in declared.items():
-        factory = load_backend(STORAGE_SCHEMES[scheme])
-        stores[scheme] = factory(bucket_locations=buckets) if scheme == "s3" else factory()
-    return StorageRouter(stores)
+    return StorageRouter(clouds, routes)

@@ -1,8 +1,9 @@
 """Fakes of the backend seams, in the box (as httpx ships a mock transport).
 
 :class:`FakeComputeBackend` and :class:`FakeStorageResolver` are in-memory and deterministic,
-and pass the same contract tests as the real backends (``tests/backends/contract.py``), so a
-test of the executor written against them says something about the real thing.
+and pass the same contract tests as the real backends (``tests/backends/contract.py`` for
+compute, ``tests/backends/storage_contract.py`` for storage), so a test of the executor
+written against them says something about the real thing.
 
     >>> from placer.testing import FakeComputeBackend
     >>> fake = FakeComputeBackend("dc1", outcomes={"train": ["FAILED", "SUCCEEDED"]})
@@ -12,8 +13,10 @@ test of the executor written against them says something about the real thing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+import io
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import IO
 
 from placer.backends import (
     FAILED,
@@ -26,8 +29,17 @@ from placer.backends import (
     Handle,
     JobState,
 )
-from placer.errors import BackendError, ResidencyError, SiteUnreachableError
+from placer.errors import BackendError, SiteUnreachableError
 from placer.models import Job, JobPlacement
+from placer.storage import (
+    AllowedLocations,
+    BucketFacts,
+    CopyResult,
+    ObjectInfo,
+    ObjectReader,
+    ObjectStore,
+    StoredObject,
+)
 
 
 @dataclass
@@ -147,77 +159,112 @@ class FakeComputeBackend:
         return [sid for sid, j in self.jobs.items() if j.state in (PENDING, RUNNING)]
 
 
-class FakeStorageResolver:
-    """Answers where a URI lives from a table of prefixes; an unknown URI has no location.
+class FakeStorageResolver(ObjectStore):
+    """An in-memory object store that keeps the storage contract (``storage_contract.py``).
 
-    Unknown stays unknown (as the policy engine requires): a URI under no known prefix resolves
-    to ``location=None``, never to a guess.
+    Where a URI lives comes from a table of prefixes (``prefixes``: prefix → location key,
+    the longest match wins; ``tags``: prefix → the tags of everything under it). The objects
+    are ``objects`` (URI → bytes); :meth:`put` writes one behind the store's back, as another
+    client would. Everything else is the shared algorithm of
+    :class:`~placer.storage.ObjectStore`: the same resolve, residency guard, verified copies
+    (within this store, or streamed from and to another one) and verification as S3 and GCS.
+    Like a real store it computes an object's SHA-256 from its bytes, checks a write against
+    the SHA-256 sent with it, and pins reads and copies to the version hashed.
+
+    Unknown stays unknown (as the policy engine requires): a URI under no known prefix
+    resolves to ``location=None`` (and no size), never to a guess, and is never written to.
+    ``copies`` lists every ``(src, dst)`` copied, in order.
     """
+
+    name = "fake"
+    head_operation = "get"
+    list_operation = "list"
 
     def __init__(self, prefixes: Mapping[str, str],
                  tags: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.prefixes = dict(prefixes)
         self.tags = {k: dict(v) for k, v in (tags or {}).items()}
+        self.objects: dict[str, bytes] = {}
+        self.copies: list[tuple[str, str]] = []
 
     @classmethod
     def from_roots(cls, roots: Mapping[str, str]) -> FakeStorageResolver:
         """From a location → root mapping (a :class:`~placer.backends.PrefixLayout`'s)."""
         return cls({root: loc for loc, root in roots.items()})
 
-    def resolve(self, uri: str) -> DatasetFacts:
-        match = max((p for p in self.prefixes if uri.startswith(p)), key=len, default=None)
-        if match is None:
-            return DatasetFacts(uri=uri, location=None, size_gb=None, tags={},
-                                evidence={"location": "no known prefix"})
-        return DatasetFacts(uri=uri, location=self.prefixes[match], size_gb=None,
-                            tags=dict(self.tags.get(match, {})),
-                            evidence={"location": f"fake prefix {match}"})
-
-
-@dataclass(frozen=True)
-class FakeCopy:
-    """What :class:`FakeDataMover` reports for a copy."""
-
-    bytes: int
-    checksum: str
-
-
-class FakeDataMover:
-    """An in-memory object store over several locations, with the DataMover contract.
-
-    ``objects`` maps URI → bytes; a location owns every URI under one of its roots. Like the
-    real movers it refuses a destination outside ``allowed`` before writing anything, and a
-    copy of a source with no objects is an error (never an empty success).
-    """
-
-    def __init__(self, roots: Mapping[str, str]) -> None:
-        self.roots = dict(roots)  # location -> root URI
-        self.objects: dict[str, bytes] = {}
-        self.copies: list[tuple[str, str]] = []
-
-    def location(self, uri: str) -> str | None:
-        best = max((loc for loc, root in self.roots.items() if uri.startswith(root)),
-                   key=lambda loc: len(self.roots[loc]), default=None)
-        return best
-
     def put(self, uri: str, data: bytes) -> None:
+        """Write an object behind the store's back (a job's output, another client)."""
+        self.objects[uri] = bytes(data)
+
+    def _prefix(self, uri: str) -> str | None:
+        return max((p for p in self.prefixes if uri.startswith(p)), key=len, default=None)
+
+    # -- the store's primitives -------------------------------------------------------------------
+    def location(self, uri: str, *, fresh: bool = False) -> str | None:
+        match = self._prefix(uri)
+        return None if match is None else self.prefixes[match]
+
+    def bucket_facts(self, uri: str) -> BucketFacts:
+        match = self._prefix(uri)
+        tags = dict(self.tags.get(match, {})) if match is not None else {}
+        return BucketFacts(self.location(uri), f"fake prefix {match}", tags,
+                           "fake tags" + ("" if tags else " (none)"))
+
+    def head(self, uri: str) -> StoredObject | None:
+        data = self.objects.get(uri)
+        if data is None:
+            return None
+        sha = hashlib.sha256(data).hexdigest()
+        return StoredObject(uri, len(data), version=sha[:16], checksums={"sha256": sha})
+
+    def pages(self, prefix_uri: str) -> Iterator[list[ObjectInfo]]:
+        yield [ObjectInfo(u, len(d)) for u, d in sorted(self.objects.items())
+               if u.startswith(prefix_uri)]
+
+    def _current(self, obj: StoredObject) -> bytes:
+        now = self.head(obj.uri)
+        if now is None or now.version != obj.version:
+            raise BackendError(f"{obj.uri}: the object changed while it was being copied")
+        return self.objects[obj.uri]
+
+    def copy_one(self, src: StoredObject, dst_uri: str) -> None:
+        self.objects[dst_uri] = self._current(src)
+
+    def open_read(self, obj: StoredObject) -> ObjectReader:
+        return io.BytesIO(self._current(obj))
+
+    def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
+              content_type: str | None = None, metadata: Mapping[str, str] | None = None,
+              tags: Sequence[tuple[str, str]] = ()) -> None:
+        data = body.read()
+        sha = hashlib.sha256(data).hexdigest()
+        if len(data) != size or checksums.get("sha256", sha) != sha:
+            raise BackendError(f"{uri}: the store refused the write: the bytes do not match "
+                               "the size and SHA-256 sent with them")
         self.objects[uri] = data
 
-    def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> FakeCopy:
-        where = self.location(dst)
-        if where is None or where not in allowed:
-            place = where or "an unknown location"
-            raise ResidencyError(f"refusing to copy to {dst}: it is in {place}, "
-                                 f"allowed: {', '.join(sorted(allowed))}")
-        keys = sorted(k for k in self.objects if k == src or k.startswith(src.rstrip("/") + "/"))
-        if not keys:
-            raise BackendError(f"nothing to copy at {src}")
-        digest = hashlib.sha256()
-        total = 0
-        for k in keys:
-            data = self.objects[k]
-            self.objects[dst + k[len(src):]] = data
-            digest.update(k[len(src):].encode() + b"\0" + data)
-            total += len(data)
-        self.copies.append((src, dst))
-        return FakeCopy(bytes=total, checksum="sha256-tree:" + digest.hexdigest())
+    # -- what the fake adds ---------------------------------------------------------------------
+    def resolve(self, uri: str) -> DatasetFacts:
+        if self._prefix(uri) is None:  # no store knows it: nothing to say, not even a size
+            return DatasetFacts(uri=uri, location=None, size_gb=None, tags={},
+                                evidence={"location": "no known prefix"})
+        return super().resolve(uri)
+
+    def copy(self, src_uri: str, dst_uri: str, *, allowed: AllowedLocations,
+             source: ObjectStore | None = None) -> CopyResult:
+        result = super().copy(src_uri, dst_uri, allowed=allowed, source=source)
+        self.copies.append((src_uri, dst_uri))
+        return result
+
+
+class FakeDataMover(FakeStorageResolver):
+    """A :class:`FakeStorageResolver` built from a location → root mapping (``roots``), as
+    executor tests use it for the DataMover seam."""
+
+    def __init__(self, roots: Mapping[str, str]) -> None:
+        super().__init__({root: loc for loc, root in roots.items()})
+        self.roots = dict(roots)  # location -> root URI
+
+
+# What FakeDataMover.copy returns (the result of every store's verified copy).
+FakeCopy = CopyResult

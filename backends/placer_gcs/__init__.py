@@ -1,8 +1,9 @@
 """placer's GCS storage backend (entry point ``gcs`` in the ``placer.backends`` group).
 
-``GCSResolver`` implements :class:`placer.backends.StorageResolver` and the same verified,
-residency-guarded copies as the S3 backend (whose result and error types it shares until
-they move to :mod:`placer.backends`). google-cloud-storage is imported lazily.
+``GCSResolver`` is a :class:`placer.storage.ObjectStore`: it implements
+:class:`placer.backends.StorageResolver` and the same verified, residency-guarded copies as
+every store, with placer's own result and error types (:mod:`placer.storage`,
+:mod:`placer.errors`). google-cloud-storage is imported lazily.
 """
 
 from placer_gcs._gcs import GCSResolver, location_key, parse_uri

@@ -8,22 +8,22 @@ unless ``endpoint_url`` / ``credentials`` / ``project`` are given.
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import IO, Any
 
-from placer.backends import DatasetFacts
-from placer.errors import BackendError, BackendUnavailableError, ResidencyError
-from placer_s3._copy import (
-    AllowedLocations,
-    CopyResult,
+from placer.errors import BackendError, BackendUnavailableError, DatasetNotFoundError
+from placer.storage import (
+    CHUNK,
+    BucketFacts,
+    CallingReader,
     ObjectInfo,
-    is_allowed,
+    ObjectReader,
+    ObjectStore,
+    StoredObject,
+    clean_store_tags,
     split_uri,
-    tree_digest,
 )
-from placer_s3._errors import ChecksumMismatchError, DatasetNotFoundError
 
 _INSTALL = "the gcs backend needs google-cloud-storage: pip install 'placer[gcs]'"
 
@@ -62,8 +62,14 @@ def _map_error(exc: Exception, uri: str, operation: str) -> BackendError:
     return BackendError(f"{uri}: GCS {operation} failed: {status}")
 
 
-class GCSResolver:
+class GCSResolver(ObjectStore):
     """Reads dataset facts from GCS and copies data between buckets without leaving the policy.
+
+    The store's primitives for :class:`placer.storage.ObjectStore`, which holds the resolve,
+    residency guard, verified copy (inside GCS, or from and to another store) and verify.
+    GCS computes an object's MD5 when it writes it (none for a composite object: its bytes are
+    then read and hashed), so copies inside GCS are checked by MD5; copies from or to another
+    store by SHA-256, computed on the bytes read.
 
     Args:
         endpoint_url: a GCS-compatible endpoint (tests pass a ``fake-gcs-server``'s).
@@ -73,6 +79,10 @@ class GCSResolver:
     """
 
     name = "gcs"
+    schemes = ("gs",)
+    native = "md5"
+    head_operation = "objects.get"
+    list_operation = "objects.list"
 
     def __init__(self, *, endpoint_url: str | None = None, credentials: Any = None,
                  project: str | None = None, page_size: int = 1000) -> None:
@@ -113,174 +123,88 @@ class GCSResolver:
         client = self._client()
         return self._call(uri, "buckets.get", lambda: client.get_bucket(name))
 
-    def location(self, uri: str) -> str | None:
-        """The location key of the bucket ``uri`` names, asked of GCS each time."""
+    # -- the store's primitives (the algorithm is placer.storage.ObjectStore's) ----------------
+    def location(self, uri: str, *, fresh: bool = False) -> str | None:
+        """The location key of the bucket ``uri`` names, asked of GCS each time; ``None`` for
+        a multi- or dual-region bucket."""
         b = self._bucket(uri)
         return location_key(b.location, b.location_type)
 
-    def resolve(self, uri: str) -> DatasetFacts:
-        """Location, labels and size of an object or a prefix, each with how it was obtained.
-
-        Same URI rules as the S3 backend: ``gs://b/k`` is the object ``k`` if it exists, else
-        the prefix ``k/``; ``gs://b/k/`` may be an empty (not yet written) prefix. Tags are
-        the bucket's labels only: GCS objects have no tags, and their free-form metadata is
-        not read as residency facts.
-        """
-        name, key = parse_uri(uri)
+    def bucket_facts(self, uri: str) -> BucketFacts:
+        """``buckets.get``: location and labels. GCS objects have no tags, and their free-form
+        metadata is not read as residency facts. Labels are read in placer's stored form; one
+        placer cannot store is :class:`~placer.errors.InvalidTagError`, never dropped."""
+        name, _ = parse_uri(uri)
         b = self._bucket(uri)
+        labels = clean_store_tags(uri, name, None, (b.labels or {}).items(), "label")
         location = location_key(b.location, b.location_type)
         where = f"{b.location_type or 'location'} {b.location}"
-        evidence = {
-            "location": f"buckets.get({name}): {where}"
-                        + ("" if location else " (no single placer location: held)"),
-            "tags": "buckets.get labels" + ("" if b.labels else " (none)"),
-        }
-        blob = None
-        if key and not key.endswith("/"):
-            blob = self._call(uri, "objects.get", lambda: b.get_blob(key))
-        if blob is not None:
-            size = int(blob.size)
-            evidence["size"] = f"objects.get: {size} bytes"
-        else:
-            prefix = key if not key or key.endswith("/") else key + "/"
-            size = count = pages = 0
-            for page in self._pages(uri, name, prefix):
-                pages += 1
-                for item in page:
-                    size, count = size + int(item.size), count + 1
-            if count == 0 and key and not key.endswith("/"):
-                raise DatasetNotFoundError(uri, "no such object, and no objects under "
-                                           f"gs://{name}/{prefix}")
-            evidence["size"] = (f"objects.list(prefix={prefix!r}): {count} objects, "
-                                f"{size} bytes, {pages} pages")
-        return DatasetFacts(uri=uri, location=location, size_gb=size / 1e9,
-                            tags=dict(b.labels or {}), evidence=evidence)
-
-    def _pages(self, uri: str, bucket: str, prefix: str) -> Iterator[list[Any]]:
-        client = self._client()
-        pages = self._call(uri, "objects.list", lambda: client.list_blobs(
-            bucket, prefix=prefix, page_size=self.page_size).pages)
-        while True:
-            page = self._call(uri, "objects.list", lambda: next(pages, None))
-            if page is None:
-                return
-            yield self._call(uri, "objects.list", partial(list, page))
-
-    def list_objects(self, uri: str) -> list[ObjectInfo]:
-        """Every object under a prefix (``gs://b/p/``), sorted by name."""
-        name, prefix = parse_uri(uri)
-        return [ObjectInfo(f"gs://{name}/{o.name}", int(o.size))
-                for page in self._pages(uri, name, prefix) for o in page]
-
-    def check_destination(self, uri: str, allowed: AllowedLocations) -> str:
-        """The destination bucket's location if allowed; else :class:`ResidencyError`.
-
-        Asked of GCS before any write; buckets are never created; a multi-region bucket has
-        no single location and is refused.
-        """
-        where = self.location(uri)
-        if where is None or not is_allowed(where, allowed):
-            raise ResidencyError(f"refused to write {uri}: its bucket is in "
-                                 f"{where or 'a multi-region location'}, outside the locations "
-                                 "the policy allows for this data")
-        return where
+        return BucketFacts(
+            location,
+            f"buckets.get({name}): {where}"
+            + ("" if location else " (no single placer location: held)"),
+            labels, "buckets.get labels" + ("" if b.labels else " (none)"))
 
     @staticmethod
-    def _digest(blob: Any) -> str:
-        """``md5:<hex>`` GCS computed at write time, or ``crc32c:<hex>`` for composite objects
-        (which have no MD5)."""
-        if blob.md5_hash:
-            return "md5:" + base64.b64decode(blob.md5_hash).hex()
-        return "crc32c:" + base64.b64decode(blob.crc32c).hex()
+    def _checksums(blob: Any) -> dict[str, str]:
+        """The MD5 GCS computed at write time (composite objects have none)."""
+        return {"md5": base64.b64decode(blob.md5_hash).hex()} if blob.md5_hash else {}
 
-    def _get(self, uri: str) -> Any:
+    def head(self, uri: str) -> StoredObject | None:
         name, key = parse_uri(uri)
         client = self._client()
         blob = self._call(uri, "objects.get", lambda: client.bucket(name).get_blob(key))
         if blob is None:
-            raise DatasetNotFoundError(uri, "no such object (objects.get)")
-        return blob
+            return None
+        return StoredObject(uri, int(blob.size), str(blob.generation), self._checksums(blob),
+                            blob.content_type, dict(blob.metadata or {}))
 
-    def copy(self, src_uri: str, dst_uri: str, *, allowed: AllowedLocations) -> CopyResult:
-        """Copy an object or a prefix (``…/`` → ``…/``) to another bucket, verified.
+    def pages(self, prefix_uri: str) -> Iterator[list[ObjectInfo]]:
+        name, prefix = parse_uri(prefix_uri)
+        client = self._client()
+        pages = self._call(prefix_uri, "objects.list", lambda: client.list_blobs(
+            name, prefix=prefix, page_size=self.page_size).pages)
+        while True:
+            page = self._call(prefix_uri, "objects.list", lambda: next(pages, None))
+            if page is None:
+                return
+            items = self._call(prefix_uri, "objects.list", partial(list, page))
+            yield [ObjectInfo(f"gs://{name}/{o.name}", int(o.size)) for o in items]
 
-        Residency is checked first; each object is copied server-side with ``objects.rewrite``
-        (resumed with its token across regions) only if the source generation is the one
-        read; success only if the destination has the source's size and MD5 (or CRC32C).
-        """
-        self.check_destination(dst_uri, allowed)
-        _, src_key = parse_uri(src_uri)
-        dst_bucket, dst_key = parse_uri(dst_uri)
-        if src_key and not src_key.endswith("/"):
-            if dst_key == "" or dst_key.endswith("/"):
-                dst_key += src_key.rsplit("/", 1)[-1]
-            dst = f"gs://{dst_bucket}/{dst_key}"
-            size, digest = self._copy_one(src_uri, dst)
-            return CopyResult(src_uri, dst, size, 1, digest)
-        if dst_key and not dst_key.endswith("/"):
-            raise BackendError(f"{dst_uri}: a prefix ({src_uri}) must be copied to a prefix "
-                               "ending in '/'")
-        objects = self.list_objects(src_uri)
-        if not objects:
-            raise DatasetNotFoundError(src_uri, "no objects to copy under this prefix")
-        lines, total, algos = [], 0, set()
-        for obj in objects:
-            rel = parse_uri(obj.uri)[1][len(src_key):]
-            size, digest = self._copy_one(obj.uri, f"gs://{dst_bucket}/{dst_key}{rel}")
-            algos.add(digest.partition(":")[0])
-            lines.append(f"{rel}\t{size}\t{digest}\n")
-            total += size
-        return CopyResult(src_uri, f"gs://{dst_bucket}/{dst_key}", total, len(objects),
-                          f"{'+'.join(sorted(algos))}-tree:{tree_digest(lines)}")
+    def _blob(self, uri: str, generation: str = "") -> Any:
+        name, key = parse_uri(uri)
+        return self._client().bucket(name).blob(
+            key, generation=int(generation) if generation else None)
 
-    def _copy_one(self, src_uri: str, dst_uri: str) -> tuple[int, str]:
-        src = self._get(src_uri)
-        dst_bucket, dst_key = parse_uri(dst_uri)
-        dst = self._client().bucket(dst_bucket).blob(dst_key)
+    def copy_one(self, src: StoredObject, dst_uri: str) -> None:
+        """``objects.rewrite`` (resumed with its token, across regions too) of the source
+        generation hashed, ``if_source_generation_match`` it."""
+        source, dst = self._blob(src.uri, src.version), self._blob(dst_uri)
+        pin = {"if_source_generation_match": int(src.version)} if src.version else {}
         token = None
         while True:
             token, _, _ = self._call(dst_uri, "objects.rewrite", partial(
-                dst.rewrite, src, token=token, if_source_generation_match=src.generation))
+                dst.rewrite, source, token=token, **pin))
             if token is None:
-                break
-        self.verify(dst_uri, size=int(src.size), digest=self._digest(src))
-        return int(src.size), self._digest(src)
+                return
 
-    def verify(self, uri: str, *, size: int, digest: str) -> None:
-        """Check the object at ``uri`` has ``size`` bytes and ``digest`` (``md5:…``)."""
-        blob = self._get(uri)
-        found = (int(blob.size), self._digest(blob))
-        if found != (size, digest):
-            raise ChecksumMismatchError(uri, f"{size} bytes {digest}",
-                                        f"{found[0]} bytes {found[1]}")
+    def open_read(self, obj: StoredObject) -> ObjectReader:
+        """The object's bytes at the generation hashed (another generation is not read)."""
+        blob = self._blob(obj.uri, obj.version)
+        reader = self._call(obj.uri, "objects.get", lambda: blob.open("rb", chunk_size=CHUNK))
+        return CallingReader(reader, partial(self._call, obj.uri, "objects.get"))
 
-    def verify_copy(self, result: CopyResult) -> None:
-        """Re-check every object of an earlier :meth:`copy` against its recorded checksum."""
-        if "-tree:" not in result.checksum:
-            self.verify(result.dst, size=result.bytes, digest=result.checksum)
-            return
-        _, dst_key = parse_uri(result.dst)
-        lines, algos = [], set()
-        for obj in self.list_objects(result.dst):
-            blob = self._get(obj.uri)
-            digest = self._digest(blob)
-            algos.add(digest.partition(":")[0])
-            lines.append(f"{parse_uri(obj.uri)[1][len(dst_key):]}\t{int(blob.size)}\t{digest}\n")
-        found = f"{'+'.join(sorted(algos))}-tree:{tree_digest(lines)}"
-        if found != result.checksum:
-            raise ChecksumMismatchError(result.dst, result.checksum, found)
+    def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
+              content_type: str | None = None, metadata: Mapping[str, str] | None = None,
+              tags: Sequence[tuple[str, str]] = ()) -> None:
+        """``objects.insert`` carrying the MD5, which GCS checks against the bytes it received
+        (and the client against GCS's answer). GCS objects have no tags: ``tags`` are not
+        kept."""
+        blob = self._blob(uri)
+        if metadata:
+            blob.metadata = dict(metadata)
+        if "md5" in checksums:
+            blob.md5_hash = base64.b64encode(bytes.fromhex(checksums["md5"])).decode()
+        self._call(uri, "objects.insert", lambda: blob.upload_from_file(
+            body, size=size, content_type=content_type, checksum="md5"))
 
-    def put_json(self, uri: str, value: Any, *, allowed: AllowedLocations) -> CopyResult:
-        """Write ``value`` as JSON (sorted keys) under the residency guard; MD5-validated."""
-        self.check_destination(uri, allowed)
-        name, key = parse_uri(uri)
-        data = json.dumps(value, sort_keys=True, indent=2).encode()
-        blob = self._client().bucket(name).blob(key)
-        self._call(uri, "objects.insert", lambda: blob.upload_from_string(
-            data, content_type="application/json", checksum="md5"))
-        return CopyResult("", uri, len(data), 1, self._digest(self._get(uri)))
-
-    def get_json(self, uri: str) -> Any:
-        """Read a JSON object written by :meth:`put_json` (or by a job)."""
-        blob = self._get(uri)
-        return json.loads(self._call(uri, "objects.get", blob.download_as_bytes))

@@ -13,13 +13,23 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from placer.backends import FAILED, PENDING, RUNNING, STOPPED, SUCCEEDED, Handle, JobState
+from placer.backends import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    SUCCEEDED,
+    ClusterFormat,
+    Handle,
+    JobState,
+)
 from placer.errors import BackendError, BackendUnavailableError
 from placer.models import Job, JobPlacement, ResolvedSite, Site
+from placer_k8s import _kuberay
 from placer_k8s._errors import api_status, map_error
+from placer_k8s._kuberay import RAY_API_VERSION
 from placer_k8s._manifests import (
     NAME_LABEL,
-    RAY_API_VERSION,
     SUBMISSION_ANNOTATION,
     ManifestOptions,
     Workload,
@@ -78,6 +88,15 @@ class KubernetesBackend:
     """
 
     name = NAME
+    cluster_formats: tuple[ClusterFormat, ...] = (_kuberay.RAYCLUSTER,)
+    """What :meth:`render_cluster` renders (a :class:`placer.backends.ClusterRenderer`)."""
+
+    @staticmethod
+    def render_cluster(site: ResolvedSite, placement: JobPlacement, fmt: str, *,
+                       image: str | None = None) -> dict[str, Any]:
+        """The KubeRay ``RayCluster`` for a plan's cloud site
+        (:func:`~placer_k8s.raycluster_manifest`)."""
+        return _kuberay.render_cluster(site, placement, fmt, image=image)
 
     def __init__(self, site: Site | ResolvedSite, *, api_client: Any = None,
                  timeout_s: float = 30.0) -> None:

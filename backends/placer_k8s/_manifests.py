@@ -3,7 +3,8 @@
 Pod templates are built with the official client's models (``kubernetes.client.V1*``, imported
 on first use) and serialised with its own serialiser, so field names and types are the ones the
 API server expects. KubeRay's ``RayJob`` has no model in the client: its envelope is a plain
-dict, following the KubeRay ``ray.io/v1`` API reference, around client-built pod templates.
+dict, following the KubeRay ``ray.io/v1`` API reference, around client-built pod templates; its
+Ray cluster is :func:`placer_k8s._kuberay.ray_cluster_spec`'s, the shape a RayCluster has too.
 Everything here is pure: same inputs, same manifest.
 """
 
@@ -20,18 +21,16 @@ from typing import Any, Literal
 import yaml
 
 from placer.models import Job, JobPlacement
+from placer_k8s._kuberay import GPU_RESOURCE, MANAGED_BY, RAY_API_VERSION, ray_cluster_spec
 
 Workload = Literal["job", "rayjob"]
 
-GPU_RESOURCE = "nvidia.com/gpu"
 # NVIDIA GPU feature discovery labels nodes with the product name (e.g. NVIDIA-A100-SXM4-80GB).
 DEFAULT_GPU_LABEL = "nvidia.com/gpu.product"
-MANAGED_BY = "app.kubernetes.io/managed-by"
 NAME_LABEL = "placer.dev/name"
 SUBMISSION_ANNOTATION = "placer.dev/submission-id"
 SITE_ANNOTATION = "placer.dev/site"
 JOB_ANNOTATION = "placer.dev/job"
-RAY_API_VERSION = "ray.io/v1"
 # KubeRay derives RayCluster and Service names from a RayJob's name; it rejects names longer
 # than 47 characters, and Services need a DNS-1035 label (a letter first).
 _SLUG_MAX = 36
@@ -212,25 +211,15 @@ def ray_job(job: Job, placement: JobPlacement, *, submission_id: str,
     runtime_env: dict[str, Any] = dict(job.runtime_env or {})
     if env:
         runtime_env["env_vars"] = {**dict(runtime_env.get("env_vars") or {}), **env}
-    head = {
-        "rayStartParams": {"dashboard-host": "0.0.0.0", "num-gpus": "0"},
-        "template": _ray_pod("ray-head", image,
-                             _resources(job, 0, cpu=opts.head_cpu, memory=opts.head_memory),
-                             None, opts),
-    }
-    cluster: dict[str, Any] = {"headGroupSpec": head}
-    if opts.ray_version:
-        cluster["rayVersion"] = opts.ray_version
+    head = _ray_pod("ray-head", image,
+                    _resources(job, 0, cpu=opts.head_cpu, memory=opts.head_memory), None, opts)
+    worker = None
+    workers = 0
     if _uses_gpus(placement):
         workers = max(placement.nodes, 1)
         per_worker = math.ceil(placement.gpus / workers)
-        cluster["workerGroupSpecs"] = [{
-            "groupName": "gpu",
-            "replicas": workers, "minReplicas": workers, "maxReplicas": workers,
-            "rayStartParams": {},
-            "template": _ray_pod("ray-worker", image, _resources(job, per_worker),
-                                 placement, opts),
-        }]
+        worker = _ray_pod("ray-worker", image, _resources(job, per_worker), placement, opts)
+    cluster = ray_cluster_spec(head, worker, replicas=workers, ray_version=opts.ray_version)
     spec: dict[str, Any] = {
         "entrypoint": job.command,
         "jobId": submission_id,

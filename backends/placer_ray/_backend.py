@@ -13,19 +13,30 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from placer.backends import TERMINAL_STATES, Handle, JobState
+from placer.backends import (
+    GPU_TYPE_RESOURCE_PREFIX,
+    TERMINAL_STATES,
+    ClusterFormat,
+    Handle,
+    JobState,
+    gpu_type_resource,
+)
 from placer.errors import BackendError, BackendUnavailableError, SiteUnreachableError
+from placer_ray import _cluster
 from placer_ray._errors import JobNotFoundError, mapped
+from placer_ray._tasks import TaskRunner
 
 if TYPE_CHECKING:
     from placer.models import Job, JobPlacement, ResolvedSite, Site
 
 NAME: Final = "ray"
 
-# A GPU type becomes a Ray custom resource with this prefix: a node with eight A100-80GB
-# advertises ``--resources '{"gpu_type:A100-80GB": 8}'``, and a job planned on two of them asks
-# for ``{"gpu_type:A100-80GB": 2}``; Ray then only starts it on a node of that type.
-GPU_RESOURCE_PREFIX: Final = "gpu_type:"
+# A GPU type becomes a Ray custom resource (placer.backends.gpu_type_resource): a node with
+# eight A100-80GB advertises ``--resources '{"gpu_type:A100-80GB": 8}'``, and a job planned on
+# two of them asks for ``{"gpu_type:A100-80GB": 2}``; Ray then only starts it on a node of that
+# type. The name is placer's, shared with the Ray clusters placer_k8s renders.
+GPU_RESOURCE_PREFIX: Final = GPU_TYPE_RESOURCE_PREFIX
+gpu_resource = gpu_type_resource
 
 # Environment variables the executor passes that are also recorded as Ray job metadata, so a
 # job on the cluster can be traced back to its run, plan and policy set (values are hashes and
@@ -51,15 +62,6 @@ _STATES: Final[dict[str, JobState]] = {
 }
 
 ClientFactory = Callable[..., Any]
-
-
-def gpu_resource(gpu: str) -> str:
-    """The Ray custom resource that stands for one GPU of type ``gpu``.
-
-    >>> gpu_resource("A100-80GB")
-    'gpu_type:A100-80GB'
-    """
-    return GPU_RESOURCE_PREFIX + gpu
 
 
 def _default_client_factory() -> ClientFactory:
@@ -93,6 +95,20 @@ class RayJobsBackend:
     """
 
     name = NAME
+    cluster_formats: tuple[ClusterFormat, ...] = (_cluster.LAUNCHER,)
+    """What :meth:`render_cluster` renders (a :class:`placer.backends.ClusterRenderer`)."""
+
+    @staticmethod
+    def render_cluster(site: ResolvedSite, placement: JobPlacement, fmt: str, *,
+                       image: str | None = None) -> dict[str, Any]:
+        """The Ray cluster launcher config for a plan's cloud site (:func:`launcher_config`)."""
+        return _cluster.render_cluster(site, placement, fmt, image=image)
+
+    @staticmethod
+    def task_runner(address: str) -> TaskRunner:
+        """A runner of Python calls as Ray tasks on ``address`` (``local``, ``auto`` or a
+        cluster address): what ``placer bench hybrid --ray`` spreads its runs with."""
+        return TaskRunner(address)
 
     def __init__(self, site: Site | ResolvedSite, *,
                  client_factory: ClientFactory | None = None) -> None:

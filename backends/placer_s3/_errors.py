@@ -2,14 +2,15 @@
 
 Messages are built from the URI, the S3 error code and the HTTP status only, never from the
 SDK's text or request: whatever a botocore message might echo (an access key id, a signature's
-string-to-sign) stays out of placer's logs, journal rows and error messages.
+string-to-sign) stays out of placer's logs, journal rows and error messages. The error types
+are every store's (:mod:`placer.errors`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from placer.errors import BackendError
+from placer.errors import BackendError, DatasetNotFoundError
 
 # S3 error codes that mean "this bucket or key does not exist".
 _NOT_FOUND = frozenset({"NoSuchBucket", "NoSuchKey", "404", "NotFound"})
@@ -18,25 +19,6 @@ _DENIED = frozenset({
     "AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
     "ExpiredToken", "InvalidToken", "AllAccessDisabled", "AccountProblem",
 })
-
-
-class DatasetNotFoundError(BackendError, LookupError):
-    """The bucket or the object/prefix a URI names does not exist.
-
-    Proposed for ``placer.errors`` (every storage backend needs it); defined here meanwhile.
-    """
-
-    def __init__(self, uri: str, what: str) -> None:
-        self.uri = uri
-        super().__init__(f"{uri}: {what}")
-
-
-class ChecksumMismatchError(BackendError):
-    """A copy's destination does not hold the source's bytes (size or SHA-256 differ)."""
-
-    def __init__(self, uri: str, expected: str, found: str) -> None:
-        self.uri, self.expected, self.found = uri, expected, found
-        super().__init__(f"{uri}: verification failed: expected {expected}, found {found}")
 
 
 def map_client_error(exc: Exception, uri: str, operation: str) -> BackendError:

@@ -9,27 +9,38 @@ boto3 is imported only when a client is first needed, so importing this module (
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
-from placer.backends import DatasetFacts
-from placer.errors import BackendError, BackendUnavailableError, ResidencyError
-from placer_s3._copy import (
-    AllowedLocations,
-    CopyResult,
-    ObjectInfo,
-    is_allowed,
-    split_uri,
-    tree_digest,
+from placer.errors import (
+    BackendError,
+    BackendUnavailableError,
+    DatasetNotFoundError,
+    ResidencyError,
 )
-from placer_s3._errors import ChecksumMismatchError, DatasetNotFoundError, map_client_error
+from placer.storage import (
+    BucketFacts,
+    CallingReader,
+    ObjectInfo,
+    ObjectStore,
+    StoredObject,
+    clean_store_tags,
+    split_uri,
+)
+from placer_s3._errors import map_client_error
 
-# copy_object copies at most 5 GiB in one request; larger objects need a multipart copy,
-# whose SHA-256 is a composite S3 cannot compare with the source's. Refused until implemented.
+if TYPE_CHECKING:
+    from placer.models import Location
+    from placer.storage import ObjectReader
+
+# CopyObject and PutObject move at most 5 GiB in one request; larger objects need a multipart
+# copy, whose SHA-256 is a composite S3 cannot compare with the source's. Refused until then.
 MAX_SINGLE_COPY = 5 * 1024**3
-_CHUNK = 1024 * 1024
+# What an AWS region name looks like (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4).
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -49,8 +60,18 @@ def location_key(constraint: str | None) -> str:
     return f"aws:{'eu-west-1' if region == 'EU' else region}"
 
 
-class S3Resolver:
+class S3Resolver(ObjectStore):
     """Reads dataset facts from S3 and copies data between buckets without leaving the policy.
+
+    The store's primitives for :class:`placer.storage.ObjectStore`, which holds the resolve,
+    residency guard, verified copy (inside S3, or from and to another store) and verify.
+
+    A bucket's location is what its store says (docs/storage.md, "Where a bucket is"). By
+    default the store is a cloud one (AWS S3, or anything answering for itself): each
+    bucket's location is its ``GetBucketLocation``. With ``onprem_location`` the store is an
+    on-prem site's own S3-compatible store (MinIO, Ceph): it has no geography, so every bucket
+    on it is at the site, unless the store itself names a cloud region in another country,
+    which is refused (:class:`ResidencyError`) rather than guessed at.
 
     Args:
         endpoint_url: an S3-compatible endpoint (tests pass a ``moto_server``'s); ``None``
@@ -60,25 +81,43 @@ class S3Resolver:
         page_size: objects per ListObjectsV2 page (S3's maximum is 1000).
         max_attempts: tries per call, with botocore's "standard" backoff on throttling and
             transient errors; the executor retries whole steps on top of this.
+        onprem_location: this endpoint is the on-prem store of a site at this location (an
+            ``onprem`` :class:`~placer.models.Location`, with its country); needs
+            ``endpoint_url``.
     """
 
     name = "s3"
+    schemes = ("s3",)
+    native = "sha256"
+    serves_onprem = True
+    head_operation = "HeadObject"
+    list_operation = "ListObjectsV2"
+    object_tags_operation = "GetObjectTagging"
 
     def __init__(self, *, endpoint_url: str | None = None, session: Any = None,
                  page_size: int = 1000, max_attempts: int = 5,
-                 bucket_locations: Mapping[str, str] | None = None) -> None:
+                 onprem_location: Location | None = None) -> None:
+        if onprem_location is not None:
+            if onprem_location.provider != "onprem":
+                raise ValueError(f"onprem_location must be an on-prem location, not "
+                                 f"{onprem_location.key}: a cloud store says where its "
+                                 "buckets are")
+            if not endpoint_url:
+                raise ValueError("an on-prem store needs its endpoint_url: without one, boto3 "
+                                 "talks to a cloud store, which says where its buckets are")
         self.endpoint_url = endpoint_url
-        # An S3-compatible store that is not AWS (MinIO or Ceph in a data centre) has no AWS
-        # region to ask for: its operator declares where each bucket is.
-        self.bucket_locations = dict(bucket_locations or {})
+        self.onprem_location = onprem_location
         self.page_size = page_size
         self.max_attempts = max_attempts
         self._session = session
         self._clients: dict[str, Any] = {}
         self._regions: dict[str, str] = {}
+        self._signing: dict[str, str | None] = {}  # bucket → region its requests are signed for
+        self._evidence: dict[str, str] = {}
 
     def __repr__(self) -> str:  # never show the session: it holds credentials
-        return f"S3Resolver(endpoint_url={self.endpoint_url!r})"
+        where = f", onprem_location={self.onprem_location.key!r}" if self.onprem_location else ""
+        return f"S3Resolver(endpoint_url={self.endpoint_url!r}{where})"
 
     # -- clients ------------------------------------------------------------------------------
     def _client(self, region: str | None = None) -> Any:
@@ -114,72 +153,82 @@ class S3Resolver:
             raise map_client_error(exc, uri, operation) from exc
 
     def location(self, uri: str, *, fresh: bool = False) -> str:
-        """The location key of the bucket ``uri`` names (``aws:<region>``), from S3 itself.
+        """The location key of the bucket ``uri`` names, from its store.
+
+        A cloud store: ``aws:<region>`` from ``GetBucketLocation``. An on-prem store: the
+        site's location, once ``GetBucketLocation`` has shown the bucket exists and names no
+        cloud region elsewhere (see :meth:`_onprem_answer`).
 
         Cached per bucket (a bucket's region cannot change while it exists); ``fresh=True``
-        asks S3 again, for the residency guard: a bucket deleted and re-created elsewhere
-        during a long run must not inherit its old answer.
+        asks the store again, for the residency guard: a bucket deleted and re-created
+        elsewhere during a long run must not inherit its old answer.
+
+        Raises:
+            DatasetNotFoundError: no such bucket.
+            ResidencyError: an on-prem store names a cloud region outside the site's country.
         """
         bucket, _ = parse_uri(uri)
-        if bucket in self.bucket_locations:
-            return self.bucket_locations[bucket]
         if fresh or bucket not in self._regions:
             answer = self._call(uri, "GetBucketLocation",
                                 lambda: self._client().get_bucket_location(Bucket=bucket))
-            self._regions[bucket] = location_key(answer.get("LocationConstraint"))
+            constraint = answer.get("LocationConstraint") or None
+            if self.onprem_location is None:
+                key = location_key(constraint)
+                self._signing[bucket] = key.removeprefix("aws:")
+                self._evidence[bucket] = f"GetBucketLocation({bucket})"
+            else:
+                key, self._evidence[bucket] = self._onprem_answer(uri, bucket, constraint)
+                # Sign for the store's own region name if it has one (MinIO's --region, a Ceph
+                # zonegroup); else the session's default.
+                self._signing[bucket] = "eu-west-1" if constraint == "EU" else constraint
+            self._regions[bucket] = key
         return self._regions[bucket]
 
-    def _bucket_client(self, uri: str) -> Any:
-        where = self.location(uri)
-        return self._client(where.removeprefix("aws:") if where.startswith("aws:") else None)
+    def _onprem_answer(self, uri: str, bucket: str, constraint: str | None) -> tuple[str, str]:
+        """(location key, evidence) of a bucket on this on-prem store.
 
-    # -- resolve ------------------------------------------------------------------------------
-    def resolve(self, uri: str) -> DatasetFacts:
-        """Location, tags and size of an object or a prefix, each with how it was obtained.
-
-        ``s3://b/k`` is the object ``k`` if it exists, else the prefix ``k/``; ``s3://b/k/``
-        is always a prefix. A prefix with a trailing ``/`` may be empty (an output prefix not
-        yet written): its size is 0. Anything else that names no data is
-        :class:`DatasetNotFoundError`.
-
-        Tags: the bucket's, overridden key by key by the object's for a single object (the
-        more specific statement wins; the evidence names every overridden key). Only "no tag
-        set" means no tags: tags that cannot be read are an error, never ``{}``, because a
-        missing residency tag could let a forbid rule miss.
+        The store has no geography: the site's location is the truth for its buckets. A store
+        may still carry a region name (MinIO's ``--region``, a Ceph zonegroup); a name that is
+        no cloud region, or a cloud region in the site's own country, does not contradict the
+        inventory. A cloud region in another country, or one placer's catalog cannot place,
+        does: refused, never guessed.
         """
-        bucket, key = parse_uri(uri)
-        location = self.location(uri)
-        client = self._bucket_client(uri)
-        evidence = {"location": f"declared for bucket {bucket}" if bucket in self.bucket_locations
-                    else f"GetBucketLocation({bucket})"}
-        tags, evidence["tags"] = self._bucket_tags(uri, client, bucket)
+        from placer.catalog import default_catalog
 
-        head = None
-        if key and not key.endswith("/"):
-            head = self._head(uri, client, bucket, key, missing_ok=True)
-        if head is not None:
-            size = int(head["ContentLength"])
-            evidence["size"] = f"HeadObject: {size} bytes"
-            obj_tags = self._tag_dict(self._call(uri, "GetObjectTagging", lambda: (
-                client.get_object_tagging(Bucket=bucket, Key=key))))
-            overridden = sorted(k for k in obj_tags if k in tags and tags[k] != obj_tags[k])
-            tags = {**tags, **obj_tags}
-            evidence["tags"] += " + GetObjectTagging" + (
-                f" (object overrides bucket: {', '.join(overridden)})" if overridden else "")
-        else:
-            prefix = key if not key or key.endswith("/") else key + "/"
-            size, count, pages = 0, 0, 0
-            for page in self._pages(uri, client, bucket, prefix):
-                pages += 1
-                for obj in page.get("Contents", ()):
-                    size, count = size + int(obj["Size"]), count + 1
-            if count == 0 and key and not key.endswith("/"):
-                raise DatasetNotFoundError(uri, "no such object, and no objects under "
-                                           f"s3://{bucket}/{prefix}")
-            evidence["size"] = (f"ListObjectsV2(prefix={prefix!r}): {count} objects, "
-                                f"{size} bytes, {pages} pages")
-        return DatasetFacts(uri=uri, location=location, size_gb=size / 1e9, tags=tags,
-                            evidence=evidence)
+        assert self.onprem_location is not None
+        site = self.onprem_location
+        said = f"on-prem store {self.endpoint_url}, at {site.key} ({site.country})"
+        if constraint is None:
+            return site.key, f"{said}; GetBucketLocation({bucket}): no region"
+        cloud = location_key(constraint)
+        catalog = default_catalog()
+        if cloud in catalog:
+            country = catalog.location(cloud).country
+            if country != site.country:
+                raise ResidencyError(
+                    f"{uri}: the on-prem store {self.endpoint_url} reports bucket {bucket} in "
+                    f"{cloud} ({country}), but the inventory puts this store at {site.key} in "
+                    f"{site.country}; refusing to guess which is true. Fix the store's region "
+                    "setting or the inventory")
+        elif _AWS_REGION.match(constraint):
+            raise ResidencyError(
+                f"{uri}: the on-prem store {self.endpoint_url} reports bucket {bucket} in "
+                f"region {constraint!r}, which placer's catalog cannot place, so it cannot be "
+                f"confirmed to be in {site.country} where the inventory puts this store; "
+                "refusing to guess")
+        return site.key, f"{said}; GetBucketLocation({bucket}): {constraint!r}"
+
+    def _bucket_client(self, uri: str) -> Any:
+        bucket, _ = parse_uri(uri)
+        self.location(uri)
+        return self._client(self._signing.get(bucket))
+
+    # -- the store's primitives (the algorithm is placer.storage.ObjectStore's) ----------------
+    def bucket_facts(self, uri: str) -> BucketFacts:
+        bucket, _ = parse_uri(uri)
+        location = self.location(uri)
+        tags, evidence = self._bucket_tags(uri, self._bucket_client(uri), bucket)
+        return BucketFacts(location, self._evidence[bucket], tags, evidence)
 
     def _bucket_tags(self, uri: str, client: Any, bucket: str) -> tuple[dict[str, str], str]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -192,197 +241,103 @@ class S3Resolver:
             raise map_client_error(exc, uri, "GetBucketTagging") from exc
         except BotoCoreError as exc:  # no answer: connection, credentials
             raise map_client_error(exc, uri, "GetBucketTagging") from exc
-        return self._tag_dict(answer), "GetBucketTagging"
+        return self._tag_dict(uri, bucket, None, answer), "GetBucketTagging"
 
     @staticmethod
-    def _tag_dict(answer: dict[str, Any]) -> dict[str, str]:
-        return {t["Key"]: t["Value"] for t in answer.get("TagSet", ())}
+    def _tag_pairs(answer: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """A TagSet's (key, value) pairs. A tag with no ``Value`` has the empty value: S3
+        allows empty values, and some stores (moto among them) leave ``<Value>`` out."""
+        return [(str(t.get("Key", "")), str(t.get("Value") or ""))
+                for t in answer.get("TagSet", ())]
 
-    def _head(self, uri: str, client: Any, bucket: str, key: str,
-              missing_ok: bool = False) -> dict[str, Any] | None:
+    @classmethod
+    def _tag_dict(cls, uri: str, bucket: str, key: str | None,
+                  answer: Mapping[str, Any]) -> dict[str, str]:
+        """A TagSet in its stored form (:func:`placer.tags.clean_tags`).
+
+        Raises:
+            InvalidTagError: a key or value with an invisible character, or two keys that are
+                one key once normalised; never dropped, since a dropped tag can make a rule miss.
+        """
+        return clean_store_tags(uri, bucket, key, cls._tag_pairs(answer))
+
+    def object_tag_pairs(self, obj: StoredObject) -> list[tuple[str, str]]:
+        bucket, key = parse_uri(obj.uri)
+        client = self._bucket_client(obj.uri)
+        return self._tag_pairs(self._call(obj.uri, "GetObjectTagging", lambda: (
+            client.get_object_tagging(Bucket=bucket, Key=key))))
+
+    def head(self, uri: str) -> StoredObject | None:
+        """HeadObject with ``ChecksumMode``: S3's full-object SHA-256, when it kept one (not a
+        multipart composite ``…-N``), is the object's checksum."""
+        bucket, key = parse_uri(uri)
+        client = self._bucket_client(uri)
         try:
-            head: dict[str, Any] = self._call(uri, "HeadObject", lambda: client.head_object(
+            head = self._call(uri, "HeadObject", lambda: client.head_object(
                 Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
         except DatasetNotFoundError:
-            if missing_ok:
-                return None
-            raise
-        return head
+            return None
+        stored = head.get("ChecksumSHA256")
+        checksums = {"sha256": base64.b64decode(stored).hex()} if stored and "-" not in stored \
+            else {}
+        return StoredObject(uri, int(head["ContentLength"]), str(head.get("ETag", "")),
+                            checksums, head.get("ContentType"), dict(head.get("Metadata") or {}))
 
-    def _pages(self, uri: str, client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size})
-        it = iter(pages)
+    def pages(self, prefix_uri: str) -> Iterator[list[ObjectInfo]]:
+        bucket, prefix = parse_uri(prefix_uri)
+        client = self._bucket_client(prefix_uri)
+        it = iter(client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}))
         while True:
-            page = self._call(uri, "ListObjectsV2", lambda: next(it, None))
+            page = self._call(prefix_uri, "ListObjectsV2", lambda: next(it, None))
             if page is None:
                 return
-            yield page
+            yield [ObjectInfo(f"s3://{bucket}/{o['Key']}", int(o["Size"]))
+                   for o in page.get("Contents", ())]
 
-    def list_objects(self, uri: str) -> list[ObjectInfo]:
-        """Every object under a prefix (``s3://b/p/``), sorted by key."""
-        bucket, prefix = parse_uri(uri)
-        client = self._bucket_client(uri)
-        return [ObjectInfo(f"s3://{bucket}/{o['Key']}", int(o["Size"]))
-                for page in self._pages(uri, client, bucket, prefix)
-                for o in page.get("Contents", ())]
-
-    # -- residency guard ----------------------------------------------------------------------
-    def check_destination(self, uri: str, allowed: AllowedLocations) -> str:
-        """The destination bucket's location if the policy allows it; else refuse.
-
-        Called before any byte is written, so a retry or a failover can never write outside
-        the allowed locations. A missing bucket is an error: buckets are never created here
-        (an auto-created bucket lands wherever the client's region says, not where the data
-        may go). The bucket's region is read from S3, never taken from the URI or config.
-        """
-        where = self.location(uri, fresh=True)  # DatasetNotFoundError if there is no bucket
-        if not is_allowed(where, allowed):
-            raise ResidencyError(f"refused to write {uri}: its bucket is in {where}, outside "
-                                 "the locations the policy allows for this data")
-        return where
-
-    # -- checksums ----------------------------------------------------------------------------
-    def _digest(self, uri: str, client: Any, bucket: str, key: str) -> tuple[int, str, str]:
-        """(size, sha256 hex, ETag) of an object.
-
-        The full-object SHA-256 S3 stored and validated at write time is used when there is
-        one; otherwise (another algorithm, a multipart composite "…-N", none) the bytes are
-        streamed and hashed here.
-        """
-        head = self._head(uri, client, bucket, key)
-        assert head is not None
-        size, etag = int(head["ContentLength"]), str(head.get("ETag", ""))
-        stored = head.get("ChecksumSHA256")
-        if stored and "-" not in stored:
-            return size, base64.b64decode(stored).hex(), etag
-        body = self._call(uri, "GetObject", lambda: client.get_object(
-            Bucket=bucket, Key=key, IfMatch=etag) if etag else client.get_object(
-            Bucket=bucket, Key=key))["Body"]
-        h, n = hashlib.sha256(), 0
-        try:
-            for chunk in iter(lambda: self._call(uri, "GetObject", lambda: body.read(_CHUNK)), b""):
-                h.update(chunk)
-                n += len(chunk)
-        finally:
-            body.close()
-        if n != size:
-            raise ChecksumMismatchError(uri, f"{size} bytes", f"{n} bytes read")
-        return size, h.hexdigest(), etag
-
-    # -- copy and verify ----------------------------------------------------------------------
-    def copy(self, src_uri: str, dst_uri: str, *, allowed: AllowedLocations) -> CopyResult:
-        """Copy an object or a prefix (``…/`` → ``…/``) to another bucket, verified.
-
-        ``s3://b/k`` without a trailing ``/`` is the object ``k`` if it exists, else the prefix
-        ``k/``, copied to the destination as a prefix.
-
-        The destination's region is checked against ``allowed`` (location keys, or a predicate
-        on one) before anything is written; then each object is copied server-side with
-        ``ChecksumAlgorithm=SHA256`` (S3 computes the destination's SHA-256 from the bytes it
-        wrote) and only if the source is unchanged (``CopySourceIfMatch``). Success is reported
-        only when every destination object has the source's size and SHA-256; otherwise
-        :class:`ChecksumMismatchError`. Re-running a copy overwrites, so retries are safe.
-        """
-        self.check_destination(dst_uri, allowed)
-        src_bucket, src_key = parse_uri(src_uri)
-        dst_bucket, dst_key = parse_uri(dst_uri)
-        if src_key and not src_key.endswith("/") and self._head(
-                src_uri, self._bucket_client(src_uri), src_bucket, src_key,
-                missing_ok=True) is None:
-            # Like resolve(): ``s3://b/k`` names the object k if it exists, else the prefix k/
-            # (a job's output is often a directory of parts).
-            src_key += "/"
-            dst_key = dst_key if dst_key.endswith("/") else dst_key + "/"
-        if src_key and not src_key.endswith("/"):
-            if dst_key == "" or dst_key.endswith("/"):
-                dst_key += src_key.rsplit("/", 1)[-1]
-            size, sha = self._copy_one(src_uri, src_bucket, src_key, dst_bucket, dst_key)
-            return CopyResult(src_uri, f"s3://{dst_bucket}/{dst_key}", size, 1, f"sha256:{sha}")
-        if dst_key and not dst_key.endswith("/"):
-            raise BackendError(f"{dst_uri}: a prefix ({src_uri}) must be copied to a prefix "
-                               "ending in '/'")
-        objects = self.list_objects(src_uri)
-        if not objects:
-            raise DatasetNotFoundError(src_uri, "no objects to copy under this prefix")
-        lines, total = [], 0
-        for obj in objects:
-            rel = parse_uri(obj.uri)[1][len(src_key):]
-            size, sha = self._copy_one(obj.uri, src_bucket, src_key + rel, dst_bucket,
-                                       dst_key + rel)
-            lines.append(f"{rel}\t{size}\t{sha}\n")
-            total += size
-        return CopyResult(src_uri, f"s3://{dst_bucket}/{dst_key}", total, len(objects),
-                          f"sha256-tree:{tree_digest(lines)}")
-
-    def _copy_one(self, uri: str, src_bucket: str, src_key: str, dst_bucket: str,
-                  dst_key: str) -> tuple[int, str]:
-        src_client = self._bucket_client(uri)
-        size, sha, etag = self._digest(uri, src_client, src_bucket, src_key)
+    @staticmethod
+    def _single_request(uri: str, size: int) -> None:
         if size > MAX_SINGLE_COPY:
-            raise BackendError(f"{uri}: {size} bytes is over the 5 GiB single-request copy "
-                               "limit; multipart verified copy is not implemented yet")
-        dst_uri = f"s3://{dst_bucket}/{dst_key}"
-        dst_client = self._bucket_client(dst_uri)
-        source = {"Bucket": src_bucket, "Key": src_key}
-        self._call(dst_uri, "CopyObject", lambda: dst_client.copy_object(
-            Bucket=dst_bucket, Key=dst_key, CopySource=source, CopySourceIfMatch=etag,
-            ChecksumAlgorithm="SHA256", MetadataDirective="COPY", TaggingDirective="COPY"))
-        self.verify(dst_uri, size=size, sha256=sha)
-        return size, sha
+            raise BackendError(f"{uri}: {size} bytes is over S3's 5 GiB single-request limit; "
+                               "a multipart verified copy is not implemented yet")
 
-    def verify(self, uri: str, *, size: int, sha256: str) -> None:
-        """Check that the object at ``uri`` has ``size`` bytes and SHA-256 ``sha256`` (hex).
+    def copy_one(self, src: StoredObject, dst_uri: str) -> None:
+        """``CopyObject`` with ``ChecksumAlgorithm=SHA256`` (S3 computes the destination's
+        SHA-256 from the bytes it wrote) and ``CopySourceIfMatch`` the version hashed."""
+        self._single_request(src.uri, src.size)
+        src_bucket, src_key = parse_uri(src.uri)
+        dst_bucket, dst_key = parse_uri(dst_uri)
+        client = self._bucket_client(dst_uri)
+        pin = {"CopySourceIfMatch": src.version} if src.version else {}
+        self._call(dst_uri, "CopyObject", lambda: client.copy_object(
+            Bucket=dst_bucket, Key=dst_key, CopySource={"Bucket": src_bucket, "Key": src_key},
+            ChecksumAlgorithm="SHA256", MetadataDirective="COPY", TaggingDirective="COPY",
+            **pin))
 
-        Raises :class:`ChecksumMismatchError` otherwise. Use it again before reading a copy
-        made earlier: an object overwritten since has another checksum.
-        """
+    def open_read(self, obj: StoredObject) -> ObjectReader:
+        """``GetObject`` with ``IfMatch`` the version hashed."""
+        bucket, key = parse_uri(obj.uri)
+        client = self._bucket_client(obj.uri)
+        pin = {"IfMatch": obj.version} if obj.version else {}
+        body = self._call(obj.uri, "GetObject", lambda: client.get_object(
+            Bucket=bucket, Key=key, **pin))["Body"]
+        return CallingReader(body, partial(self._call, obj.uri, "GetObject"))
+
+    def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
+              content_type: str | None = None, metadata: Mapping[str, str] | None = None,
+              tags: Sequence[tuple[str, str]] = ()) -> None:
+        """``PutObject`` with ``ChecksumSHA256``: S3 refuses bytes that do not match it."""
+        self._single_request(uri, size)
         bucket, key = parse_uri(uri)
-        found_size, found_sha, _ = self._digest(uri, self._bucket_client(uri), bucket, key)
-        if (found_size, found_sha) != (size, sha256):
-            raise ChecksumMismatchError(uri, f"{size} bytes sha256:{sha256}",
-                                        f"{found_size} bytes sha256:{found_sha}")
-
-    def verify_copy(self, result: CopyResult) -> None:
-        """Re-check every object of an earlier :meth:`copy` against its recorded checksum."""
-        dst_bucket, dst_key = parse_uri(result.dst)
-        if result.checksum.startswith("sha256:"):
-            self.verify(result.dst, size=result.bytes, sha256=result.checksum[len("sha256:"):])
-            return
-        client = self._bucket_client(result.dst)
-        lines = []
-        for obj in self.list_objects(result.dst):
-            rel = parse_uri(obj.uri)[1][len(dst_key):]
-            size, sha, _ = self._digest(obj.uri, client, dst_bucket, dst_key + rel)
-            lines.append(f"{rel}\t{size}\t{sha}\n")
-        found = f"sha256-tree:{tree_digest(lines)}"
-        if found != result.checksum:
-            raise ChecksumMismatchError(result.dst, result.checksum, found)
-
-    # -- small writes -------------------------------------------------------------------------
-    def put_json(self, uri: str, value: Any, *, allowed: AllowedLocations) -> CopyResult:
-        """Write ``value`` as JSON (sorted keys) to ``uri`` under the same residency guard.
-
-        For the executor's small manifests; S3 checks the SHA-256 sent with the body.
-        """
-        self.check_destination(uri, allowed)
-        bucket, key = parse_uri(uri)
-        data = json.dumps(value, sort_keys=True, indent=2).encode()
         client = self._bucket_client(uri)
+        extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
+        if content_type:
+            extra["ContentType"] = content_type
+        if tags:
+            extra["Tagging"] = urlencode(list(tags))
+        if "sha256" in checksums:
+            extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(checksums["sha256"])
+                                                       ).decode()
         self._call(uri, "PutObject", lambda: client.put_object(
-            Bucket=bucket, Key=key, Body=data, ContentType="application/json",
-            ChecksumAlgorithm="SHA256"))
-        sha = hashlib.sha256(data).hexdigest()
-        return CopyResult("", uri, len(data), 1, f"sha256:{sha}")
-
-    def get_json(self, uri: str) -> Any:
-        """Read a JSON object written by :meth:`put_json` (or by a job)."""
-        bucket, key = parse_uri(uri)
-        client = self._bucket_client(uri)
-        body = self._call(uri, "GetObject",
-                          lambda: client.get_object(Bucket=bucket, Key=key))["Body"]
-        try:
-            return json.loads(self._call(uri, "GetObject", body.read))
-        finally:
-            body.close()
+            Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra))
 

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from placer.catalog._catalog import Catalog, default_catalog, unknown_region_message
 from placer.errors import ConfigError, ErrorDetail, InventoryError
-from placer.models._base import LOCATION_RE
-from placer.models.location import Location, jurisdictions_of
-from placer.models.site import Inventory, Link, ResolvedSite
+from placer.models import (
+    LOCATION_RE,
+    Inventory,
+    Link,
+    Location,
+    ResolvedSite,
+    jurisdictions_of,
+    storage_rule_problem,
+)
 from placer.yamlio import (
     Loc,
     SourceMap,
@@ -163,6 +170,10 @@ def resolve_inventory(
     offers are the site's if it states any, else the catalog's; provisioning is the site's
     figure (for on-demand and spot alike) or the catalog default.
 
+    Storage follows the bucket rule (:func:`storage_problems`): an on-prem site's ``storage``
+    is on its own ``storage_endpoint``, and one bucket name is on one store. Network entries
+    may not contradict each other (:func:`network_problems`).
+
     Raises:
         InventoryError: listing every problem; with ``source`` each names file and line.
     """
@@ -194,7 +205,7 @@ def resolve_inventory(
             out.append(ResolvedSite(
                 name=site.name, kind="onprem", location=loc, pools=site.pools,
                 spot_overhead=site.spot_overhead, labels=site.labels, cluster=site.cluster,
-                storage=site.storage,
+                storage=site.storage, storage_endpoint=site.storage_endpoint,
             ))
             continue
         if site.location not in cat:
@@ -233,8 +244,13 @@ def resolve_inventory(
             name=site.name, kind="cloud", location=loc, offers=offers,
             provisioning_h=prov, spot_provisioning_h=spot_prov,
             spot_overhead=site.spot_overhead, labels=site.labels, cluster=site.cluster,
-            storage=site.storage,
+            storage=site.storage, storage_endpoint=site.storage_endpoint,
         ))
+    # Sites built with model_copy (or resolved from an old journal) skip Site's validator.
+    for name, field, msg in storage_problems(inv.sites):
+        problem(("sites", name, field), msg)
+    for index, msg in network_problems(inv.network, [s.location for s in inv.sites], source):
+        problem(("network", index), msg)
     if problems:
         raise InventoryError(problems)
     return out
@@ -268,6 +284,80 @@ def _foreign_msg(bad: Sequence[str], country: str) -> str:
     )
 
 
+# -- storage ---------------------------------------------------------------------------------------
+
+
+class StorageSite(Protocol):
+    """What the storage rule reads of a site: a :class:`Site` or a :class:`ResolvedSite`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def location(self) -> str | Location: ...
+    @property
+    def storage(self) -> str | None: ...
+    @property
+    def storage_endpoint(self) -> str | None: ...
+
+
+def normalise_endpoint(url: str) -> str:
+    """One spelling per store URL: scheme and host lower-cased, no trailing ``/``.
+
+    >>> normalise_endpoint("HTTP://MinIO.fra:9000/")
+    'http://minio.fra:9000'
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower()}{sep}{host.lower()}{slash}{path}".rstrip("/")
+
+
+def storage_problems(sites: Iterable[StorageSite]) -> list[tuple[str, str, str]]:
+    """(site, field, message) for every site whose storage breaks the bucket rule.
+
+    The rule (docs/storage.md, "Where a bucket is"): a bucket's location is what its store
+    says. A cloud store answers for its buckets, so an on-prem site's ``storage`` must be on
+    the site's own ``storage_endpoint``, whose buckets are where the site is. One store is in
+    one place: two on-prem sites in different locations may not share a ``storage_endpoint``.
+    One bucket name means one bucket: a name declared on two stores (two endpoints, or an
+    endpoint and the cloud store) is refused, since placer routes a bucket by its name alone.
+    """
+    out: list[tuple[str, str, str]] = []
+    store_of_endpoint: dict[str, tuple[str, str]] = {}  # endpoint → (site, location key)
+    home: dict[tuple[str, str], tuple[str | None, str]] = {}  # (scheme, bucket) → (endpoint, site)
+    for site in sites:
+        msg = storage_rule_problem(site.kind, site.storage, site.storage_endpoint)
+        if msg:
+            out.append((site.name, "storage_endpoint" if site.storage_endpoint else "storage",
+                        msg))
+            continue
+        if not site.storage:
+            continue
+        loc = site.location if isinstance(site.location, str) else site.location.key
+        endpoint = normalise_endpoint(site.storage_endpoint) if site.storage_endpoint else None
+        if endpoint is not None:
+            first = store_of_endpoint.setdefault(endpoint, (site.name, loc))
+            if first[1] != loc:
+                out.append((site.name, "storage_endpoint", (
+                    f"the store {endpoint} is also site {first[0]!r}'s, in {first[1]}, not "
+                    f"{loc}: one store is in one place; give each location its own store")))
+                continue
+        scheme, _, rest = site.storage.partition("://")
+        bucket = rest.partition("/")[0]
+        first_home = home.setdefault((scheme, bucket), (endpoint, site.name))
+        if first_home[0] != endpoint:
+            out.append((site.name, "storage", (
+                f"bucket {scheme}://{bucket} is on {_store_name(endpoint)} here and on "
+                f"{_store_name(first_home[0])} for site {first_home[1]!r}: one bucket name "
+                "must mean one bucket; rename one of them")))
+    return out
+
+
+def _store_name(endpoint: str | None) -> str:
+    return "the cloud store" if endpoint is None else f"the on-prem store {endpoint}"
+
+
 # -- links -----------------------------------------------------------------------------------------
 
 
@@ -283,10 +373,82 @@ def specificity(pattern: str) -> int:
     return sum(1 for c in _BRACKET.sub("x", pattern) if c not in "*?")
 
 
-def _applies(link: Link, a: str, b: str) -> bool:
+# How a link reaches a pair, from weakest to strongest at equal specificity.
+BY_DEFAULT_SYMMETRY, BY_WRITTEN_SYMMETRY, AS_WRITTEN = 0, 1, 1
+_HOW = {AS_WRITTEN: "both stated for this direction (as written, or by a written "
+                    "`symmetric: true`)",
+        BY_DEFAULT_SYMMETRY: "both reaching it only by the default symmetry"}
+FIGURES = ("usd_per_gb", "bandwidth")
+
+
+def _how(link: Link, a: str, b: str) -> int | None:
+    """How ``link`` applies to ``a → b``: :data:`AS_WRITTEN` (matching ``from → to``, or
+    the reverse of a link that says ``symmetric: true`` itself), :data:`BY_DEFAULT_SYMMETRY`
+    (only the reverse, with ``symmetric`` not written), or ``None``."""
     if fnmatchcase(a, link.from_) and fnmatchcase(b, link.to):
-        return True
-    return link.symmetric and fnmatchcase(b, link.from_) and fnmatchcase(a, link.to)
+        return AS_WRITTEN
+    if link.symmetric and fnmatchcase(b, link.from_) and fnmatchcase(a, link.to):
+        return BY_WRITTEN_SYMMETRY if link.symmetric_written else BY_DEFAULT_SYMMETRY
+    return None
+
+
+def _applies(link: Link, a: str, b: str) -> bool:
+    return _how(link, a, b) is not None
+
+
+@dataclass(frozen=True)
+class LinkConflict:
+    """Two network entries that set one figure of one direction, at the same rank, to
+    different values: which one is meant cannot be decided, so neither is used."""
+
+    figure: str
+    first: int  # index in the network list
+    second: int
+    a: str
+    b: str
+    rank: tuple[int, int]
+
+    def message(self, links: Sequence[Link], where: Mapping[int, str] | None = None) -> str:
+        def entry(i: int) -> str:
+            link = links[i]
+            text = f"network[{i}] ({link.from_} → {link.to}, {self.figure} " \
+                   f"{getattr(link, self.figure):g})"
+            return f"{text} at {where[i]}" if where and i in where else text
+
+        return (
+            f"{entry(self.second)} contradicts {entry(self.first)}: both set {self.figure} "
+            f"from {self.a} to {self.b}, with the same specificity ({self.rank[0]}) and "
+            f"{_HOW[self.rank[1]]}; keep one, make one more specific, or write "
+            "`symmetric: false` on the one meant for a single direction")
+
+
+def _resolve(links: Sequence[Link], a: str, b: str
+             ) -> tuple[dict[str, float], list[LinkConflict]]:
+    """Each figure the links state for ``a → b`` and the conflicts at its winning rank."""
+    best: dict[str, tuple[tuple[int, int], list[int]]] = {}
+    for i, link in enumerate(links):
+        how = _how(link, a, b)
+        if how is None:
+            continue
+        rank = (specificity(link.from_) + specificity(link.to), how)
+        for figure in FIGURES:
+            if getattr(link, figure) is None:
+                continue
+            top = best.get(figure)
+            if top is None or rank > top[0]:
+                best[figure] = (rank, [i])
+            elif rank == top[0]:
+                top[1].append(i)
+    values: dict[str, float] = {}
+    conflicts: list[LinkConflict] = []
+    for figure, (rank, entries) in best.items():
+        first = entries[0]
+        values[figure] = getattr(links[first], figure)
+        for other in entries[1:]:
+            if getattr(links[other], figure) != values[figure]:
+                conflicts.append(LinkConflict(figure, first, other, a, b, rank))
+                break
+    return values, conflicts
 
 
 def link_for(
@@ -294,24 +456,75 @@ def link_for(
 ) -> tuple[float, float]:
     """(USD per GB, Gbit/s) for moving data from ``a`` to ``b``, inventory first.
 
-    Each figure is resolved on its own: among the inventory links that match the pair (``from``
-    matches ``a`` and ``to`` matches ``b``, or the reverse for a symmetric link) and state that
-    figure, the most specific wins (non-wildcard characters of ``from`` + ``to``; a tie goes to
-    the later entry); a figure no matching link states comes from :meth:`Catalog.link`. The same
-    location is always free and unlimited, whatever the inventory says.
+    Each figure is resolved on its own, among the inventory links that match the pair and
+    state that figure. A link matches ``a → b`` in its written direction (``from`` matches
+    ``a``, ``to`` matches ``b``) or, unless ``symmetric: false``, by symmetry (the reverse).
+    The winner is ranked by
+
+    1. **specificity** (non-wildcard characters of ``from`` + ``to``), then
+    2. **direction**: a link matching as written, or whose ``symmetric: true`` is written out,
+       beats one that reaches the pair only by the default symmetry.
+
+    Specificity comes first because it says which pairs an entry is about: an entry naming
+    ``onprem:fra-dc1`` and ``aws:eu-central-1`` (a Direct Connect line, both ways) was written
+    for that pair, and a broad one-way ``aws:* → onprem:*`` must not undo it for one direction
+    just by being one-way; with direction first, one catch-all entry would override every
+    specific symmetric one. Direction decides between entries about the same pairs: a user who
+    writes ``A → B: $0.50`` and ``B → A: $0.01`` gets each direction's own price, since neither
+    entry's unwritten ``symmetric`` default was a statement about the other direction.
+
+    There is no third rank. Two entries left tied with different figures (the same pair both
+    ways with ``symmetric: true`` written on both, or the same ``from``/``to`` twice) are a
+    contradiction, not a matter of order: :func:`network_problems` reports it when the
+    inventory is loaded, and this function raises rather than pick one. A figure no matching
+    link states comes from :meth:`Catalog.link`. The same location is always free and
+    unlimited, whatever the inventory says.
+
+    Raises:
+        InventoryError: two entries tied at the winning rank with different figures.
     """
     if a.key == b.key:
         return 0.0, math.inf
     cat = catalog if catalog is not None else default_catalog()
     usd, gbps = cat.link(a, b)
-    best_usd = best_bw = -1
-    for link in inventory_links:
-        if not _applies(link, a.key, b.key):
+    links = tuple(inventory_links)
+    values, conflicts = _resolve(links, a.key, b.key)
+    if conflicts:
+        raise InventoryError([
+            ErrorDetail(c.message(links), field=f"network[{c.second}]", loc=("network", c.second))
+            for c in conflicts])
+    return values.get("usd_per_gb", usd), values.get("bandwidth", gbps)
+
+
+def network_problems(
+    links: Sequence[Link], locations: Iterable[str], source: SourceMap | None = None
+) -> list[tuple[int, str]]:
+    """(index, message) for each network entry that contradicts an earlier one.
+
+    Checked on every ordered pair of the given locations (the inventory's sites) and of the
+    entries' own patterns taken as locations (``aws:* → onprem:*`` and back), so two entries
+    with the same ``from``/``to`` are caught even where no site matches them. With ``source``
+    the message names the other entry's line.
+    """
+    if len(links) < 2:
+        return []
+    points = list(dict.fromkeys(locations))
+    pairs = [(x, y) for x in points for y in points if x != y]
+    for link in links:
+        pairs += [(link.from_, link.to), (link.to, link.from_)]
+    where = {}
+    if source is not None:
+        for i in range(len(links)):
+            line = source.line(("network", i))
+            if line is not None:
+                where[i] = f"line {line}"
+    seen: set[tuple[str, int, int]] = set()
+    out: list[tuple[int, str]] = []
+    for x, y in dict.fromkeys(pairs):
+        if x == y:
             continue
-        score = specificity(link.from_) + specificity(link.to)
-        # ">=": a later entry beats an equally specific earlier one.
-        if link.usd_per_gb is not None and score >= best_usd:
-            usd, best_usd = link.usd_per_gb, score
-        if link.bandwidth is not None and score >= best_bw:
-            gbps, best_bw = link.bandwidth, score
-    return usd, gbps
+        for c in _resolve(links, x, y)[1]:
+            if (c.figure, c.first, c.second) not in seen:
+                seen.add((c.figure, c.first, c.second))
+                out.append((c.second, c.message(links, where)))
+    return out

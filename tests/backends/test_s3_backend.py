@@ -13,6 +13,8 @@ import pytest
 from placer.backends import DatasetFacts, StorageResolver
 from placer.errors import BackendError, ResidencyError
 from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY, free_port, moto_server
+from tests.backends.storage_contract import StorageContract, StorageWorld
+from tests.backends.storage_worlds import S3Side, s3_world
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
@@ -279,3 +281,271 @@ def test_the_entry_point_names_the_resolver() -> None:
     if "s3" not in available_backends():
         pytest.skip("placer is not installed with the s3 entry point (pip install -e '.[s3]')")
     assert load_backend("s3") is S3Resolver
+
+
+# -- tags: stored form, empty values -------------------------------------------------------------
+def test_a_bucket_tag_without_a_value_is_the_empty_string(s3: S3Resolver, admin: Any,
+                                                          bucket: Any) -> None:
+    """Regression (issue 9, hole 9): S3 allows an empty tag value, and moto (like other
+    stores) then leaves ``<Value>`` out of GetBucketTagging; reading it was a KeyError."""
+    b = bucket(EU, {"residency": "EU", "reviewed": ""})
+    assert {"Key": "reviewed"} in admin.get_bucket_tagging(Bucket=b)["TagSet"]  # no Value
+    _put(admin, b, "ds/x", b"1", tags="pii=")
+    assert s3.resolve(f"s3://{b}/ds/").tags == {"residency": "EU", "reviewed": ""}
+    assert s3.resolve(f"s3://{b}/ds/x").tags == {"residency": "EU", "reviewed": "", "pii": ""}
+
+
+def test_the_tag_parser_takes_a_missing_value_as_empty() -> None:
+    answer = {"TagSet": [{"Key": "a"}, {"Key": "b", "Value": "v"}, {"Key": "c", "Value": None}]}
+    assert S3Resolver._tag_dict("s3://b/", "b", None, answer) == {"a": "", "b": "v", "c": ""}
+
+
+def test_tags_are_read_in_their_stored_form_and_objects_override_by_canonical_key(
+        s3: S3Resolver, admin: Any, bucket: Any) -> None:
+    # Full-width "ＥＵ" is EU; the object's "residency" is the bucket's "Residency".
+    b = bucket(EU, {"Residency": "ＥＵ", "owner": "ml"})
+    _put(admin, b, "one.parquet", b"q", tags="residency=DE")
+    assert s3.resolve(f"s3://{b}/").tags == {"Residency": "EU", "owner": "ml"}
+    facts = s3.resolve(f"s3://{b}/one.parquet")
+    assert facts.tags == {"residency": "DE", "owner": "ml"}
+    assert facts.evidence["tags"] == (
+        "GetBucketTagging + GetObjectTagging (object overrides bucket: residency)")
+
+
+@pytest.mark.parametrize(("bucket_tags", "object_tags", "tag"), [
+    ({"resi\u200bdency": "EU"}, None, "resi\u200bdency"),        # zero-width space in a key
+    ({"residency": "E\u202eU"}, None, "residency"),               # bidi override in a value
+    ({"residency": "EU"}, "Residency=US&owner=ml&RESIDENCY=EU", None),  # one key, twice
+])
+def test_a_tag_placer_cannot_store_is_an_error_naming_bucket_and_key(
+        s3: S3Resolver, admin: Any, bucket: Any, bucket_tags: dict[str, str],
+        object_tags: str | None, tag: str | None) -> None:
+    from placer_s3 import InvalidTagError
+
+    b = bucket(EU, bucket_tags)
+    _put(admin, b, "ds/x", b"1", tags=object_tags)
+    uri = f"s3://{b}/ds/x" if object_tags else f"s3://{b}/ds/"
+    with pytest.raises(InvalidTagError) as info:
+        s3.resolve(uri)
+    assert isinstance(info.value, BackendError)
+    assert (info.value.bucket, info.value.tag) == (b, tag)
+    where = f"bucket {b}, object ds/x" if object_tags else f"bucket {b}"
+    assert str(info.value).startswith(f"{uri}: invalid tag on {where}: ")
+    if tag:
+        assert repr(tag) in str(info.value)
+
+
+def test_merge_tags_keeps_the_objects_spelling() -> None:
+    from placer_s3 import merge_tags
+
+    assert merge_tags({"Residency": "EU", "a": "1"}, {"residency": "EU", "b": "2"}) == (
+        {"residency": "EU", "a": "1", "b": "2"}, [])
+
+
+# -- where a bucket is: a cloud store and an on-prem store --------------------------------------
+# Two moto servers: ``endpoint`` plays AWS S3 (answers for its buckets' regions), and
+# ``onprem_endpoint`` an S3-compatible store in the fra-dc1 data centre (MinIO, Ceph).
+FRA = "onprem:fra-dc1"
+
+
+@pytest.fixture(scope="session")
+def onprem_endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def onprem_admin(onprem_endpoint: str, session: Any) -> Any:
+    return session.client("s3", endpoint_url=onprem_endpoint)
+
+
+@pytest.fixture
+def cloud_env(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cloud store as boto3's environment names it (what `storage_for` builds on)."""
+    for name, value in {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                        "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": US}.items():
+        monkeypatch.setenv(name, value)
+
+
+def _inventory(tmp_path: Any, fra_storage: str, fra_endpoint: str | None = None,
+               aws_storage: str | None = None) -> Any:
+    import yaml
+
+    from placer.catalog import load_inventory, resolve_inventory
+
+    fra: dict[str, Any] = {"location": FRA, "country": "DE", "storage": fra_storage,
+                           "pools": [{"gpu": "A100-80GB", "count": 8, "cost_per_gpu_hour": 1}]}
+    if fra_endpoint:
+        fra["storage_endpoint"] = fra_endpoint
+    aws: dict[str, Any] = {"location": "aws:eu-central-1"}
+    if aws_storage:
+        aws["storage"] = aws_storage
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({"sites": {"fra-dc": fra, "aws-fra": aws}}, sort_keys=False))
+    return resolve_inventory(load_inventory(path))
+
+
+def test_an_onprem_claim_for_a_bucket_on_the_cloud_store_is_refused(
+        tmp_path: Any, cloud_env: None, admin: Any, bucket: Any) -> None:
+    """Regression (issue 9, hole 10): the inventory said Frankfurt (on-prem) for a bucket
+    that S3 itself puts in us-east-1; the copy was allowed into it. Now the inventory is
+    refused, and not a byte reaches the bucket."""
+    from placer.backends import storage_for
+    from placer.errors import InventoryError
+
+    src, dst = bucket(EU), bucket(US)
+    _put(admin, src, "ds/x", b"personal data")
+
+    def copy_into_fra_dc_storage() -> None:  # what the executor does for a job at fra-dc
+        router = storage_for(_inventory(tmp_path, f"s3://{dst}/placer"))
+        assert router is not None
+        router.copy(f"s3://{src}/ds/", f"s3://{dst}/placer/ds/", allowed={FRA})
+
+    with pytest.raises(InventoryError) as info:
+        copy_into_fra_dc_storage()
+    [detail] = info.value.details
+    assert (detail.field, detail.line) == ("sites.fra-dc", 2)
+    assert "has no storage_endpoint" in detail.msg
+    assert "a cloud store says where its buckets are" in detail.msg
+    assert admin.list_objects_v2(Bucket=dst)["KeyCount"] == 0
+
+
+def test_storage_for_refuses_an_onprem_bucket_on_the_cloud_store_built_by_hand(
+        endpoint: str) -> None:
+    from placer.backends import storage_for
+    from placer.errors import InventoryError
+    from placer.models import GpuPool, Location, ResolvedSite
+
+    site = ResolvedSite(name="fra-dc", kind="onprem",
+                        location=Location(provider="onprem", region="fra-dc1", country="DE"),
+                        pools=(GpuPool(gpu="A100-80GB", count=8, cost_per_gpu_hour=1),),
+                        storage="s3://fra-store/placer")
+    with pytest.raises(InventoryError, match="has no storage_endpoint") as info:
+        storage_for([site])
+    assert info.value.details[0].field == "sites.fra-dc.storage"
+
+
+def test_a_bucket_on_the_onprem_store_is_at_the_site(
+        tmp_path: Any, cloud_env: None, onprem_endpoint: str, admin: Any, onprem_admin: Any,
+        bucket: Any) -> None:
+    from placer.backends import storage_for
+
+    name = f"placer-fra-{next(_names)}"
+    onprem_admin.create_bucket(Bucket=name)  # the store names no region: moto says None
+    cloud = bucket(EU)
+    _put(admin, cloud, "run/pretrain/ckpt/part-0", b"weights" * 1000, tags="stage=pretrain")
+    router = storage_for(_inventory(tmp_path, f"s3://{name}/placer", onprem_endpoint,
+                                    aws_storage=f"s3://{cloud}/run"))
+    assert router is not None
+
+    facts = router.resolve(f"s3://{name}/placer/")
+    assert facts.location == FRA
+    assert facts.evidence["location"] == (
+        f"on-prem store {onprem_endpoint}, at {FRA} (DE); GetBucketLocation({name}): no region")
+    assert router.resolve(f"s3://{cloud}/run/").location == "aws:eu-central-1"
+
+    # Cloud → on-prem across the two stores: guarded, streamed, verified, tags kept.
+    result = router.copy(f"s3://{cloud}/run/pretrain/ckpt", f"s3://{name}/placer/in/",
+                         allowed={FRA})
+    assert isinstance(result, CopyResult) and (result.bytes, result.objects) == (7000, 1)
+    got = onprem_admin.get_object(Bucket=name, Key="placer/in/part-0")["Body"].read()
+    assert got == b"weights" * 1000
+    assert onprem_admin.get_object_tagging(Bucket=name, Key="placer/in/part-0")["TagSet"] == [
+        {"Key": "stage", "Value": "pretrain"}]
+    router.store_for(f"s3://{name}/").verify_copy(result)
+    assert name not in {b["Name"] for b in admin.list_buckets()["Buckets"]}
+
+    # On-prem → cloud, and the guard holds across stores too.
+    back = router.copy(f"s3://{name}/placer/in/", f"s3://{cloud}/back/",
+                       allowed={"aws:eu-central-1"})
+    assert back.checksum == result.checksum
+    with pytest.raises(ResidencyError, match=f"its bucket is in {FRA}"):
+        router.copy(f"s3://{cloud}/run/", f"s3://{name}/placer/no/", allowed={"aws:eu-central-1"})
+    assert "placer/no/" not in str(onprem_admin.list_objects_v2(Bucket=name).get("Contents"))
+
+
+def test_a_cross_store_copy_checks_the_bytes_it_read(
+        onprem_endpoint: str, session: Any, admin: Any, onprem_admin: Any,
+        bucket: Any, s3: S3Resolver) -> None:
+    from placer.models import Location
+
+    store = S3Resolver(endpoint_url=onprem_endpoint, session=session,
+                       onprem_location=Location(provider="onprem", region="fra-dc1",
+                                                country="DE"))
+    name = f"placer-fra-{next(_names)}"
+    onprem_admin.create_bucket(Bucket=name)
+    src = bucket(EU)
+    _put(admin, src, "a", b"original")
+    result = store.copy(f"s3://{src}/a", f"s3://{name}/a", allowed={FRA}, source=s3)
+    assert result.checksum == f"sha256:{hashlib.sha256(b'original').hexdigest()}"
+    onprem_admin.put_object(Bucket=name, Key="a", Body=b"tampered")
+    with pytest.raises(ChecksumMismatchError):
+        store.verify_copy(result)
+
+
+@pytest.mark.parametrize(("constraint", "refused"), [
+    ("us-west-2", "reports bucket {b} in aws:us-west-2 (US)"),     # a cloud region elsewhere
+    ("EU", "reports bucket {b} in aws:eu-west-1 (IE)"),           # S3's legacy name, Ireland
+    ("eu-south-9", "in region 'eu-south-9', which placer's catalog cannot place"),
+    ("eu-central-1", None),                                        # Frankfurt: no contradiction
+])
+def test_an_onprem_store_naming_a_cloud_region_elsewhere_is_refused(
+        onprem_endpoint: str, session: Any, onprem_admin: Any, constraint: str,
+        refused: str | None) -> None:
+    from placer.models import Location
+
+    store = S3Resolver(endpoint_url=onprem_endpoint, session=session,
+                       onprem_location=Location(provider="onprem", region="fra-dc1",
+                                                country="DE"))
+    name = f"placer-fra-{next(_names)}"
+    onprem_admin.create_bucket(Bucket=name,
+                               CreateBucketConfiguration={"LocationConstraint": constraint})
+    uri = f"s3://{name}/out/"
+    if refused is None:
+        assert store.resolve(uri).location == FRA
+        store.put_json(f"{uri}m.json", {"a": 1}, allowed={FRA})
+        return
+    for attempt in (lambda: store.resolve(uri),
+                    lambda: store.put_json(f"{uri}m.json", {"a": 1}, allowed={FRA})):
+        with pytest.raises(ResidencyError) as info:
+            attempt()
+        assert refused.format(b=name) in str(info.value)
+    assert onprem_admin.list_objects_v2(Bucket=name)["KeyCount"] == 0
+
+
+def test_one_bucket_name_on_both_stores_is_refused(
+        tmp_path: Any, cloud_env: None, onprem_endpoint: str, admin: Any,
+        onprem_admin: Any) -> None:
+    from placer.backends import storage_for
+    from placer.errors import InventoryError
+    from placer.models import GpuPool, Location, ResolvedSite
+
+    name = f"placer-both-{next(_names)}"
+    admin.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": EU})
+    onprem_admin.create_bucket(Bucket=name)
+    with pytest.raises(InventoryError) as info:
+        _inventory(tmp_path, f"s3://{name}/fra", onprem_endpoint, aws_storage=f"s3://{name}/aws")
+    [detail] = info.value.details
+    assert detail.field == "sites.aws-fra.storage" and detail.line is not None
+    assert detail.msg == (
+        f"bucket s3://{name} is on the cloud store here and on the on-prem store "
+        f"{onprem_endpoint} for site 'fra-dc': one bucket name must mean one bucket; rename "
+        "one of them")
+
+    # The same rule when storage is built from sites made by hand.
+    fra = ResolvedSite(name="fra-dc", kind="onprem",
+                       location=Location(provider="onprem", region="fra-dc1", country="DE"),
+                       pools=(GpuPool(gpu="A100-80GB", count=8, cost_per_gpu_hour=1),),
+                       storage=f"s3://{name}/fra", storage_endpoint=onprem_endpoint)
+    other = fra.model_copy(update={"name": "fra-dc-b",
+                                   "storage_endpoint": onprem_endpoint.replace("127.0.0.1",
+                                                                               "localhost")})
+    with pytest.raises(InventoryError, match="one bucket name must mean one bucket"):
+        storage_for([fra, other])
+
+
+# -- the storage contract (tests/backends/storage_contract.py) ------------------------------------
+class TestS3StorageContract(StorageContract):
+    @pytest.fixture
+    def world(self, endpoint: str, session: Any) -> StorageWorld:
+        return s3_world(S3Side(endpoint, session))

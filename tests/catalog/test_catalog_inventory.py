@@ -273,6 +273,116 @@ def test_resolve_with_a_custom_catalog() -> None:
         resolve_inventory(inv, small)
 
 
+# -- storage: where a bucket is --------------------------------------------------------------------
+
+_POOL = 'pools: [{gpu: A100-80GB, count: 8, cost_per_gpu_hour: 1}]'
+
+
+def test_an_onprem_site_keeps_its_storage_on_its_own_store(tmp_path: Path) -> None:
+    path = write(tmp_path, f"""
+        sites:
+          fra-dc:
+            location: onprem:fra-dc1
+            country: DE
+            {_POOL}
+            storage: s3://fra-store/placer
+            storage_endpoint: http://minio.fra-dc1:9000
+          aws-fra:
+            location: aws:eu-central-1
+            storage: s3://acme-eu/placer
+    """)
+    fra, aws = resolve_inventory(load_inventory(path))
+    assert (fra.storage, fra.storage_endpoint) == (
+        "s3://fra-store/placer", "http://minio.fra-dc1:9000")
+    assert (aws.storage, aws.storage_endpoint) == ("s3://acme-eu/placer", None)
+
+
+@pytest.mark.parametrize(("site", "line", "field", "msg"), [
+    # an on-prem bucket on the cloud store: the inventory's word would beat the store's
+    (f"""location: onprem:fra-dc1
+            country: DE
+            {_POOL}
+            storage: s3://fra-store/placer""", 2, "sites.x",
+     "storage 's3://fra-store/placer' has no storage_endpoint, so it would be a bucket on a "
+     "cloud store; a cloud store says where its buckets are, and that is never this on-prem "
+     "site."),
+    ("""location: aws:eu-central-1
+            storage: s3://acme-eu/placer
+            storage_endpoint: http://minio:9000""", 2, "sites.x",
+     "storage_endpoint is for on-prem sites: a cloud region's buckets are on the provider's "
+     "store, which says where they are; remove it"),
+    (f"""location: onprem:fra-dc1
+            country: DE
+            {_POOL}
+            storage: gs://fra-store/placer
+            storage_endpoint: http://minio:9000""", 2, "sites.x",
+     "storage 'gs://fra-store/placer' must be an s3:// URI: an on-prem store at "
+     "storage_endpoint is S3-compatible"),
+    (f"""location: onprem:fra-dc1
+            country: DE
+            {_POOL}
+            storage: s3://fra-store/placer
+            storage_endpoint: http://admin:hunter2@minio:9000""", 7, "sites.x.storage_endpoint",
+     "storage_endpoint 'http://admin:hunter2@minio:9000' must be an http:// or https:// URL "
+     "such as http://minio.fra-dc1:9000, without user:password@"),
+])
+def test_storage_that_breaks_the_bucket_rule_is_refused_at_load(
+        tmp_path: Path, site: str, line: int, field: str, msg: str) -> None:
+    path = write(tmp_path, f"""
+        sites:
+          x:
+            {site}
+    """)
+    [detail] = details(path)
+    assert (detail.line, detail.field) == (line, field)
+    assert detail.msg.startswith(msg)
+
+
+def test_one_bucket_on_two_stores_or_one_store_in_two_places_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, f"""
+        sites:
+          fra-dc:
+            location: onprem:fra-dc1
+            country: DE
+            {_POOL}
+            storage: s3://shared/fra
+            storage_endpoint: http://minio.fra:9000
+          muc-dc:
+            location: onprem:muc-dc1
+            country: DE
+            {_POOL}
+            storage: s3://muc-store/muc
+            storage_endpoint: HTTP://MINIO.FRA:9000/
+          aws-fra:
+            location: aws:eu-central-1
+            storage: s3://shared/aws
+    """)
+    assert [(d.line, d.field, d.msg) for d in details(path)] == [
+        (13, "sites.muc-dc.storage_endpoint",
+         "the store http://minio.fra:9000 is also site 'fra-dc''s, in onprem:fra-dc1, not "
+         "onprem:muc-dc1: one store is in one place; give each location its own store"),
+        (16, "sites.aws-fra.storage",
+         "bucket s3://shared is on the cloud store here and on the on-prem store "
+         "http://minio.fra:9000 for site 'fra-dc': one bucket name must mean one bucket; "
+         "rename one of them"),
+    ]
+
+
+def test_sites_copied_past_validation_are_still_checked() -> None:
+    site = Site.model_validate({
+        "name": "fra", "location": "onprem:fra-dc1", "country": "DE",
+        "pools": [{"gpu": "T4", "count": 1, "cost_per_gpu_hour": 0.1}],
+    })
+    with pytest.raises(ValueError, match="has no storage_endpoint"):  # Inventory re-validates
+        Inventory(sites=(site.model_copy(update={"storage": "s3://fra-store/p"}),))
+    # model_copy validates nothing: resolution checks again.
+    inv = Inventory(sites=(site,)).model_copy(update={"sites": (
+        site.model_copy(update={"storage": "s3://fra-store/p"}),)})
+    with pytest.raises(InventoryError, match="has no storage_endpoint") as info:
+        resolve_inventory(inv)
+    assert info.value.details[0].field == "sites.fra.storage"
+
+
 # -- the embedded default inventory ---------------------------------------------------------------
 
 

@@ -10,19 +10,18 @@ import sys
 from pathlib import Path
 
 import placer
-from placer.backends import PrefixLayout, compute_backends_for
+from placer.backends import PrefixLayout, compute_backends_for, storage_for
 from placer.catalog import resolve_inventory
 from placer.executor import Executor
 from placer.journal import Journal
 from placer.models import Inventory, Pipeline, Plan
-from placer_s3 import S3Resolver
 
 spec = json.loads(Path(sys.argv[1]).read_text())
 pipeline = Pipeline.model_validate(spec["pipeline"])
 inventory = Inventory.model_validate(spec["inventory"])
 plan = Plan.model_validate(spec["plan"])
 sites = resolve_inventory(inventory)
-storage = S3Resolver(endpoint_url=spec["endpoint"], bucket_locations=spec["bucket_locations"])
+storage = storage_for(sites)  # the cloud store from AWS_ENDPOINT_URL_S3, fra-dc's its own
 
 
 def die_after_submit(point: str, run_id: str, job: str) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 import boto3
 
@@ -18,7 +19,14 @@ if os.environ.get("FAIL_ATTEMPTS", "") and os.environ["PLACER_ATTEMPT"] in os.en
     sys.exit(3)
 time.sleep(float(os.environ.get("SLEEP_S", "0")))
 
-s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
+# Each bucket on its own store: the on-prem bucket on the data centre's, the rest on the
+# cloud's (AWS_ENDPOINT_URL_S3), as the inventory's storage_endpoint routes them.
+ROUTES = json.loads(os.environ.get("PLACER_TEST_S3_ENDPOINTS", "{}"))
+
+
+def s3(bucket: str) -> Any:
+    url = ROUTES.get(bucket, os.environ["AWS_ENDPOINT_URL_S3"])
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1")
 
 
 def split(uri: str) -> tuple[str, str]:
@@ -29,12 +37,13 @@ def split(uri: str) -> tuple[str, str]:
 read = []
 for ref, uri in sorted(json.loads(os.environ["PLACER_INPUTS"]).items()):
     bucket, key = split(uri)
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key)
+    listed = s3(bucket).list_objects_v2(Bucket=bucket, Prefix=key)
     for obj in listed.get("Contents", []):
-        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+        body = s3(bucket).get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
         read.append(f"{ref}=[{body}]")
 job = os.environ["PLACER_JOB"]
 for uri in json.loads(os.environ["PLACER_OUTPUTS"]).values():
     bucket, key = split(uri)
-    s3.put_object(Bucket=bucket, Key=f"{key}/part-0", Body=f"{job}({' '.join(read)})".encode())
+    s3(bucket).put_object(Bucket=bucket, Key=f"{key}/part-0",
+                          Body=f"{job}({' '.join(read)})".encode())
 print(f"job {job} at {os.environ['PLACER_SITE']} read {len(read)} object(s)")

@@ -1,4 +1,5 @@
-"""The run commands as a user types them, against the two real Ray clusters and S3 (moto)."""
+"""The run commands as a user types them, against the two real Ray clusters and S3 (moto:
+the cloud's store, and fra-dc's own store named by its ``storage_endpoint``)."""
 
 from __future__ import annotations
 
@@ -13,27 +14,29 @@ from typer.testing import CliRunner
 from placer.cli import app
 from tests.backends.ray_clusters import GPU, ClusterPair
 from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY
-from tests.e2e.conftest import CLOUD_BUCKET, ONPREM_BUCKET
+from tests.e2e.conftest import CLOUD_BUCKET, ONPREM_BUCKET, job_endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("job_script.py")
 runner = CliRunner()
 
 
-def _files(tmp: Path, pair: ClusterPair, endpoint: str) -> tuple[Path, Path]:
+def _files(tmp: Path, pair: ClusterPair, endpoint: str,
+           onprem_endpoint: str) -> tuple[Path, Path]:
     def cluster(c: Any) -> dict[str, Any]:
         return {"backend": "ray", "address": c.address, "token_env": c.token_env}
 
     inventory = {"apiVersion": "placer/v1", "kind": "Inventory", "name": "cli-e2e", "sites": {
         "fra-dc": {"location": f"onprem:{pair.onprem.name}", "country": "DE",
                    "pools": [{"gpu": GPU, "count": 8, "cost_per_gpu_hour": "$1"}],
-                   "cluster": cluster(pair.onprem), "storage": f"s3://{ONPREM_BUCKET}/cli"},
+                   "cluster": cluster(pair.onprem), "storage": f"s3://{ONPREM_BUCKET}/cli",
+                   "storage_endpoint": onprem_endpoint},
         "aws-eu": {"location": "aws:eu-central-1", "cluster": cluster(pair.cloud),
                    "offers": [{"gpu": GPU, "gpus_per_node": 8, "on_demand": "$2/h"}],
                    "storage": f"s3://{CLOUD_BUCKET}/cli"},
     }}
     env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-           "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+           "AWS_SECRET_ACCESS_KEY": SECRET_KEY, **job_endpoints(onprem_endpoint)}
     job = {"command": f"{sys.executable} {SCRIPT}", "runtime_env": {"env_vars": env},
            "gpu_types": {GPU: "1h"}}
     pipeline = {"apiVersion": "placer/v1", "kind": "Pipeline", "name": "cli-e2e", "datasets": {
@@ -56,8 +59,9 @@ def _files(tmp: Path, pair: ClusterPair, endpoint: str) -> tuple[Path, Path]:
 
 
 def test_submit_wait_then_runs_status_and_logs(ray_clusters: ClusterPair, endpoint: str,
-                                               admin: Any, tmp_path: Path) -> None:
-    pipe, inv = _files(tmp_path, ray_clusters, endpoint)
+                                               onprem_endpoint: str, admin: Any,
+                                               tmp_path: Path) -> None:
+    pipe, inv = _files(tmp_path, ray_clusters, endpoint, onprem_endpoint)
     db = str(tmp_path / "journal.db")
     # What the operator's shell holds for the S3 store (boto3's standard chain).
     env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,

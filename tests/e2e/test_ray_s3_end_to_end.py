@@ -1,10 +1,12 @@
 """Issue 3 end to end: a three-job DAG across two real Ray clusters (token auth on), data
-handed from job to job through a real S3 server (moto_server), everything in the journal.
+handed from job to job through real S3 servers (moto_server: the cloud's S3 and the on-prem
+site's own store), everything in the journal.
 
 ``prep`` reads personal data and must stay on-prem; ``pretrain`` reads public data and goes
 to the cheaper cloud cluster; ``finetune`` reads both outputs (so it is personal data too) and
 runs on-prem, which needs ``pretrain``'s checkpoint copied from the cloud bucket to the
-on-prem one: verified, journaled, and only into the consumer's own location.
+on-prem one (a copy between the two stores): verified, journaled, and only into the
+consumer's own location.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from typing import Any
 import pytest
 
 import placer
-from placer.backends import PrefixLayout, compute_backends_for
+from placer.backends import PrefixLayout, StorageRouter, compute_backends_for
 from placer.catalog import resolve_inventory
 from placer.executor import Executor, RetryPolicy
 from placer.journal import Journal
 from placer.models import Dataset, Inventory, Job, Offer, Pipeline
 from tests.backends.ray_clusters import GPU, ClusterPair
 from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY
-from tests.e2e.conftest import CLOUD_BUCKET, ONPREM_BUCKET
+from tests.e2e.conftest import CLOUD_BUCKET, ONPREM_BUCKET, job_endpoints
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("placer_s3")
@@ -34,20 +36,22 @@ SCRIPT = Path(__file__).with_name("job_script.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _world(pair: ClusterPair, endpoint: str, extra_env: dict[str, dict[str, str]] | None = None,
+def _world(pair: ClusterPair, endpoint: str, onprem_endpoint: str,
+           extra_env: dict[str, dict[str, str]] | None = None,
            *, onprem_country: str = "DE", notes_class: str = "pii",
-           ) -> tuple[Pipeline, Inventory, S3Resolver]:
+           ) -> tuple[Pipeline, Inventory, StorageRouter]:
     onprem_site = pair.onprem.site("fra-dc", kind="onprem").model_copy(
         update={"country": onprem_country})
     cloud_site = pair.cloud.site("aws-eu", kind="cloud").model_copy(update={"offers": (
         Offer(gpu=GPU, gpus_per_node=8, on_demand=2.0, instance_type="test-8gpu"),)})
     onprem_loc, cloud_loc = onprem_site.location, cloud_site.location
     inventory = Inventory(name="e2e", sites=(
-        onprem_site.model_copy(update={"storage": f"s3://{ONPREM_BUCKET}/runs"}),
+        onprem_site.model_copy(update={"storage": f"s3://{ONPREM_BUCKET}/runs",
+                                       "storage_endpoint": onprem_endpoint}),
         cloud_site.model_copy(update={"storage": f"s3://{CLOUD_BUCKET}/runs"}),
     ))
     creds = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-             "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+             "AWS_SECRET_ACCESS_KEY": SECRET_KEY, **job_endpoints(onprem_endpoint)}
     command = f"{sys.executable} {SCRIPT}"
 
     def job(name: str, **kw: Any) -> Job:
@@ -66,9 +70,15 @@ def _world(pair: ClusterPair, endpoint: str, extra_env: dict[str, dict[str, str]
             resources={"gpus": 8}),
         job("finetune", inputs=("pretrain.checkpoint", "prep.features"), outputs={"model": 1}),
     ))
-    storage = S3Resolver(endpoint_url=endpoint, session=boto3.session.Session(
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name="us-east-1"),
-        bucket_locations={ONPREM_BUCKET: onprem_loc})
+    # The cloud's S3 answers for its buckets; the on-prem bucket is on fra-dc's own store,
+    # where the site is (what storage_for builds from the inventory and the environment).
+    session = boto3.session.Session(aws_access_key_id=ACCESS_KEY,
+                                    aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+    [fra] = [s for s in resolve_inventory(inventory) if s.name == "fra-dc"]
+    storage = StorageRouter(
+        {"s3": S3Resolver(endpoint_url=endpoint, session=session)},
+        {"s3": {ONPREM_BUCKET: S3Resolver(endpoint_url=onprem_endpoint, session=session,
+                                          onprem_location=fra.location)}})
     return pipeline, inventory, storage
 
 
@@ -80,9 +90,10 @@ def _ray_jobs_of(pair: ClusterPair, run_id: str) -> list[str]:
 
 
 def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+        ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,
+        onprem_admin: Any, tmp_path: Path) -> None:
     pair = ray_clusters
-    pipeline, inventory, storage = _world(pair, endpoint)
+    pipeline, inventory, storage = _world(pair, endpoint, onprem_endpoint)
     policies = placer.load_policies(ROOT / "policies")
     plan = placer.plan(pipeline, inventory, policies)
     assert plan.status == "placed", plan.reasons
@@ -98,7 +109,7 @@ def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
 
     # Data flowed prep + pretrain -> finetune; the checkpoint crossed once, verified.
     key = f"runs/{run.id}/finetune/model/part-0"
-    model = admin.get_object(Bucket=ONPREM_BUCKET, Key=key)["Body"].read().decode()
+    model = onprem_admin.get_object(Bucket=ONPREM_BUCKET, Key=key)["Body"].read().decode()
     assert model.startswith("finetune(")
     assert "prep(notes=[patient notes])" in model
     assert "pretrain(web=[web corpus])" in model
@@ -125,9 +136,10 @@ def test_three_jobs_across_two_ray_clusters_hand_data_through_s3(
 
 
 def test_a_crash_between_submit_and_record_leaves_one_ray_job_per_step(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+        ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,
+        onprem_admin: Any, tmp_path: Path) -> None:
     pair = ray_clusters
-    pipeline, inventory, storage = _world(pair, endpoint)
+    pipeline, inventory, storage = _world(pair, endpoint, onprem_endpoint)
     policies = placer.load_policies(ROOT / "policies")
     plan = placer.plan(pipeline, inventory, policies)
     sites = resolve_inventory(inventory)
@@ -164,16 +176,18 @@ def _step_until_running(run: Any, job: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.5)
 
 
-def _executor(sites: Any, journal: Journal, storage: S3Resolver, **kw: Any) -> Executor:
+def _executor(sites: Any, journal: Journal, storage: StorageRouter, **kw: Any) -> Executor:
     return Executor(journal, compute_backends_for(sites), layout=PrefixLayout(
         {s.location.key: s.storage for s in sites if s.storage}), storage=storage,
         mover=storage, poll_interval_s=0.5, **kw)
 
 
 def test_a_failing_job_is_retried_on_the_real_cluster(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+        ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,
+        onprem_admin: Any, tmp_path: Path) -> None:
     pair = ray_clusters
-    pipeline, inventory, storage = _world(pair, endpoint, {"prep": {"FAIL_ATTEMPTS": "1"}})
+    pipeline, inventory, storage = _world(pair, endpoint, onprem_endpoint,
+                                          {"prep": {"FAIL_ATTEMPTS": "1"}})
     policies = placer.load_policies(ROOT / "policies")
     plan = placer.plan(pipeline, inventory, policies)
     journal = Journal(tmp_path / "journal.db")
@@ -189,13 +203,15 @@ def test_a_failing_job_is_retried_on_the_real_cluster(
 
 
 def test_a_cluster_that_goes_down_mid_run_is_replanned_around(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+        ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,
+        onprem_admin: Any, tmp_path: Path) -> None:
     """The cloud cluster dies while ``pretrain`` runs there: ``pretrain`` (public data) is
     re-planned onto the on-prem cluster; nothing is ever placed outside the eligible sets."""
     from tests.backends.ray_clusters import shared_clusters
 
     pair = ray_clusters
-    pipeline, inventory, storage = _world(pair, endpoint, {"pretrain": {"SLEEP_S": "30"}})
+    pipeline, inventory, storage = _world(pair, endpoint, onprem_endpoint,
+                                          {"pretrain": {"SLEEP_S": "30"}})
     policies = placer.load_policies(ROOT / "policies")
     plan = placer.plan(pipeline, inventory, policies)
     assert plan.jobs["pretrain"].site == "aws-eu"
@@ -218,14 +234,16 @@ def test_a_cluster_that_goes_down_mid_run_is_replanned_around(
 
 
 def test_a_job_whose_data_may_not_leave_the_failed_site_is_stuck_not_moved(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+        ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,
+        onprem_admin: Any, tmp_path: Path) -> None:
     """Here the on-prem data centre is in the US, so EU data may be processed only on the
     cloud cluster (aws:eu-central-1). When that cluster dies, ``prep`` has nowhere left to go:
     it is reported STUCK with the rule that keeps it, and never submitted on-prem."""
     from tests.backends.ray_clusters import shared_clusters
 
     pair = ray_clusters
-    pipeline, inventory, storage = _world(pair, endpoint, {"prep": {"SLEEP_S": "30"}},
+    pipeline, inventory, storage = _world(pair, endpoint, onprem_endpoint,
+                                          {"prep": {"SLEEP_S": "30"}},
                                           onprem_country="US", notes_class="internal")
     policies = placer.load_policies(ROOT / "policies")
     plan = placer.plan(pipeline, inventory, policies)
@@ -251,7 +269,8 @@ def test_a_job_whose_data_may_not_leave_the_failed_site_is_stuck_not_moved(
 
 
 def test_killing_placer_between_submit_and_record_then_resuming_leaves_one_job_per_step(
-        ray_clusters: ClusterPair, endpoint: str, admin: Any, tmp_path: Path) -> None:
+        ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,
+        onprem_admin: Any, tmp_path: Path) -> None:
     """A real process kill (``os._exit``) right after Ray accepted ``pretrain`` and before the
     journal recorded it; ``resume`` in a new process adopts it instead of submitting again."""
     import json
@@ -259,7 +278,7 @@ def test_killing_placer_between_submit_and_record_then_resuming_leaves_one_job_p
     import subprocess
 
     pair = ray_clusters
-    pipeline, inventory, storage = _world(pair, endpoint)
+    pipeline, inventory, storage = _world(pair, endpoint, onprem_endpoint)
     policies_dir = ROOT / "policies"
     plan = placer.plan(pipeline, inventory, placer.load_policies(policies_dir))
     journal_path = tmp_path / "journal.db"
@@ -268,11 +287,10 @@ def test_killing_placer_between_submit_and_record_then_resuming_leaves_one_job_p
         "pipeline": pipeline.model_dump(mode="json"),
         "inventory": inventory.model_dump(mode="json", by_alias=True),
         "plan": plan.model_dump(mode="json"), "policies": str(policies_dir),
-        "endpoint": endpoint, "bucket_locations": storage.bucket_locations,
         "journal": str(journal_path), "die_after": "pretrain",
     }))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-           "AWS_DEFAULT_REGION": "us-east-1"}
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint}
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("crash_executor.py")),
                            str(spec)], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=300, check=False)

@@ -1,0 +1,579 @@
+"""The one verified, residency-guarded copy every object store shares.
+
+A storage backend (``placer_s3``, ``placer_gcs``, :class:`placer.testing.FakeStorageResolver`)
+subclasses :class:`ObjectStore` and fills in the store's primitives; the algorithm is here,
+once, and SDK-free:
+
+============================  =================================================================
+primitive (the store's)       what it answers
+============================  =================================================================
+``location(uri, fresh=)``     the bucket's location key, asked of the store (``None``: unknown)
+``bucket_facts(uri)``         location, tags and how each was learnt (for ``resolve``)
+``head(uri)``                 one object's size, version, stored checksums; ``None`` if absent
+``pages(prefix)``             the objects under a prefix, a page at a time, sorted
+``object_tag_pairs(obj)``     an object's own tags, as stored (only where the store has them)
+``copy_one(obj, dst)``        a server-side copy inside the store, pinned to ``obj.version``
+``open_read(obj)``            a stream of the bytes of ``obj.version``
+``write(dst, body, ...)``     a streamed write that the store checks against the checksums sent
+============================  =================================================================
+
+What the base builds on them: :meth:`~ObjectStore.resolve` (object or prefix, sizes, tags with
+evidence), :meth:`~ObjectStore.check_destination` (the residency guard, asked fresh before the
+first byte), :meth:`~ObjectStore.copy` (object or prefix; server-side inside one store,
+streamed and hashed between two), :meth:`~ObjectStore.verify` and
+:meth:`~ObjectStore.verify_copy`, :meth:`~ObjectStore.put_json` / :meth:`~ObjectStore.get_json`.
+
+Checksums are ``<algorithm>:<hex>`` for an object and ``<algorithm>-tree:<hex>`` for a prefix
+(:func:`tree_digest`). A copy inside one store uses the algorithm that store computes itself
+when it writes (``native``: SHA-256 on S3, MD5 on GCS), so no byte passes through placer; a
+copy between two stores is SHA-256, computed on the bytes read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from placer.errors import (
+    BackendError,
+    ChecksumMismatchError,
+    DatasetNotFoundError,
+    InvalidTagError,
+    ResidencyError,
+)
+from placer.tags import canonical, clean_tags
+
+# Where a write may go: a set of location keys, or a predicate on one.
+AllowedLocations = Collection[str] | Callable[[str], bool]
+
+# The checksums placer can compute itself (hashlib), for streamed copies and re-reads.
+ALGORITHMS = ("sha256", "md5")
+CHUNK = 1024 * 1024
+# A streamed copy between two stores keeps this much of an object in memory, the rest in a
+# temporary file: the whole object is read and checked before the first byte is written.
+SPOOL = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a storage backend learnt about a dataset, and how (for the plan's evidence)."""
+
+    uri: str
+    location: str | None
+    size_gb: float | None
+    tags: dict[str, str]
+    evidence: dict[str, str]
+
+
+def is_allowed(location: str | None, allowed: AllowedLocations) -> bool:
+    """Whether ``location`` is allowed; an unknown location never is.
+
+    >>> is_allowed("aws:eu-central-1", {"aws:eu-central-1"}), is_allowed(None, lambda _: True)
+    (True, False)
+    """
+    if location is None:
+        return False
+    return allowed(location) if callable(allowed) else location in allowed
+
+
+def tree_digest(lines: Iterable[str]) -> str:
+    """SHA-256 hex of the sorted ``<relative key>\\t<size>\\t<hex>\\n`` lines of a prefix."""
+    return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object as a listing shows it: its URI and size in bytes."""
+
+    uri: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as its store describes it (``head``).
+
+    ``version`` is the store's name for these bytes (an S3 ETag, a GCS generation): reads and
+    server-side copies are pinned to it, so a copy never mixes two versions. ``checksums`` maps
+    an algorithm (``sha256``, ``md5``) to the hex digest the store computed and kept; empty if
+    it kept none placer can compare.
+    """
+
+    uri: str
+    size: int
+    version: str = ""
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BucketFacts:
+    """A bucket's location and tags, each with how the store gave it."""
+
+    location: str | None
+    location_evidence: str
+    tags: dict[str, str]
+    tags_evidence: str
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What a verified copy moved (or a verified write wrote).
+
+    ``checksum`` is ``<algorithm>:<hex>`` of one object, or for a prefix
+    ``<algorithm>-tree:<hex>``: :func:`tree_digest` of the lines
+    ``<relative key>\\t<size>\\t<hex>``, equal for equal content wherever it lives.
+    """
+
+    src: str
+    dst: str
+    bytes: int
+    objects: int
+    checksum: str
+
+
+class ObjectReader(Protocol):
+    """The bytes of one object version, read in chunks (``b""`` at the end)."""
+
+    def read(self, n: int, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class CallingReader:
+    """An SDK's stream of bytes whose every read goes through ``call`` (a store's own wrapper
+    that turns SDK errors into placer's)."""
+
+    def __init__(self, raw: Any, call: Callable[[Callable[[], bytes]], bytes]) -> None:
+        self._raw, self._call = raw, call
+
+    def read(self, n: int, /) -> bytes:
+        return self._call(lambda: self._raw.read(n))
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def split_uri(uri: str, scheme: str) -> tuple[str, str]:
+    """``<scheme>://bucket/key`` → ``(bucket, key)``; the key may be empty or end in ``/``.
+
+    >>> split_uri("s3://acme-eu/datasets/imagenet/", "s3")
+    ('acme-eu', 'datasets/imagenet/')
+    """
+    prefix = f"{scheme}://"
+    if not uri.startswith(prefix):
+        article = "an" if scheme[:1] in tuple("aefhilmnorsx") else "a"  # the letter spoken
+        raise BackendError(f"{uri}: not {article} {prefix} URI")
+    bucket, _, key = uri[len(prefix):].partition("/")
+    if not bucket:
+        raise BackendError(f"{uri}: no bucket in the URI")
+    return bucket, key
+
+
+def with_key(uri: str, key: str) -> str:
+    """The URI of ``key`` in ``uri``'s bucket.
+
+    >>> with_key("gs://b/some/where", "other/key")
+    'gs://b/other/key'
+    """
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{rest.partition('/')[0]}/{key}"
+
+
+def clean_store_tags(uri: str, bucket: str, key: str | None,
+                     pairs: Iterable[tuple[str, str]], what: str = "tag") -> dict[str, str]:
+    """Tags (or labels) read from a store, in placer's stored form (NFKC, trimmed).
+
+    Raises:
+        InvalidTagError: naming the bucket, the object if any, and the tag: an invisible
+            character, or two keys that are one key once normalised (a store's answer with
+            the same key twice included).
+    """
+    pairs = list(pairs)
+    for tag, value in pairs:
+        try:
+            clean_tags({tag: value}, what)
+        except ValueError as exc:
+            raise InvalidTagError(uri, bucket, key, tag, str(exc), what) from None
+    if len({tag for tag, _ in pairs}) != len(pairs):
+        dup = next(t for i, (t, _) in enumerate(pairs) if t in {u for u, _ in pairs[:i]})
+        raise InvalidTagError(uri, bucket, key, dup, f"{what} key {dup!r} appears twice", what)
+    try:
+        return clean_tags(dict(pairs), what)
+    except ValueError as exc:  # two keys that are one key once normalised
+        raise InvalidTagError(uri, bucket, key, None, str(exc), what) from None
+
+
+def merge_tags(bucket: Mapping[str, str], obj: Mapping[str, str]
+               ) -> tuple[dict[str, str], list[str]]:
+    """Bucket tags overridden key by key by an object's, keys compared by
+    :func:`placer.tags.canonical`; also the object keys whose value replaced another.
+
+    >>> merge_tags({"Residency": "EU", "owner": "ml"}, {"residency": "DE"})
+    ({'residency': 'DE', 'owner': 'ml'}, ['residency'])
+    """
+    by_key = {canonical(k): k for k in obj}
+    merged: dict[str, str] = {}
+    overridden = []
+    for k, v in bucket.items():
+        mine = by_key.get(canonical(k))
+        if mine is None:
+            merged[k] = v
+            continue
+        merged[mine] = obj[mine]
+        if obj[mine] != v:
+            overridden.append(mine)
+    merged.update((k, v) for k, v in obj.items() if k not in merged)
+    return merged, sorted(overridden)
+
+
+def hashes_of(data: bytes, algorithms: Iterable[str] = ALGORITHMS) -> dict[str, str]:
+    """Hex digests of ``data``.
+
+    >>> hashes_of(b"", ["md5"])
+    {'md5': 'd41d8cd98f00b204e9800998ecf8427e'}
+    """
+    return {a: _hasher(a, data).hexdigest() for a in algorithms}
+
+
+def _hasher(algorithm: str, data: bytes = b"") -> Any:
+    if algorithm not in ALGORITHMS:
+        raise BackendError(f"unknown checksum algorithm {algorithm!r} (placer knows: "
+                           f"{', '.join(ALGORITHMS)})")
+    return hashlib.new(algorithm, data, usedforsecurity=False)
+
+
+def _split_checksum(checksum: str) -> tuple[str, str]:
+    algorithm, sep, digest = checksum.partition(":")
+    if not sep or not digest:
+        raise BackendError(f"not a checksum: {checksum!r} (expected <algorithm>:<hex>)")
+    return algorithm, digest
+
+
+class ObjectStore(ABC):
+    """A bucket-and-key object store placer reads facts from and copies into, verified.
+
+    A subclass names the URI ``schemes`` it serves (how :func:`placer.backends.storage_for`
+    routes a URI to it, through the ``placer.backends`` entry points), the checksum it computes
+    itself when it writes (``native``), and implements the primitives listed in the module's
+    docstring. Every other method is the shared algorithm: a store does not override it.
+
+    A bucket's location is what its store says (docs/storage.md, "Where a bucket is"); the
+    residency guard asks again before every write.
+    """
+
+    name: str = "store"
+    schemes: tuple[str, ...] = ()  # e.g. ("s3",); empty: any scheme, routed to by no one
+    native: str = "sha256"
+    # Whether an on-prem site's own store can be one of these (an S3-compatible server): built
+    # with ``endpoint_url=`` and ``onprem_location=`` by storage_for.
+    serves_onprem: bool = False
+    # Operation names, for the evidence resolve() writes.
+    head_operation: str = "head"
+    list_operation: str = "list"
+    object_tags_operation: str | None = None  # None: the store's objects carry no tags
+
+    # -- the store's primitives ---------------------------------------------------------------
+    @abstractmethod
+    def location(self, uri: str, *, fresh: bool = False) -> str | None:
+        """The location key of the bucket ``uri`` names; ``None`` if no single one.
+
+        ``fresh=True`` asks the store again (the residency guard does, before every write).
+
+        Raises:
+            DatasetNotFoundError: no such bucket.
+        """
+
+    @abstractmethod
+    def bucket_facts(self, uri: str) -> BucketFacts:
+        """Location and tags of ``uri``'s bucket, with evidence (tags via
+        :func:`clean_store_tags`)."""
+
+    @abstractmethod
+    def head(self, uri: str) -> StoredObject | None:
+        """The object at ``uri``; ``None`` if there is none (a missing bucket may raise
+        :class:`DatasetNotFoundError`)."""
+
+    @abstractmethod
+    def pages(self, prefix_uri: str) -> Iterator[list[ObjectInfo]]:
+        """Every object whose URI starts with ``prefix_uri``, sorted, one list per page."""
+
+    @abstractmethod
+    def copy_one(self, src: StoredObject, dst_uri: str) -> None:
+        """Copy ``src`` (in this store) to ``dst_uri`` server-side, only while ``src.version``
+        is current; metadata and tags go with it."""
+
+    @abstractmethod
+    def open_read(self, obj: StoredObject) -> ObjectReader:
+        """The bytes of ``obj.version`` (an error if the object changed since ``head``)."""
+
+    @abstractmethod
+    def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
+              content_type: str | None = None, metadata: Mapping[str, str] | None = None,
+              tags: Sequence[tuple[str, str]] = ()) -> None:
+        """Write ``size`` bytes from ``body`` to ``uri``. The store checks what it received
+        against the ``checksums`` it can (S3 the SHA-256, GCS the MD5) and refuses a write
+        that does not match."""
+
+    def object_tag_pairs(self, obj: StoredObject) -> list[tuple[str, str]]:
+        """The object's own tags as stored (only where ``object_tags_operation`` is set)."""
+        return []
+
+    # -- URIs -----------------------------------------------------------------------------------
+    def parse(self, uri: str) -> tuple[str, str]:
+        """``(bucket, key)`` of a URI this store serves."""
+        scheme = uri.partition("://")[0]
+        if scheme in self.schemes or not self.schemes:
+            return split_uri(uri, scheme)
+        return split_uri(uri, self.schemes[0])  # "not an s3:// URI"
+
+    def list_objects(self, prefix_uri: str) -> list[ObjectInfo]:
+        """Every object under a prefix (``…/p/``), sorted by key."""
+        return [obj for page in self.pages(prefix_uri) for obj in page]
+
+    # -- resolve ------------------------------------------------------------------------------
+    def resolve(self, uri: str) -> DatasetFacts:
+        """Location, tags and size of an object or a prefix, each with how it was obtained.
+
+        ``…/k`` is the object ``k`` if it exists, else the prefix ``k/`` (so ``ds`` never
+        matches ``ds-old/``); ``…/k/`` is always a prefix and may be empty (an output prefix
+        not yet written): its size is 0. Anything else that names no data is
+        :class:`DatasetNotFoundError`.
+
+        Tags: the bucket's, overridden key by key by an object's own tags where the store has
+        them (the more specific statement wins; the evidence names every overridden key).
+        """
+        bucket, key = self.parse(uri)
+        facts = self.bucket_facts(uri)
+        evidence = {"location": facts.location_evidence, "tags": facts.tags_evidence}
+        tags = facts.tags
+        obj = self.head(uri) if key and not key.endswith("/") else None
+        if obj is not None:
+            size = obj.size
+            evidence["size"] = f"{self.head_operation}: {size} bytes"
+            if self.object_tags_operation is not None:
+                own = clean_store_tags(uri, bucket, key, self.object_tag_pairs(obj))
+                tags, overridden = merge_tags(tags, own)
+                evidence["tags"] += f" + {self.object_tags_operation}" + (
+                    f" (object overrides bucket: {', '.join(overridden)})" if overridden else "")
+        else:
+            prefix = key if not key or key.endswith("/") else key + "/"
+            size = count = pages = 0
+            for page in self.pages(with_key(uri, prefix)):
+                pages += 1
+                for item in page:
+                    size, count = size + item.size, count + 1
+            if count == 0 and key and not key.endswith("/"):
+                raise DatasetNotFoundError(
+                    uri, f"no such object, and no objects under {with_key(uri, prefix)}")
+            evidence["size"] = (f"{self.list_operation}(prefix={prefix!r}): {count} objects, "
+                                f"{size} bytes, {pages} pages")
+        return DatasetFacts(uri=uri, location=facts.location, size_gb=size / 1e9, tags=tags,
+                            evidence=evidence)
+
+    # -- residency guard ----------------------------------------------------------------------
+    def check_destination(self, uri: str, allowed: AllowedLocations) -> str:
+        """The destination bucket's location if the policy allows it; else refuse.
+
+        Called before any byte is written, so a retry or a failover can never write outside
+        the allowed locations. The location is asked of the store again (``fresh``), never
+        taken from the URI, a cache or the inventory; a bucket with no single location is
+        refused. A missing bucket is :class:`DatasetNotFoundError`: buckets are never created
+        (an auto-created bucket lands wherever the client's region says).
+        """
+        where = self.location(uri, fresh=True)
+        if where is None:
+            raise ResidencyError(f"refused to write {uri}: its bucket has no single location "
+                                 "(a multi-region bucket?), so the policy cannot allow it")
+        if not is_allowed(where, allowed):
+            raise ResidencyError(f"refused to write {uri}: its bucket is in {where}, outside "
+                                 "the locations the policy allows for this data")
+        return where
+
+    # -- checksums ----------------------------------------------------------------------------
+    def digest(self, obj: StoredObject, algorithm: str) -> str:
+        """``obj``'s hex digest: the one the store kept, else computed by streaming the bytes
+        of ``obj.version``.
+
+        Raises:
+            ChecksumMismatchError: the store returned another number of bytes than it said.
+        """
+        stored = obj.checksums.get(algorithm)
+        if stored:
+            return stored
+        return self._read(obj, [algorithm])[algorithm]
+
+    def _read(self, obj: StoredObject, algorithms: Iterable[str],
+              sink: IO[bytes] | None = None) -> dict[str, str]:
+        """Stream ``obj``'s bytes (into ``sink``), hashing them; check the count."""
+        hashers = {a: _hasher(a) for a in algorithms}
+        n = 0
+        reader = self.open_read(obj)
+        try:
+            while chunk := reader.read(CHUNK):
+                for h in hashers.values():
+                    h.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+                n += len(chunk)
+        finally:
+            reader.close()
+        if n != obj.size:
+            raise ChecksumMismatchError(obj.uri, f"{obj.size} bytes", f"{n} bytes read")
+        return {a: h.hexdigest() for a, h in hashers.items()}
+
+    def verify(self, uri: str, *, size: int, checksum: str) -> None:
+        """Check that the object at ``uri`` has ``size`` bytes and ``checksum``
+        (``<algorithm>:<hex>``), from the store's own checksum or by reading the bytes.
+
+        Raises:
+            ChecksumMismatchError: it differs (use it again before reading a copy made
+                earlier: an object overwritten since has another checksum).
+            DatasetNotFoundError: there is no object at ``uri``.
+        """
+        algorithm, want = _split_checksum(checksum)
+        _hasher(algorithm)
+        obj = self.head(uri)
+        if obj is None:
+            raise DatasetNotFoundError(uri, f"no such object ({self.head_operation})")
+        found = self.digest(obj, algorithm)
+        if (obj.size, found) != (size, want):
+            raise ChecksumMismatchError(uri, f"{size} bytes {checksum}",
+                                        f"{obj.size} bytes {algorithm}:{found}")
+
+    def verify_copy(self, result: CopyResult) -> None:
+        """Re-check every object of an earlier :meth:`copy` (or :meth:`put_json`) against its
+        recorded checksum; a prefix's tree checksum is recomputed from what is there now."""
+        algorithm, _ = _split_checksum(result.checksum)
+        if not algorithm.endswith("-tree"):
+            self.verify(result.dst, size=result.bytes, checksum=result.checksum)
+            return
+        algorithm = algorithm.removesuffix("-tree")
+        _hasher(algorithm)
+        _, dst_key = self.parse(result.dst)
+        lines = []
+        for info in self.list_objects(result.dst):
+            obj = self.head(info.uri)
+            if obj is None:
+                continue  # deleted while listed: the tree below is then short, and differs
+            lines.append(f"{self.parse(obj.uri)[1][len(dst_key):]}\t{obj.size}\t"
+                         f"{self.digest(obj, algorithm)}\n")
+        found = f"{algorithm}-tree:{tree_digest(lines)}"
+        if found != result.checksum:
+            raise ChecksumMismatchError(result.dst, result.checksum, found)
+
+    # -- copy -----------------------------------------------------------------------------------
+    def copy(self, src_uri: str, dst_uri: str, *, allowed: AllowedLocations,
+             source: ObjectStore | None = None) -> CopyResult:
+        """Copy an object or a prefix (``…/`` → ``…/``) into this store, verified.
+
+        ``…/k`` without a trailing ``/`` is the object ``k`` if it exists, else the prefix
+        ``k/``, copied to the destination as a prefix; an object copied to ``…/`` keeps its
+        name. ``source`` is the store that holds ``src_uri`` when it is another one (the
+        cloud's S3 and an on-prem store, S3 and GCS).
+
+        1. The destination's location is checked against ``allowed`` (location keys, or a
+           predicate on one) before anything is read or written (:meth:`check_destination`).
+        2. Inside one store, each object is copied server-side (:meth:`copy_one`, pinned to
+           the version hashed). Between two stores, each object is read (pinned), hashed while
+           read and checked against the source's size and stored checksum, spooled (at most
+           ``SPOOL`` bytes in memory, the rest in a temporary file) and written with its
+           checksums, which the destination store checks against the bytes it received.
+        3. Success is reported only once every destination object has the source's size and
+           checksum (:class:`ChecksumMismatchError` otherwise). Re-running a copy overwrites,
+           so retries are safe; a copy is not atomic (a failure leaves the objects before it).
+        """
+        src = self if source is None else source
+        self.check_destination(dst_uri, allowed)
+        _, src_key = src.parse(src_uri)
+        _, dst_key = self.parse(dst_uri)
+        obj = src.head(src_uri) if src_key and not src_key.endswith("/") else None
+        if obj is not None:
+            if dst_key == "" or dst_key.endswith("/"):
+                dst_key += src_key.rsplit("/", 1)[-1]
+            dst = with_key(dst_uri, dst_key)
+            algorithm, digest = self._copy_object(src, obj, dst)
+            return CopyResult(src_uri, dst, obj.size, 1, f"{algorithm}:{digest}")
+        if src_key and not src_key.endswith("/"):
+            # Not an object: the prefix k/ (a job's output is often a directory of parts).
+            src_key += "/"
+            dst_key = dst_key if not dst_key or dst_key.endswith("/") else dst_key + "/"
+        elif dst_key and not dst_key.endswith("/"):
+            raise BackendError(f"{dst_uri}: a prefix ({src_uri}) must be copied to a prefix "
+                               "ending in '/'")
+        objects = src.list_objects(with_key(src_uri, src_key))
+        if not objects:
+            raise DatasetNotFoundError(src_uri, "no objects to copy under this prefix")
+        lines, total, algorithm = [], 0, self._algorithm(src)
+        for info in objects:
+            obj = src.head(info.uri)
+            if obj is None:
+                raise DatasetNotFoundError(info.uri, "deleted while it was being copied")
+            rel = src.parse(info.uri)[1][len(src_key):]
+            _, digest = self._copy_object(src, obj, with_key(dst_uri, dst_key + rel))
+            lines.append(f"{rel}\t{obj.size}\t{digest}\n")
+            total += obj.size
+        return CopyResult(src_uri, with_key(dst_uri, dst_key), total, len(objects),
+                          f"{algorithm}-tree:{tree_digest(lines)}")
+
+    def _algorithm(self, src: ObjectStore) -> str:
+        """A copy's checksum: the store's own inside one store, else SHA-256."""
+        return self.native if src is self else "sha256"
+
+    def _copy_object(self, src: ObjectStore, obj: StoredObject, dst_uri: str
+                     ) -> tuple[str, str]:
+        """Copy one object here, verified; its (algorithm, hex digest)."""
+        if src is self:
+            digest = self.digest(obj, self.native)
+            self.copy_one(obj, dst_uri)
+            self.verify(dst_uri, size=obj.size, checksum=f"{self.native}:{digest}")
+            return self.native, digest
+        # Between stores: what the source kept (SHA-256 if it has it, else its own) is checked
+        # on the bytes read; with no kept checksum, the version pin is what ties them to it.
+        kept = "sha256" if "sha256" in obj.checksums else src.native
+        algorithms = {"sha256", kept, self.native}
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
+            got = src._read(obj, sorted(algorithms), spool)
+            if obj.checksums.get(kept, got[kept]) != got[kept]:
+                raise ChecksumMismatchError(obj.uri, f"{obj.size} bytes {kept}:"
+                                            f"{obj.checksums[kept]}",
+                                            f"{obj.size} bytes {kept}:{got[kept]} read")
+            spool.seek(0)
+            self.write(dst_uri, spool, size=obj.size, checksums=got,
+                       content_type=obj.content_type, metadata=obj.metadata,
+                       tags=src.object_tag_pairs(obj))
+        # What the destination reports (its own checksum of what it stored) must be what was
+        # read; a store keeping none is re-read.
+        written = self.head(dst_uri)
+        check = next((a for a in ("sha256", self.native)
+                      if written is not None and a in written.checksums), "sha256")
+        self.verify(dst_uri, size=obj.size, checksum=f"{check}:{got[check]}")
+        return "sha256", got["sha256"]
+
+    # -- small writes -------------------------------------------------------------------------
+    def put_json(self, uri: str, value: Any, *, allowed: AllowedLocations) -> CopyResult:
+        """Write ``value`` as JSON (sorted keys) to ``uri`` under the same residency guard,
+        checked by the store and verified (the executor's small manifests)."""
+        self.check_destination(uri, allowed)
+        data = json.dumps(value, sort_keys=True, indent=2).encode()
+        sums = hashes_of(data)
+        self.write(uri, io.BytesIO(data), size=len(data), checksums=sums,
+                   content_type="application/json")
+        checksum = f"{self.native}:{sums[self.native]}"
+        self.verify(uri, size=len(data), checksum=checksum)
+        return CopyResult("", uri, len(data), 1, checksum)
+
+    def get_json(self, uri: str) -> Any:
+        """Read a JSON object written by :meth:`put_json` (or by a job)."""
+        obj = self.head(uri)
+        if obj is None:
+            raise DatasetNotFoundError(uri, f"no such object ({self.head_operation})")
+        out = io.BytesIO()
+        self._read(obj, (), out)
+        return json.loads(out.getvalue())

@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from placer.report import PlotsUnavailable, ProgressBars, pareto  # noqa: E402
 from placer.sim.bench import BenchResult, Row, run_benchmark  # noqa: E402
 from placer.sim.metrics import summarise  # noqa: E402
-from placer.sim.plots import PlotsUnavailable, pareto  # noqa: E402
 from placer.sim.registry import make_strategy  # noqa: E402
 from placer.sim.scenario import Scenario, SweepSpec, build, load_scenario  # noqa: E402
 
@@ -89,7 +89,8 @@ def _rows(
     path: Path, strategies: tuple[str, ...], budgets: tuple[float, ...], cache: bool = False
 ) -> list[Row]:
     scenario = _sweep(load_scenario(path), strategies, budgets, cache)
-    return run_benchmark(scenario, path.parent, progress=sys.stderr.isatty()).rows
+    with ProgressBars(enabled=sys.stderr.isatty()) as bars:
+        return run_benchmark(scenario, path.parent, progress=bars).rows
 
 
 def _match(base: list[Row], ours: list[Row], cost: str) -> list[tuple[Row, Row | None]]:

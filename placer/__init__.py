@@ -22,12 +22,14 @@ from placer.errors import (
     PlacerError,
     PolicyError,
     ResidencyError,
+    RunLockedError,
     RunNotFoundError,
     SimulationError,
     SiteUnreachableError,
     SolverError,
 )
 from placer.executor import Run, RunStatus, resume, submit
+from placer.explain import explain_plan
 from placer.journal import Journal
 from placer.loading import load_pipeline
 from placer.models import (
@@ -76,6 +78,7 @@ __all__ = [
     "ResidencyError",
     "Resources",
     "Run",
+    "RunLockedError",
     "RunNotFoundError",
     "RunStatus",
     "SimulationError",
@@ -84,6 +87,7 @@ __all__ = [
     "SolverError",
     "default_catalog",
     "default_inventory",
+    "explain_plan",
     "load_inventory",
     "load_pipeline",
     "load_policies",

@@ -1,8 +1,12 @@
-"""Human explanations of a Plan: per job, the choice, its cost, and why not the other sites."""
+"""Human explanations of a Plan: per job, the choice, its cost, and why not the other sites.
+
+Importing this module makes :meth:`placer.models.Plan.explain` use :func:`explain_plan`
+(``import placer`` imports it), so the model itself never imports its presentation.
+"""
 
 from __future__ import annotations
 
-from placer.models import Plan
+from placer.models import Plan, register_explainer
 from placer.units import format_duration
 
 
@@ -94,3 +98,6 @@ def explain_plan(plan: Plan, job: str | None = None) -> str:
     for name in plan.jobs or plan.verdicts:
         parts.append(explain_job(plan, name))
     return "\n\n".join(parts)
+
+
+register_explainer(explain_plan)

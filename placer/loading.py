@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from placer.errors import CatalogError, ConfigError, ErrorDetail, PipelineError
 from placer.models import Pipeline, ResolvedSite
@@ -11,7 +12,11 @@ from placer.yamlio import SourceMap, read_yaml, strip_header, validate
 
 def load_pipeline_with_source(path: str | Path) -> tuple[Pipeline, SourceMap]:
     """Load a pipeline and the source map that places its fields in the file."""
-    data, sm = read_yaml(path)
+    return pipeline_from_data(*read_yaml(path))
+
+
+def pipeline_from_data(data: Any, sm: SourceMap) -> tuple[Pipeline, SourceMap]:
+    """Validate parsed YAML into a Pipeline (for callers that already parsed the file)."""
     body = strip_header(data, sm, "Pipeline")
     for section in ("jobs", "datasets"):
         if isinstance(body.get(section), dict):

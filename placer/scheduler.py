@@ -6,36 +6,33 @@ The steps, each pure (no I/O beyond reading the embedded catalog once):
 2. evaluate the policies: per job the eligible sites, the rules that rejected the others, soft
    penalties, the tags it inherits, or why it is held;
 3. turn every eligible (site, GPU type, on-demand/spot) into an optimizer :class:`Option`,
-   priced by the cost model of ``docs/cost-model.md``;
+   priced by :mod:`placer.pricing`, the one cost model (``docs/cost-model.md``) that the
+   simulator and the online strategies use too;
 4. solve; 5. assemble a :class:`Plan` with the evidence: rejected sites and rules, and for each
    eligible site that lost, what it would have cost.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 
-from placer.catalog import Catalog, default_catalog, default_inventory, link_for, resolve_inventory
-from placer.models import Inventory, Job, JobPlacement, Pipeline, Plan, ResolvedSite, SiteVerdict
-from placer.models.plan import Objective
-from placer.optimizer import Edge, Link, Option, Problem, Read, Solution, evaluate, solve
-from placer.policy import JobEligibility, PolicySet, policy_hash
+from placer.catalog import Catalog, default_catalog, default_inventory, resolve_inventory
+from placer.models import (
+    Inventory,
+    JobPlacement,
+    Objective,
+    Pipeline,
+    Plan,
+    ResolvedSite,
+    SiteVerdict,
+)
+from placer.optimizer import Edge, Problem, Read, Solution, evaluate, solve
+from placer.policy import JobEligibility, PolicySet, check_references, policy_hash
 from placer.policy import evaluate as evaluate_policies
+from placer.pricing import Candidate, job_candidates, links
 from placer.units import parse_duration, parse_price
 
-SECONDS_PER_HOUR = 3600.0
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An optimizer option together with what produced it (for the plan's evidence)."""
-
-    option: Option
-    nodes: int
-    gpus: int
-    label: str
+__all__ = ["Candidate", "build_problem", "plan"]
 
 
 def plan(
@@ -77,6 +74,7 @@ def plan(
     deadline_h = parse_duration(deadline) if deadline is not None else None
     budget_usd = parse_price(budget) if budget is not None else None
     sites = resolve_inventory(inventory, catalog)
+    check_references(policies.references, sites, policies.declared_locations)
     elig = evaluate_policies(pipeline, sites, policies)
     base = Plan(
         status="placed",
@@ -104,7 +102,7 @@ def plan(
     for job_name in pipeline.topological_order():
         e = elig[job_name]
         usable = _usable_sites(job_name, e.allowed, pinned or {}, exclude_sites)
-        cands = _candidates(pipeline.job(job_name), [by_name[s] for s in usable], e.penalties)
+        cands = job_candidates(pipeline.job(job_name), [by_name[s] for s in usable], e.penalties)
         if not cands:
             reasons.append(_no_option_reason(pipeline, job_name, e, sites, usable,
                                              (pinned or {}).get(job_name)))
@@ -142,60 +140,6 @@ def plan(
     })
 
 
-def _candidates(job: Job, sites: Sequence[ResolvedSite],
-                penalties: Mapping[str, float]) -> list[Candidate]:
-    """Every way to run ``job`` on ``sites``, with dominated cloud offers pruned.
-
-    Cost model (docs/cost-model.md): on-prem ``g × d × cost_per_gpu_hour``; cloud
-    ``ceil(g / k) × price × d`` for an offer of ``k`` GPUs per node; spot runs
-    ``d × (1 + spot_overhead)`` (expected preemption and restart) and starts after the spot
-    provisioning latency.
-    """
-    g = job.resources.gpus
-    out: list[Candidate] = []
-    for site in sites:
-        pen = penalties.get(site.name, 0.0)
-        loc = site.location.key
-        for gpu, hours in job.gpu_types.items():
-            if site.kind == "onprem":
-                for pool in site.pools:
-                    if pool.gpu != gpu or pool.count < g:
-                        continue
-                    out.append(Candidate(
-                        Option(site=site.name, location=loc, gpu=gpu, spot=False,
-                               duration_h=hours, compute_usd=g * hours * pool.cost_per_gpu_hour,
-                               penalty_usd=pen, pool=f"{site.name}/{gpu}", pool_gpus=g),
-                        nodes=0, gpus=g, label=f"{gpu} on-prem"))
-                continue
-            best: dict[bool, Candidate] = {}
-            for offer in site.offers:
-                if offer.gpu != gpu:
-                    continue
-                nodes = math.ceil(g / offer.gpus_per_node)
-                prices = [(False, offer.on_demand, hours, site.provisioning_h)]
-                if job.spot and offer.spot is not None:
-                    d = hours * (1 + site.spot_overhead)
-                    prices.append((True, offer.spot, d, site.spot_provisioning_h))
-                for spot, price, d, delay in prices:
-                    cand = Candidate(
-                        Option(site=site.name, location=loc, gpu=gpu, spot=spot, duration_h=d,
-                               compute_usd=nodes * price * d, start_delay_h=delay,
-                               penalty_usd=pen),
-                        nodes=nodes, gpus=nodes * offer.gpus_per_node,
-                        label=_label(gpu, offer.instance_type, nodes, spot))
-                    # Same site, GPU and pricing mode: only the cheapest node shape can win.
-                    if spot not in best or cand.option.compute_usd < best[spot].option.compute_usd:
-                        best[spot] = cand
-            out.extend(best[k] for k in sorted(best))
-    return out
-
-
-def _label(gpu: str, instance_type: str | None, nodes: int, spot: bool) -> str:
-    shape = f"{nodes}× {instance_type}" if instance_type and not instance_type.startswith("(") \
-        else f"{nodes} node(s)"
-    return f"{gpu}, {shape}, {'spot' if spot else 'on-demand'}"
-
-
 def build_problem(pipeline: Pipeline, sites: Sequence[ResolvedSite], inventory: Inventory,
                   catalog: Catalog, candidates: Mapping[str, Sequence[Candidate]]) -> Problem:
     """The optimizer's view: options per job, data edges and reads, links, pool capacities."""
@@ -211,17 +155,12 @@ def build_problem(pipeline: Pipeline, sites: Sequence[ResolvedSite], inventory: 
     )
     used = {c.option.location for cs in candidates.values() for c in cs}
     used |= {r.location for r in reads}
-    links: dict[tuple[str, str], Link] = {}
-    for a in sorted(used):
-        for b in sorted(used):
-            if a != b:
-                usd, gbps = link_for(inventory.network, catalog, locations[a], locations[b])
-                links[(a, b)] = Link(usd_per_gb=usd, hours_per_gb=8.0 / gbps / SECONDS_PER_HOUR)
     capacity = {f"{s.name}/{p.gpu}": p.count for s in sites if s.kind == "onprem" for p in s.pools}
     return Problem(
         jobs=tuple(pipeline.topological_order()),
         options={j: tuple(c.option for c in cs) for j, cs in candidates.items()},
-        edges=edges, reads=reads, links=links, capacity=capacity,
+        edges=edges, reads=reads, links=links(locations, used, inventory.network, catalog),
+        capacity=capacity,
     )
 
 

@@ -11,14 +11,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from placer.cluster_spec import (
-    launcher_config,
-    planned_offer,
-    raycluster_manifest,
-    render_yaml,
-)
+from placer.backends import cluster_renderers
+from placer.cluster_spec import planned_offer, render_yaml
 from placer.errors import CatalogError, ConfigError
 from placer.models import Cluster, JobPlacement, Location, Offer, ResolvedSite
+from placer_k8s import raycluster_manifest
+from placer_ray import launcher_config
 
 
 def ray_schema() -> dict[str, Any]:
@@ -151,6 +149,23 @@ def test_the_gpu_type_resource_matches_the_ray_backend() -> None:
     cfg = launcher_config(cloud_site("aws"), planned())
     assert placer_ray.gpu_resource("A100-80GB") in cfg["available_node_types"]["gpu_worker"][
         "resources"]
+    m = raycluster_manifest(cloud_site("aws"), planned(), image="rayproject/ray:2.40.0-gpu")
+    (worker,) = m["spec"]["workerGroupSpecs"]
+    assert placer_ray.gpu_resource("A100-80GB") in worker["rayStartParams"]["resources"]
+
+
+def test_each_format_is_rendered_by_the_backend_that_offers_it() -> None:
+    """The command finds renderers through the placer.backends entry points, by format."""
+    renderers = cluster_renderers()
+    assert {name: getattr(b, "__name__", b) for name, (_, b) in renderers.items()} == {
+        "launcher": "RayJobsBackend", "raycluster": "KubernetesBackend"}
+    assert not renderers["launcher"][0].needs_image and renderers["raycluster"][0].needs_image
+    site, placement = cloud_site("aws"), planned()
+    assert renderers["launcher"][1].render_cluster(site, placement, "launcher") == (
+        launcher_config(site, placement))
+    assert renderers["raycluster"][1].render_cluster(site, placement, "raycluster",
+                                                     image="img") == (
+        raycluster_manifest(site, placement, image="img"))
 
 
 # -- the command ------------------------------------------------------------------------------

@@ -15,14 +15,18 @@ from placer.catalog._catalog import (
     ProvisioningDefaults,
     catalog_rows,
     default_catalog,
+    gpu_matches,
     is_gpu_only,
 )
 from placer.catalog._inventory import (
     default_inventory,
+    inventory_from_data,
     link_for,
     load_inventory,
+    normalise_endpoint,
     resolve_inventory,
     specificity,
+    storage_problems,
 )
 
 __all__ = [
@@ -34,9 +38,13 @@ __all__ = [
     "catalog_rows",
     "default_catalog",
     "default_inventory",
+    "gpu_matches",
+    "inventory_from_data",
     "is_gpu_only",
     "link_for",
     "load_inventory",
+    "normalise_endpoint",
     "resolve_inventory",
     "specificity",
+    "storage_problems",
 ]

@@ -23,8 +23,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from placer.errors import CatalogError
-from placer.models.location import EEA_COUNTRIES, EU_COUNTRIES, Location
-from placer.models.site import Offer
+from placer.models import EEA_COUNTRIES, EU_COUNTRIES, Location, Offer
 
 CLOUD_PROVIDERS: Final = ("aws", "gcp", "azure")
 
@@ -293,7 +292,7 @@ def parse_regions(text: str) -> list[Location]:
 
     Jurisdictions are the country, ``EU`` / ``EEA`` where the row says it is a member, and the
     ``residency_tags`` column (``|``-separated). The membership columns must agree with the
-    EU/EEA lists of :mod:`placer.models.location`, so a wrong row fails loudly.
+    EU/EEA lists of :mod:`placer.models`, so a wrong row fails loudly.
     """
     cols = ("cloud", "region", "country_iso2", "continent", "eu_member", "eea_member",
             "residency_tags")
@@ -512,9 +511,25 @@ def parse_provisioning(text: str) -> ProvisioningDefaults:
 # -- listing ---------------------------------------------------------------------------------------
 
 
-def _gpu_matches(query: str, gpu: str) -> bool:
-    q, g = query.lower(), gpu.lower()
-    return g == q or g.startswith(q + "-")
+def gpu_matches(wanted: str, gpu: str) -> bool:
+    """Whether a GPU of type ``gpu`` (an offer's, a pool's) is one of ``wanted``: the one
+    GPU-matching rule of placer (re-exported as :func:`placer.pricing.gpu_matches`), used by
+    this listing, the planner and the simulator alike.
+
+    A bare family name (no ``-``) matches the family and its variants: ``V100`` matches ``V100``
+    and ``V100-32GB``; ``A100`` matches ``A100-40GB``, ``A100-80GB`` and ``A100-80GB-PCIe``;
+    ``H100`` matches ``H100-NVL`` too. A name with a variant matches only itself
+    (``A100-80GB`` does not match ``A100-80GB-PCIe``). Case-insensitive.
+
+    >>> gpu_matches("A100", "A100-80GB"), gpu_matches("a100-80gb", "A100-80GB")
+    (True, True)
+    >>> gpu_matches("A100-80GB", "A100-80GB-PCIe"), gpu_matches("V100", "V1000")
+    (False, False)
+    """
+    w, g = wanted.lower(), gpu.lower()
+    if "-" in w:
+        return g == w
+    return g == w or g.startswith(w + "-")
 
 
 def catalog_rows(
@@ -525,8 +540,9 @@ def catalog_rows(
 ) -> list[dict[str, Any]]:
     """One dict per offer, for ``placer catalog`` (and ``--json``).
 
-    Filters are case-insensitive. ``gpu`` matches a GPU type exactly or as a family prefix
-    (``A100`` matches ``A100-40GB`` and ``A100-80GB``; ``H100`` matches ``H100-NVL``);
+    Filters are case-insensitive. ``gpu`` matches by :func:`gpu_matches`: a family name matches
+    its variants (``A100`` matches ``A100-40GB`` and ``A100-80GB``; ``H100`` matches
+    ``H100-NVL``), a name with a variant only itself;
     ``jurisdiction`` must be one of the region's jurisdictions (``EU``, ``EEA``, ``US``, ``DE``).
     Rows are sorted by provider, region, GPU and node size.
 
@@ -538,7 +554,7 @@ def catalog_rows(
     for loc, offer in catalog.all_offers():
         if provider is not None and loc.provider != provider.lower():
             continue
-        if gpu is not None and not _gpu_matches(gpu, offer.gpu):
+        if gpu is not None and not gpu_matches(gpu, offer.gpu):
             continue
         if jurisdiction is not None and jurisdiction.upper() not in loc.jurisdictions:
             continue

@@ -1,27 +1,87 @@
-"""Pydantic models for everything a user declares and everything placer decides."""
+"""Pydantic models for everything a user declares and everything placer decides.
 
-from placer.models.location import EEA_COUNTRIES, EU_COUNTRIES, Location, jurisdictions_of
-from placer.models.pipeline import Dataset, Job, Pipeline, Resources
-from placer.models.plan import JobPlacement, Plan, SiteVerdict
-from placer.models.site import Cluster, GpuPool, Inventory, Link, Offer, ResolvedSite, Site
+The models' modules are private (``_location``, ``_pipeline``, ``_site``, ``_plan``, and
+``_base`` for the shared base model and unit-carrying field types): import from here.
+"""
+
+from placer.models._base import (
+    LOCATION_RE,
+    MAX_CPUS,
+    MAX_GPUS,
+    NAME_RE,
+    PROVIDERS,
+    USD,
+    Gbps,
+    Hours,
+    LocationKey,
+    Model,
+    Name,
+    SizeGB,
+)
+from placer.models._location import (
+    EEA_COUNTRIES,
+    EU_COUNTRIES,
+    ISO_COUNTRIES,
+    Location,
+    check_country,
+    jurisdictions_of,
+)
+from placer.models._pipeline import Dataset, InputRef, Job, Pipeline, Resources
+from placer.models._plan import (
+    JobPlacement,
+    Objective,
+    Plan,
+    PlanStatus,
+    SiteVerdict,
+    register_explainer,
+)
+from placer.models._site import (
+    Cluster,
+    GpuPool,
+    Inventory,
+    Link,
+    Offer,
+    ResolvedSite,
+    Site,
+    storage_rule_problem,
+)
 
 __all__ = [
     "EEA_COUNTRIES",
     "EU_COUNTRIES",
+    "ISO_COUNTRIES",
+    "LOCATION_RE",
+    "MAX_CPUS",
+    "MAX_GPUS",
+    "NAME_RE",
+    "PROVIDERS",
+    "USD",
     "Cluster",
     "Dataset",
+    "Gbps",
     "GpuPool",
+    "Hours",
+    "InputRef",
     "Inventory",
     "Job",
     "JobPlacement",
     "Link",
     "Location",
+    "LocationKey",
+    "Model",
+    "Name",
+    "Objective",
     "Offer",
     "Pipeline",
     "Plan",
+    "PlanStatus",
     "ResolvedSite",
     "Resources",
     "Site",
     "SiteVerdict",
+    "SizeGB",
+    "check_country",
     "jurisdictions_of",
+    "register_explainer",
+    "storage_rule_problem",
 ]

@@ -35,6 +35,12 @@ Hours = Annotated[float, BeforeValidator(parse_duration), _schema("6h", "hours")
 USD = Annotated[float, BeforeValidator(parse_price), _schema("$2.50/h", "USD")]
 Gbps = Annotated[float, BeforeValidator(parse_bandwidth), _schema("10Gbps", "Gbit/s")]
 
+MAX_GPUS = 100_000
+"""GPUs one job may ask for: above the largest training runs (tens of thousands of GPUs)."""
+MAX_CPUS = 10_000_000
+"""CPU cores one job may ask for (a hundred per GPU at :data:`MAX_GPUS`)."""
+# Sizes, durations, prices and bandwidths are bounded where they are parsed (placer.units).
+
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME_RE, min_length=1, max_length=128)]
 

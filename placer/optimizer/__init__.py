@@ -15,10 +15,10 @@ exception is contained: HiGHS prints a banner from its C++ constructor, so
 1
 """
 
-from placer.optimizer.generate import random_problem
-from placer.optimizer.problem import Edge, Link, Option, Problem, Read
-from placer.optimizer.solution import JobSchedule, Solution, evaluate, violations
-from placer.optimizer.solve import pareto_frontier, solve
+from placer.optimizer._generate import random_problem
+from placer.optimizer._problem import Edge, Link, Option, Problem, Read
+from placer.optimizer._solution import JobSchedule, Solution, evaluate, violations
+from placer.optimizer._solve import pareto_frontier, solve
 
 __all__ = [
     "Edge",

@@ -14,7 +14,14 @@ from placer.policy._lineage import (
     held_code,
     lineage_tags,
 )
-from placer.policy._loader import canonical_form, load_policies, merge, policy_hash
+from placer.policy._loader import (
+    canonical_form,
+    load_policies,
+    merge,
+    policy_from_data,
+    policy_hash,
+    yaml_files,
+)
 from placer.policy._model import (
     EFFECTS,
     PATTERN_PREFIXES,
@@ -26,6 +33,7 @@ from placer.policy._model import (
     check_pattern,
     pattern_matches,
 )
+from placer.policy._references import check_references
 
 __all__ = [
     "EFFECTS",
@@ -42,11 +50,14 @@ __all__ = [
     "RuleHit",
     "canonical_form",
     "check_pattern",
+    "check_references",
     "evaluate",
     "held_code",
     "lineage_tags",
     "load_policies",
     "merge",
     "pattern_matches",
+    "policy_from_data",
     "policy_hash",
+    "yaml_files",
 ]

@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from placer.models.pipeline import Job, Pipeline
-from placer.models.site import ResolvedSite
+from placer.models import Job, Pipeline, ResolvedSite
 from placer.policy._lineage import JobLineage, pipeline_lineage
 from placer.policy._model import EFFECTS, LocationSet, Match, PolicySet, Rule, pattern_matches
+from placer.tags import canonical
 
 _EFFECT_RANK = {e: i for i, e in enumerate(EFFECTS)}
 
@@ -70,14 +70,14 @@ def _fold(values: Mapping[str, frozenset[str] | str]) -> dict[str, frozenset[str
     out: dict[str, set[str]] = {}
     for k, v in values.items():
         vals = {v} if isinstance(v, str) else set(v)
-        out.setdefault(k.casefold(), set()).update(x.casefold() for x in vals)
+        out.setdefault(canonical(k), set()).update(canonical(x) for x in vals)
     return {k: frozenset(v) for k, v in out.items()}
 
 
 def _values_match(wanted: Sequence[str], have: frozenset[str] | None) -> bool:
     if have is None:
         return False
-    return any(w == "*" or w.casefold() in have for w in wanted)
+    return any(w == "*" or canonical(w) in have for w in wanted)
 
 
 def _why(match: Match, job: Job, lineage: JobLineage) -> str:
@@ -85,16 +85,16 @@ def _why(match: Match, job: Job, lineage: JobLineage) -> str:
     parts = []
     for key, wanted in sorted(match.tags.items()):
         for tkey, values in sorted(lineage.sources.items()):
-            if tkey.casefold() != key.casefold():
+            if canonical(tkey) != canonical(key):
                 continue
             for value, origin in sorted(values.items()):
-                if _values_match(wanted, frozenset({value.casefold()})):
+                if _values_match(wanted, frozenset({canonical(value)})):
                     names = ", ".join(repr(d) for d in sorted(origin))
                     parts.append(f"it carries {tkey}={value} (from dataset {names})")
     for key, wanted in sorted(match.labels.items()):
         for lkey, value in sorted(job.labels.items()):
-            if lkey.casefold() == key.casefold() and _values_match(
-                wanted, frozenset({value.casefold()})
+            if canonical(lkey) == canonical(key) and _values_match(
+                wanted, frozenset({canonical(value)})
             ):
                 parts.append(f"it has label {lkey}={value}")
     if match.jobs:
@@ -133,8 +133,8 @@ class _Compiled:
 def _matches(match: Match, job: Job, tags: dict[str, frozenset[str]]) -> bool:
     labels = _fold(job.labels)
     return (
-        all(_values_match(v, tags.get(k.casefold())) for k, v in match.tags.items())
-        and all(_values_match(v, labels.get(k.casefold())) for k, v in match.labels.items())
+        all(_values_match(v, tags.get(canonical(k))) for k, v in match.tags.items())
+        and all(_values_match(v, labels.get(canonical(k))) for k, v in match.labels.items())
         and (not match.jobs or any(fnmatchcase(job.name, g) for g in match.jobs))
     )
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from placer.models.pipeline import Dataset, Job, Pipeline
+from placer.models import Dataset, Job, Pipeline
+from placer.tags import canonical
 
 HELD_UNKNOWN_LOCATION = "unknown-location"
 """A dataset the job depends on has no known location."""
@@ -55,7 +56,16 @@ def _dataset_holds(d: Dataset, reader: str, required_tags: Iterable[str]) -> lis
             "location; resolve where it is stored (location: provider:region) before it can "
             "be placed"
         )
-    missing = sorted(k for k in set(required_tags) if k not in d.tags)
+    have = {canonical(k): v for k, v in d.tags.items()}
+    missing = sorted(k for k in set(required_tags) if canonical(k) not in have)
+    empty = sorted(k for k in set(required_tags) if have.get(canonical(k)) == "")
+    if empty:
+        keys = ", ".join(repr(k) for k in empty)
+        out.append(
+            f"{HELD_MISSING_TAG}: dataset {d.name!r} (read by job {reader!r}) has an empty "
+            f"value for the required tag{'s' if len(empty) > 1 else ''} {keys}; an empty "
+            "classification is no classification, so nothing that reads it may be placed"
+        )
     if missing:
         keys = ", ".join(repr(k) for k in missing)
         out.append(
@@ -83,21 +93,20 @@ def pipeline_lineage(
 ) -> dict[str, JobLineage]:
     """Lineage of every job, in declaration order. Pure and deterministic."""
     required = tuple(required_tags)
-    datasets = {d.name: d for d in pipeline.datasets}
-    jobs = {j.name: j for j in pipeline.jobs}
     done: dict[str, JobLineage] = {}
     for name in pipeline.topological_order():
-        job = jobs[name]
+        job = pipeline.job(name)
         acc: TagSources = {}
         held: set[str] = set()
-        for ref in job.inputs:
-            # Same resolution order as the pipeline's own validation: a dataset name first.
-            if ref in datasets:
-                d = datasets[ref]
+        # The pipeline's own resolution of each input: lineage never re-parses a name.
+        for ref in pipeline.inputs_of(job):
+            if ref.dataset is not None:
+                d = pipeline.dataset(ref.dataset)
                 _merge(acc, {k: {v: frozenset({d.name})} for k, v in d.tags.items()})
                 held.update(_dataset_holds(d, name, required))
             else:
-                upstream = done[ref.split(".", 1)[0]]
+                assert ref.job is not None
+                upstream = done[ref.job]
                 _merge(acc, upstream.sources)
                 held.update(upstream.held)
         carried = _transform(job, acc)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from placer.catalog import Catalog, default_catalog
 from placer.errors import ConfigError, ErrorDetail, PolicyError
 from placer.policy._model import (
     API_VERSION,
@@ -23,25 +24,77 @@ from placer.policy._model import (
     Rule,
     unknown_set_message,
 )
+from placer.policy._references import catalog_problem
 from placer.yamlio import Loc, SourceMap, format_loc, read_yaml, validate
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 
 
-def _files(paths: Iterable[str | Path]) -> tuple[list[Path], list[ErrorDetail]]:
+def _is_policy_file(path: Path) -> bool:
+    return path.suffix.lower() in POLICY_SUFFIXES
+
+
+def _walk(root: Path, found: dict[Path, Path], skipped: list[str],
+          problems: list[ErrorDetail]) -> None:
+    """Every policy file under ``root``, at any depth; other files are noted in ``skipped``.
+
+    Directories are followed through symlinks, each real directory once (a symlink loop ends).
+    """
+    seen: set[Path] = set()
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        real = d.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(d.iterdir(), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(ErrorDetail(f"cannot read policy directory: {exc.strerror}", str(d)))
+            continue
+        subdirs = []
+        for e in entries:
+            if e.is_dir():
+                subdirs.append(e)
+            elif e.is_file() and _is_policy_file(e):
+                found.setdefault(e.resolve(), e)
+            elif e.is_file():
+                skipped.append(str(e))
+            else:
+                problems.append(ErrorDetail(
+                    "neither a file nor a directory (a broken link?); a policy tree must not "
+                    "hide what it holds", str(e)))
+        stack.extend(reversed(subdirs))
+
+
+def yaml_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str], list[ErrorDetail]]:
+    """Policy files named by ``paths``: files as given, directories walked to any depth.
+
+    Files come in the order given, each directory's in name order; each real file once.
+
+    In a directory every file ending in ``.yaml`` or ``.yml``, in any case (``EU.YAML``), in
+    any sub-folder, is a policy file; every other file is reported as skipped. A directory with
+    no policy file at all is an error: "no rules" is never the result of a wrong path.
+    """
     found: dict[Path, Path] = {}
+    skipped: list[str] = []
     problems: list[ErrorDetail] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in sorted(p.iterdir()):
-                if f.is_file() and f.suffix in POLICY_SUFFIXES:
-                    found.setdefault(f.resolve(), f)
+            before = len(found)
+            _walk(p, found, skipped, problems)
+            if len(found) == before and not any(f.resolve().is_relative_to(p.resolve())
+                                                for f in found):
+                problems.append(ErrorDetail(
+                    "no policy files (*.yaml, *.yml) in this directory or below it; an empty "
+                    "policy folder would allow every job everywhere", str(p)))
         elif p.is_file():
             found.setdefault(p.resolve(), p)
         else:
             problems.append(ErrorDetail("policy file or directory not found", str(p)))
-    return sorted(found.values(), key=str), problems
+    return list(found.values()), sorted(set(skipped)), problems
 
 
 def _detail(sm: SourceMap, loc: Loc, msg: str) -> ErrorDetail:
@@ -69,6 +122,15 @@ def _read(path: Path) -> tuple[PolicyFile, SourceMap]:
         data, sm = read_yaml(path)
     except ConfigError as exc:
         raise PolicyError(exc.details) from None
+    return policy_file_from_data(data, sm)
+
+
+def policy_from_data(data: Any, sm: SourceMap) -> PolicySet:
+    """One parsed policy file as a PolicySet (for callers that already parsed the file)."""
+    return merge([policy_file_from_data(data, sm)])
+
+
+def policy_file_from_data(data: Any, sm: SourceMap) -> tuple[PolicyFile, SourceMap]:
     if not isinstance(data, dict):
         raise PolicyError(
             ErrorDetail(
@@ -89,7 +151,21 @@ def _canonical_set(ls: LocationSet) -> dict[str, list[str]]:
     return {"include": sorted(set(ls.include)), "exclude": sorted(set(ls.exclude))}
 
 
-def merge(docs: Iterable[tuple[PolicyFile, SourceMap]]) -> PolicySet:
+def _pattern_uses(pf: PolicyFile, sm: SourceMap) -> Iterable[tuple[str, Loc]]:
+    """Every site pattern a file uses, with the path it is written at."""
+    for name, ls in pf.locations.items():
+        for part in ("include", "exclude"):
+            for k, pat in enumerate(getattr(ls, part)):
+                yield pat, ("locations", name, part, k)
+    for i, rule in enumerate(pf.rules):
+        for k, ref in enumerate(rule.sites):
+            if ":" in ref:
+                loc: Loc = ("rules", i, "sites", k)
+                yield ref, loc if loc in sm.lines else ("rules", i, "sites")
+
+
+def merge(docs: Iterable[tuple[PolicyFile, SourceMap]], catalog: Catalog | None = None
+          ) -> PolicySet:
     """Merge validated policy files into one :class:`PolicySet`; cross-file errors name lines.
 
     The result does not depend on the order of ``docs``: rules are sorted by id, location
@@ -130,6 +206,15 @@ def merge(docs: Iterable[tuple[PolicyFile, SourceMap]]) -> PolicySet:
                 continue
             rules[rule.id] = (rule, sm, i)
     known = {name: ls for name, (ls, _) in sets.items()}
+    declared = sorted({d for pf, _ in ordered for d in pf.declared_locations})
+    regions = [r.key for r in (catalog or default_catalog()).regions()]
+    references: dict[str, tuple[str | None, int | None, str]] = {}
+    for pf, sm in ordered:
+        for pattern, at in _pattern_uses(pf, sm):
+            references.setdefault(pattern, (sm.file, sm.line(at), format_loc(at)))
+            msg = catalog_problem(pattern, regions, declared)
+            if msg is not None:
+                problems.append(_detail(sm, at, msg))
     for pf, sm in ordered:
         for i, rule in enumerate(pf.rules):
             for k, ref in enumerate(rule.sites):
@@ -158,19 +243,24 @@ def merge(docs: Iterable[tuple[PolicyFile, SourceMap]]) -> PolicySet:
         origins={
             rid: f"{sm.file}:{sm.line(('rules', i))}" for rid, (_, sm, i) in sorted(rules.items())
         },
+        declared_locations=tuple(declared),
+        references=dict(sorted(references.items())),
     )
 
 
 def load_policies(*paths: str | Path) -> PolicySet:
-    """Load policy files and/or directories (their ``*.yaml``/``*.yml``) into one PolicySet.
+    """Load policy files and/or directory trees into one PolicySet.
 
-    No paths, or only empty directories, give the empty policy set (named ``empty``): every
-    job may run anywhere, except what is held for unknown facts.
+    A directory is walked to any depth; every ``*.yaml``/``*.yml`` file in it (suffix in any
+    case) is loaded, other files are listed in ``PolicySet.skipped`` for the caller to show.
+    No paths give the empty policy set (named ``empty``): every job may run anywhere, except
+    what is held for unknown facts. A directory holding no policy file is an error.
 
     Raises:
         PolicyError: with every problem found in every file, each naming file, line and field.
     """
-    files, problems = _files(paths)
+    files, skipped, problems = yaml_files(paths)
+    files.sort(key=str)
     docs: list[tuple[PolicyFile, SourceMap]] = []
     for f in files:
         try:
@@ -179,7 +269,8 @@ def load_policies(*paths: str | Path) -> PolicySet:
             problems.extend(exc.details)
     if problems:
         raise PolicyError(problems)
-    return merge(docs)
+    merged = merge(docs)
+    return merged.model_copy(update={"skipped": tuple(skipped)}) if skipped else merged
 
 
 def _canonical_rule(rule: Rule) -> dict[str, Any]:

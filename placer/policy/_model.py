@@ -26,8 +26,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from placer.errors import ErrorDetail, PolicyError
-from placer.models._base import NAME_RE, PROVIDERS, USD, Model, Name
-from placer.models.site import ResolvedSite
+from placer.models import NAME_RE, PROVIDERS, USD, Model, Name, ResolvedSite, check_country
+from placer.tags import clean
 
 Effect = Literal["forbid", "require", "prefer"]
 EFFECTS: tuple[str, ...] = ("forbid", "require", "prefer")
@@ -78,6 +78,7 @@ def check_pattern(text: str) -> str:
             raise ValueError(
                 f"bad country {rest!r} in {text!r}: write an ISO 3166-1 alpha-2 code, e.g. DE"
             )
+        check_country(rest)
     elif prefix == "site":
         if not _SITE_GLOB_RE.match(rest):
             raise ValueError(f"bad site-name glob {rest!r} in {text!r}")
@@ -129,9 +130,17 @@ def _as_tuple(value: Any) -> Any:
 
 SitePattern = Annotated[str, AfterValidator(check_pattern)]
 SiteRef = Annotated[str, AfterValidator(check_site_ref)]
-TagKey = Annotated[str, Field(min_length=1, max_length=128)]
+def _clean_text(value: str) -> str:
+    out = clean(value, "text")
+    if not out:
+        raise ValueError("must not be empty or only spaces")
+    return out
+
+
+TagKey = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=128)]
+TagValue = Annotated[str, AfterValidator(_clean_text), Field(min_length=1)]
 MatchValues = Annotated[
-    tuple[Annotated[str, Field(min_length=1)], ...],
+    tuple[TagValue, ...],
     BeforeValidator(_as_tuple),
     AfterValidator(_non_empty),
     Field(description='a value, a list of values (any of), or "*" (key present)'),
@@ -165,8 +174,9 @@ class Match(Model):
 
     ``tags`` are the job's lineage tags (inherited from the datasets and job outputs it reads,
     transitively); ``labels`` the job's own labels; ``jobs`` globs over job names. Tag and label
-    keys and values compare case-insensitively (``residency: eu`` matches ``EU``), so a tag
-    spelt in another case cannot slip past a rule.
+    keys and values compare in :func:`placer.tags.canonical` form (case, width, surrounding
+    spaces and look-alike letters folded: ``residency: eu`` matches ``ＥＵ``), so a tag spelt
+    another way cannot slip past a rule.
     """
 
     tags: dict[TagKey, MatchValues] = Field(default_factory=dict)
@@ -221,6 +231,12 @@ class PolicyFile(Model):
     )
     locations: dict[Name, LocationSet] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
+    declared_locations: Annotated[tuple[SitePattern, ...], BeforeValidator(_as_tuple)] = Field(
+        default=(),
+        description="places rules name on purpose although no catalog or inventory knows them "
+        "(an announced region, a data centre of another inventory); anything else a rule names "
+        "must be known",
+    )
 
 
 class PolicySet(Model):
@@ -240,6 +256,17 @@ class PolicySet(Model):
     sources: tuple[str, ...] = Field(default=(), description="files the policies came from")
     origins: dict[str, str] = Field(
         default_factory=dict, description="rule id → file:line where it is defined"
+    )
+    skipped: tuple[str, ...] = Field(
+        default=(), description="files in the policy folders that are not policy files"
+    )
+    declared_locations: tuple[str, ...] = Field(
+        default=(), description="places named on purpose although nothing knows them"
+    )
+    references: dict[str, tuple[str | None, int | None, str]] = Field(
+        default_factory=dict,
+        description="every site pattern the rules and sets use → (file, line, field) of its "
+        "first use; checked against the inventory by placer.plan",
     )
 
     @model_validator(mode="after")

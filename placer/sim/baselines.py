@@ -29,16 +29,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from placer.sim.jobs import SimJob
-from placer.sim.strategy import (
+from placer.online import (
     Cloud,
+    ClusterView,
     Decision,
+    JobRequest,
     OnPrem,
     QueueMode,
     Residency,
     StopReason,
     Strategy,
-    View,
 )
 
 
@@ -55,7 +55,7 @@ class _Named(Strategy):
         mask = "+mask" if residency == "naive" else "+policy" if residency == "policy" else ""
         self.name = self.label + mask
 
-    def _onprem_ok(self, job: SimJob, view: View) -> bool:
+    def _onprem_ok(self, job: JobRequest, view: ClusterView) -> bool:
         ok, _ = view.allowed(job, self.residency)
         return ok and job.gpus <= view.onprem_gpus
 
@@ -66,7 +66,7 @@ class OnPremOnly(_Named):
     def __init__(self, *, queue: QueueMode = "backfill", residency: Residency = "none") -> None:
         super().__init__(queue=queue, residency=residency)
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         return OnPrem()
 
 
@@ -94,13 +94,13 @@ class ConstantWait(_Named):
         self.budget = _Budget(budget)
         self.no_sj = no_sj
 
-    def start(self, view: View, jobs: tuple[SimJob, ...]) -> None:
+    def start(self, view: ClusterView, jobs: tuple[JobRequest, ...]) -> None:
         self.budget.scale = self.budget.b * _mean([j.estimate_h for j in jobs])
 
-    def wait(self, job: SimJob) -> float:
+    def wait(self, job: JobRequest) -> float:
         return self.budget.scale
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         if not self._onprem_ok(job, view):
             return self.burst(job, view)
         wait = self.wait(job)
@@ -134,12 +134,12 @@ class ComputeWait(ConstantWait):
         self.budget = _Budget(budget)
         self.no_sj = False
 
-    def start(self, view: View, jobs: tuple[SimJob, ...]) -> None:
+    def start(self, view: ClusterView, jobs: tuple[JobRequest, ...]) -> None:
         compute = _mean([j.gpus * j.estimate_h for j in jobs])
         runtime = _mean([j.estimate_h for j in jobs])
         self.budget.scale = self.budget.b * runtime / compute if compute else 0.0
 
-    def wait(self, job: SimJob) -> float:
+    def wait(self, job: JobRequest) -> float:
         return self.budget.scale * job.gpus * job.estimate_h
 
 
@@ -159,13 +159,13 @@ class StarWait(_Named):
         self.budget = _Budget(budget)
         self.probe_h = probe_h
 
-    def start(self, view: View, jobs: tuple[SimJob, ...]) -> None:
+    def start(self, view: ClusterView, jobs: tuple[JobRequest, ...]) -> None:
         # Resource-Wait: proportional to GPUs, scaled to the budget with the mean run time.
         gpus = _mean([float(j.gpus) for j in jobs])
         runtime = _mean([j.estimate_h for j in jobs])
         self.budget.scale = self.budget.b * runtime / gpus if gpus else 0.0
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         if self._onprem_ok(job, view) and view.fits_now(job):
             return OnPrem(wait_h=0.0)
         q = self.cheapest(job, view)
@@ -176,7 +176,7 @@ class StarWait(_Named):
         return Cloud(q.site, limit_h=self.probe_h)
 
     def on_cloud_stopped(
-        self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
+        self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
     ) -> Decision:
         if reason == "limit":
             return OnPrem(wait_h=3.0 * self.budget.scale * job.gpus)
@@ -196,21 +196,23 @@ class SkyPilotCheapest(_Named):
         super().__init__(queue=queue, residency=residency)
         self._failed: dict[int, set[tuple[str, bool]]] = {}
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         if self._onprem_ok(job, view):
             return OnPrem(wait_h=0.0)
         return self.on_timeout(job, view)
 
-    def on_timeout(self, job: SimJob, view: View) -> Decision:
+    def on_timeout(self, job: JobRequest, view: ClusterView) -> Decision:
         _, sites = view.allowed(job, self.residency)
         failed = self._failed.get(job.id, set())
         best: tuple[float, str, bool] | None = None
         hours = view.remaining_h(job)
         for spot in (True, False) if job.spot_ok else (False,):
-            for q in view.cloud.quotes(job.gpus, spot):
+            for q in view.quotes(job.gpus, spot):
                 if q.site not in sites or (q.site, spot) in failed:
                     continue
                 usd, _ = view.transfer(job, q.location)
+                # SkyPilot's own estimate (price per hour x estimated run time + egress), as
+                # published: no provisioning, no spot overhead. The bill is the engine's.
                 cand = (q.usd_per_h * hours + usd, q.site, spot)
                 if best is None or cand < best:
                     best = cand
@@ -220,7 +222,7 @@ class SkyPilotCheapest(_Named):
         return Cloud(best[1], spot=best[2])
 
     def on_cloud_stopped(
-        self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
+        self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
     ) -> Decision:
         if reason in ("unavailable", "quota"):
             self._failed.setdefault(job.id, set()).add((site, spot))

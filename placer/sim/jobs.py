@@ -11,16 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from placer.online import DatasetInfo, JobRequest
 
-@dataclass(frozen=True, slots=True)
-class SimDataset:
-    """Stored data some jobs read: where its bytes live and the tags policies match."""
-
-    name: str
-    location: str
-    """Location key, e.g. ``onprem:fra-dc1`` or ``aws:eu-central-1``."""
-    gb: float
-    tags: Mapping[str, str] = field(default_factory=dict)
+SimDataset = DatasetInfo
+"""A dataset of a workload is the core's :class:`placer.online.DatasetInfo` (name, location,
+GB, tags): strategies see the simulator's datasets as they are."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +53,23 @@ class SimJob:
     def gpu_hours(self) -> float:
         return self.gpus * self.runtime_h
 
+    def request(self) -> JobRequest:
+        """What a strategy is shown of this job (:class:`placer.online.JobRequest`): everything
+        but the true run time."""
+        return JobRequest(
+            id=self.id,
+            name=self.name,
+            gpus=self.gpus,
+            estimate_h=self.estimate_h,
+            spot_ok=self.spot_ok,
+            deadline_h=self.deadline_h,
+            submitted_h=self.arrival_h,
+            pipeline=self.pipeline if self.pipeline >= 0 else None,
+            deps=self.deps,
+            reads=self.reads,
+            output_gb=self.output_gb,
+        )
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -65,7 +77,7 @@ class Workload:
 
     name: str
     jobs: tuple[SimJob, ...]
-    datasets: Mapping[str, SimDataset] = field(default_factory=dict)
+    datasets: Mapping[str, DatasetInfo] = field(default_factory=dict)
     source: str = ""
     """A citation for a trace (repository, commit, licence) or the generator's parameters."""
 

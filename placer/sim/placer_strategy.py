@@ -15,8 +15,10 @@ wrong (estimates, node fragmentation, later arrivals backfilling), so a queued j
 is checked again when it runs out, and it bursts then if the new one is past its allowance.
 
 Beyond Starburst's model, ``C`` is a real price: every allowed site (placer's policy evaluation,
-lineage included, so derived data keeps the residency of its sources), on demand or spot, with
-provisioning delay and the egress of the job's inputs. Spot is used only when the job
+lineage included, so derived data keeps the residency of its sources), on demand or spot,
+priced by :mod:`placer.pricing` exactly as ``placer plan`` prices it (inputs staged, then the
+node requested and billed through provisioning and the run), plus the egress of the job's
+inputs. Spot is used only when the job
 checkpoints, the site has capacity now, and the deadline leaves room for a preemption and a
 restart on demand; after a preemption the job is placed again with the work it kept.
 
@@ -30,16 +32,30 @@ that location read the copy for free, which also raises what running on-prem sav
 
 ``budget`` plays the role of Starburst's waiting budget: allowances are normalised so that at
 budget ``b`` they add up to ``b`` x the summed run time, as Compute-Wait's do.
+
+The strategy implements :class:`placer.online.Strategy` and sees the world only through
+:class:`placer.online.ClusterView`, so it runs unchanged wherever a view is implemented.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import replace
 
-from placer.optimizer import Edge, Link, Option, Problem, solve
-from placer.sim.jobs import SimJob
-from placer.sim.strategy import Cloud, Decision, OnPrem, StopReason, Strategy, View
+from placer import pricing
+from placer.online import (
+    Cloud,
+    ClusterView,
+    Decision,
+    JobRequest,
+    OnPrem,
+    Replicate,
+    StopReason,
+    Strategy,
+)
+from placer.optimizer import Edge, Option, Problem, solve
+from placer.pricing import Quote
 
 
 class PlacerStrategy(Strategy):
@@ -96,7 +112,7 @@ class PlacerStrategy(Strategy):
         # spot launches and preemptions seen per site: the preemption rate is learnt online
         self._spot_runs: dict[str, int] = {}
         self._spot_lost: dict[str, int] = {}
-        self._jobs: tuple[SimJob, ...] = ()
+        self._jobs: tuple[JobRequest, ...] = ()
         self._pipelines: dict[int, list[int]] = {}
         self._plan: dict[
             int, Cloud | None
@@ -108,10 +124,10 @@ class PlacerStrategy(Strategy):
         return f"placer(b={self.budget:g})"
 
     # -- setup -----------------------------------------------------------------------------------
-    def start(self, view: View, jobs: tuple[SimJob, ...]) -> None:
+    def start(self, view: ClusterView, jobs: tuple[JobRequest, ...]) -> None:
         self._jobs = jobs
         for job in jobs:
-            if job.pipeline >= 0:
+            if job.pipeline is not None:
                 self._pipelines.setdefault(job.pipeline, []).append(job.id)
         costs = []
         for job in jobs:
@@ -127,8 +143,23 @@ class PlacerStrategy(Strategy):
             self._tail *= 1.0 + self.tail_margin
 
     # -- the cloud side --------------------------------------------------------------------------
+    def _cloud_option(self, q: Quote, view: ClusterView, run_h: float) -> Option:
+        """The seam's option for ``q`` (:func:`placer.pricing.cloud_option`: the bill through
+        provisioning and the run, spot stretched by the expected overhead), with this
+        strategy's own layer on top: a spot bill times the learnt expected launches per
+        finished run (:meth:`_spot_factor`)."""
+        opt = pricing.cloud_option(
+            q,
+            run_h=run_h,
+            provisioning_h=view.provisioning_h(q.site, q.spot),
+            spot_overhead=self.spot_overhead,
+        )
+        if q.spot:
+            opt = replace(opt, compute_usd=opt.compute_usd * self._spot_factor(q.site))
+        return opt
+
     def _best(
-        self, job: SimJob, view: View, *, at: float | None, deadline: float | None
+        self, job: JobRequest, view: ClusterView, *, at: float | None, deadline: float | None
     ) -> tuple[float, float, Cloud] | None:
         """Cheapest allowed cloud option meeting ``deadline`` as ``(usd, finish, decision)``;
         the fastest one if none meets it; None if no cloud site is allowed. ``at=None`` prices
@@ -142,26 +173,23 @@ class PlacerStrategy(Strategy):
         live = at is not None
         t0 = at if at is not None else 0.0
         hours = view.remaining_h(job) if live else job.estimate_h
-        cloud = view.cloud
         best: tuple[float, float, Cloud] | None = None
         fastest: tuple[float, float, Cloud] | None = None
         for spot in (False, True) if (self.use_spot and job.spot_ok) else (False,):
-            for q in cloud.quotes(job.gpus, spot):
+            for q in view.quotes(job.gpus, spot):
                 if q.site not in allowed or (q.site, spot) in failed:
                     continue
-                prov = cloud.provisioning(q.site, spot).mean_h
+                if spot and live and not view.spot_available(q.site, q.nodes):
+                    continue
                 usd_in, h_in = view.transfer(job, q.location) if live else (0.0, 0.0)
-                run = hours * (1.0 + self.spot_overhead) if spot else hours
-                finish = t0 + max(prov, h_in) + run
-                if spot:
-                    trace = cloud.spot_trace(q.site, q.nodes)
-                    if live and trace is not None and not trace.up_at(t0):
-                        continue
-                    if deadline is not None and (finish + self.spot_slack * hours > deadline):
-                        continue
-                usd = q.usd_per_h * (max(prov, h_in) + run) + usd_in
-                if spot:
-                    usd *= self._spot_factor(q.site)
+                opt = self._cloud_option(q, view, hours)
+                # inputs staged first, then provisioning, then the run (placer.pricing's order)
+                finish = t0 + h_in + opt.start_delay_h + opt.duration_h
+                if spot and deadline is not None and finish + self.spot_slack * hours > deadline:
+                    continue
+                usd = opt.compute_usd + usd_in
+                if spot:  # a relaunch after a preemption stages its inputs again
+                    usd += usd_in * (self._spot_factor(q.site) - 1.0)
                 cand = (usd, finish, Cloud(q.site, spot=spot))
                 if (deadline is None or finish <= deadline) and (
                     best is None or cand[:2] < best[:2]
@@ -172,7 +200,9 @@ class PlacerStrategy(Strategy):
         return best or fastest
 
     # -- the on-prem side ------------------------------------------------------------------------
-    def _predict_wait(self, job: SimJob, view: View, priority: float = math.inf) -> float:
+    def _predict_wait(
+        self, job: JobRequest, view: ClusterView, priority: float = math.inf
+    ) -> float:
         """Hours until ``job`` would start on-prem if queued now at ``priority``.
 
         Replays the queue's own discipline (out-of-order: at each release, every job that fits
@@ -223,7 +253,7 @@ class PlacerStrategy(Strategy):
                 free += heapq.heappop(ends)[1]
         return math.inf
 
-    def _allowance(self, job: SimJob, saving: float) -> float:
+    def _allowance(self, job: JobRequest, saving: float) -> float:
         """``(C - C_onprem) / lambda``: proportional to what running on-prem saves, within
         the tail bound; negative when on-prem is dearer (its inputs' egress)."""
         if saving <= 0:
@@ -240,23 +270,36 @@ class PlacerStrategy(Strategy):
         p = (self._spot_lost.get(site, 0) + 1) / (self._spot_runs.get(site, 0) + 4)
         return 1.0 / (1.0 - min(p, 0.9))
 
-    def _plan_pipeline(self, root: SimJob, view: View) -> None:
+    def _plan_pipeline(self, root: JobRequest, view: ClusterView) -> None:
         """Place every job of ``root``'s pipeline with :func:`placer.optimizer.solve`.
 
         Per-job decisions see only their own inputs; a DAG also pays for moving each job's
         output to its consumers, and its deadline binds the critical path, not one job. So when
         a pipeline's first job is ready the exact optimizer chooses a site for each job:
-        on-prem (its wait priced at ``1 / scale`` USD per hour, the same exchange rate as the
-        allowances, as a penalty that steers but is not billed), or a cloud site on demand or
-        spot, with provisioning, egress along every edge and read, and the pipeline deadline.
-        Each job then follows the plan when it is ready, unless the world changed (spot gone,
-        site refused); jobs planned on-prem still go through the wait prediction.
+        on-prem or a cloud site on demand or spot, with provisioning, egress along every edge
+        and read, and the pipeline deadline. Each job then follows the plan when it is ready,
+        unless the world changed (spot gone, site refused); jobs planned on-prem still go
+        through the wait prediction.
+
+        The options are the pricing seam's (:func:`placer.pricing.onprem_option`,
+        :func:`placer.pricing.cloud_option`, links from the view, which prices them with
+        :func:`placer.pricing.link`), with three layers of this strategy's own on top:
+
+        * on-prem compute is free here (the pool is paid for; what is minimised is cloud spend)
+          and starts after the predicted wait, priced at ``1 / scale`` USD per hour, the same
+          exchange rate as the allowances, as a penalty that steers but is not billed; the pool's
+          capacity is the wait prediction's business, not the optimizer's;
+        * a spot option's bill is multiplied by the learnt expected launches per run;
+        * reads are folded into each option from the cheapest ready copy of each dataset
+          (replica-aware), priced with the same link model: their egress is added to the
+          option's cost and their transfer time comes before provisioning.
         """
-        members = [self._jobs[i] for i in self._pipelines.get(root.pipeline, [root.id])]
+        ids = [root.id] if root.pipeline is None else self._pipelines.get(root.pipeline, [root.id])
+        members = [self._jobs[i] for i in ids]
         now = view.now
-        wait = self._predict_wait(root, view)
+        wait = min(self._predict_wait(root, view), 1e6)
         per_hour = 1.0 / self._scale if self._scale > 0 else 0.0
-        cloud = view.cloud
+        onprem = view.onprem_site
         options: dict[str, tuple[Option, ...]] = {}
         locations = {view.onprem_location}
         for job in members:
@@ -264,55 +307,35 @@ class PlacerStrategy(Strategy):
             onprem_ok, sites = view.allowed(job, self.residency)
             if onprem_ok and job.gpus <= view.onprem_gpus:
                 usd_in, h_in = self._reads(job, view, view.onprem_location)
-                opts.append(
-                    Option(
-                        "",
-                        view.onprem_location,
-                        "",
-                        False,
-                        duration_h=job.estimate_h,
-                        compute_usd=usd_in,
-                        start_delay_h=min(wait, 1e6) + h_in,
-                        penalty_usd=min(wait, 1e6) * per_hour,
-                    )
+                opt = pricing.onprem_option(
+                    onprem,
+                    view.onprem_location,
+                    "",
+                    gpus=job.gpus,
+                    run_h=job.estimate_h,
+                    usd_per_gpu_h=0.0,
+                    start_delay_h=wait,
+                    penalty_usd=wait * per_hour,
                 )
+                opts.append(_with_reads(opt, usd_in, h_in))
             allowed = set(sites)
             for spot in (False, True) if (self.use_spot and job.spot_ok) else (False,):
-                for q in cloud.quotes(job.gpus, spot):
+                for q in view.quotes(job.gpus, spot):
                     if q.site not in allowed:
                         continue
-                    prov = cloud.provisioning(q.site, spot).mean_h
-                    run = job.estimate_h * (1.0 + self.spot_overhead) if spot else job.estimate_h
                     usd_in, h_in = self._reads(job, view, q.location)
-                    usd = q.usd_per_h * (max(prov, h_in) + run)
-                    if spot:
-                        usd *= self._spot_factor(q.site)
-                    opts.append(
-                        Option(
-                            q.site,
-                            q.location,
-                            q.gpu,
-                            spot,
-                            duration_h=run,
-                            compute_usd=usd + usd_in,
-                            start_delay_h=max(prov, h_in),
-                        )
-                    )
+                    opts.append(_with_reads(self._cloud_option(q, view, job.estimate_h),
+                                            usd_in, h_in))
                     locations.add(q.location)
             if not opts:
                 return
             options[f"j{job.id}"] = tuple(opts)
         edges = tuple(
-            Edge(f"j{d}", f"j{job.id}", self._jobs[d].output_gb)
+            Edge(src=f"j{d}", dst=f"j{job.id}", gb=self._jobs[d].output_gb)
             for job in members
             for d in job.deps
         )
-        links = {}
-        for a in locations:
-            for b in locations:
-                if a != b:
-                    usd, h = cloud.link(a, b)
-                    links[(a, b)] = Link(usd, h)
+        links = {(a, b): view.link(a, b) for a in locations for b in locations if a != b}
         deadline = root.deadline_h - now if root.deadline_h is not None else None
         problem = Problem(jobs=tuple(options), options=options, edges=edges, links=links)
         sol = solve(problem, "cost", deadline_h=deadline, time_limit_s=1.0)
@@ -321,11 +344,11 @@ class PlacerStrategy(Strategy):
         for job in members:
             name = f"j{job.id}"
             opt = options[name][sol.jobs[name].option]
-            self._plan[job.id] = Cloud(opt.site, spot=opt.spot) if opt.site else None
+            self._plan[job.id] = None if opt.site == onprem else Cloud(opt.site, spot=opt.spot)
 
     # -- data: rent or buy ------------------------------------------------------------------------
     @staticmethod
-    def _reads(job: SimJob, view: View, location: str) -> tuple[float, float]:
+    def _reads(job: JobRequest, view: ClusterView, location: str) -> tuple[float, float]:
         """``(USD, hours)`` of the job's dataset reads at ``location`` from their cheapest ready
         copies (the optimizer gets them folded into each option, so it sees replicas)."""
         usd = hours = 0.0
@@ -335,15 +358,17 @@ class PlacerStrategy(Strategy):
             hours = max(hours, h)
         return usd, hours
 
-    def _account(self, job: SimJob, view: View, d: Decision) -> Decision:
+    def _account(self, job: JobRequest, view: ClusterView, d: Decision) -> Decision:
         """Count the egress ``d`` will pay for the job's reads (rent) and buy a replica where
-        the rent has reached a copy's price (transfer plus ``keep_h`` of storage)."""
+        the rent has reached a copy's price (transfer plus ``keep_h`` of storage): the copies
+        travel with the decision (:class:`placer.online.Replicate`)."""
         if not self.replicate or not job.reads:
             return d
-        location = view.onprem_location if isinstance(d, OnPrem) else view.cloud.location(d.site)
+        location = view.onprem_location if isinstance(d, OnPrem) else view.location(d.site)
         if (job.id, location) in self._rented:
             return d
         self._rented.add((job.id, location))
+        copies: list[Replicate] = []
         for name in job.reads:
             if view.replica_ready(name, location) is not None:
                 continue
@@ -354,23 +379,22 @@ class PlacerStrategy(Strategy):
             paid = self._rent[key] = self._rent.get(key, 0.0) + usd
             keep = view.datasets[name].gb * view.storage_usd_per_gb_h * self.keep_h
             if paid >= usd + keep and view.may_store(name, location):
-                view.replicate(name, location)
-        return d
+                copies.append(Replicate(name, location))
+        return replace(d, copies=(*d.copies, *copies)) if copies else d
 
     # -- decisions -------------------------------------------------------------------------------
-    def _planned(self, job: SimJob, view: View) -> Cloud | None:
+    def _planned(self, job: JobRequest, view: ClusterView) -> Cloud | None:
         """The plan's cloud run for a pipeline job, if it still holds now."""
         d = self._plan.get(job.id)
         if d is None or (d.site, d.spot) in self._failed.get(job.id, ()):
             return None
         if d.spot:
-            q = view.cloud.quote(d.site, job.gpus, True)
-            trace = view.cloud.spot_trace(d.site, q.nodes if q else 1)
-            if trace is not None and not trace.up_at(view.now):
+            q = view.quote(d.site, job.gpus, True)
+            if not view.spot_available(d.site, q.nodes if q else 1):
                 return None
         return d
 
-    def _decide(self, job: SimJob, view: View, *, waited: float) -> Decision:
+    def _decide(self, job: JobRequest, view: ClusterView, *, waited: float) -> Decision:
         now = view.now
         if job.id in self._plan:
             planned = self._planned(job, view)
@@ -409,19 +433,19 @@ class PlacerStrategy(Strategy):
             self._spot_runs[d.site] = self._spot_runs.get(d.site, 0) + 1
         return d
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         self._ready[job.id] = view.now
-        if job.pipeline >= 0 and not job.deps and job.id not in self._plan:
+        if job.pipeline is not None and not job.deps and job.id not in self._plan:
             self._plan_pipeline(job, view)
         return self._account(job, view, self._decide(job, view, waited=0.0))
 
-    def on_timeout(self, job: SimJob, view: View) -> Decision:
+    def on_timeout(self, job: JobRequest, view: ClusterView) -> Decision:
         return self._account(
             job, view, self._decide(job, view, waited=view.now - self._ready[job.id])
         )
 
     def on_cloud_stopped(
-        self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
+        self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
     ) -> Decision:
         if reason in ("unavailable", "quota"):
             self._failed.setdefault(job.id, set()).add((site, spot))
@@ -434,3 +458,9 @@ class PlacerStrategy(Strategy):
         return self._account(
             job, view, self._decide(job, view, waited=view.now - self._ready[job.id])
         )
+
+
+def _with_reads(opt: Option, usd: float, hours: float) -> Option:
+    """``opt`` with the job's dataset reads folded in: their egress added to its cost, their
+    transfer before its start (the seam's order: staging, then provisioning)."""
+    return replace(opt, compute_usd=opt.compute_usd + usd, start_delay_h=hours + opt.start_delay_h)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from placer.errors import ConfigError
+from placer.online import Residency, Strategy
 from placer.sim.baselines import (
     ComputeWait,
     ConstantWait,
@@ -21,7 +22,6 @@ from placer.sim.baselines import (
     StarWait,
 )
 from placer.sim.placer_strategy import PlacerStrategy
-from placer.sim.strategy import Residency, Strategy
 
 _BASES: dict[str, Callable[[float, Residency], Strategy]] = {
     "onprem-only": lambda b, r: OnPremOnly(residency=r),

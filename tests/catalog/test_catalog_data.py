@@ -20,7 +20,7 @@ from placer.catalog._catalog import parse_gpu_prices
 from placer.errors import CatalogError
 from placer.models import Location
 
-# Written out here, independently of placer.models.location, so a wrong list there fails a test.
+# Written out here, independently of placer.models.EU_COUNTRIES, so a wrong list there fails a test.
 EU27 = {
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "IE", "IT",
     "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
@@ -223,7 +223,10 @@ def test_catalog_rows_filters(cat: Catalog) -> None:
     assert not any(r["region"] == "eu-west-2" for r in eu)  # London is not EU
     a100 = catalog_rows(cat, gpu="a100")
     assert {r["gpu"] for r in a100} == {"A100-40GB", "A100-80GB", "A100-80GB-PCIe"}
-    assert {r["gpu"] for r in catalog_rows(cat, gpu="A100-80GB")} == {"A100-80GB", "A100-80GB-PCIe"}
+    # one GPU-matching rule (placer.pricing.gpu_matches): a name with a variant matches only
+    # itself, as in planning; the listing matched A100-80GB-PCIe too before issue 10
+    assert {r["gpu"] for r in catalog_rows(cat, gpu="A100-80GB")} == {"A100-80GB"}
+    assert {r["gpu"] for r in catalog_rows(cat, gpu="a100-80gb-pcie")} == {"A100-80GB-PCIe"}
     assert {r["provider"] for r in catalog_rows(cat, provider="gcp")} == {"gcp"}
     assert catalog_rows(cat, gpu="A100-40GB", provider="azure", jurisdiction="US")[0][
         "instance_type"

@@ -116,9 +116,9 @@ def test_site_down_mid_run_replans_onto_the_other_eligible_site(tmp_path: Path) 
     assert [e.data["site"] for e in w.journal.events(run.id, "site_down")] == [US]
     plans = w.journal.plans(run.id)
     assert len(plans) == 2
-    assert {j: p["site"] for j, p in plans[1]["jobs"].items()} == {"a": EU, "b": EU, "c": EU}
+    assert {j: p.site for j, p in plans[1].plan.jobs.items()} == {"a": EU, "b": EU, "c": EU}
     # The re-plan only ever used policy-eligible sites: a stayed where it was pinned.
-    assert plans[1]["jobs"]["a"]["site"] == plans[0]["jobs"]["a"]["site"] == EU
+    assert plans[1].plan.jobs["a"].site == plans[0].plan.jobs["a"].site == EU
 
 
 def test_a_job_whose_data_may_not_leave_the_failed_jurisdiction_is_stuck_not_moved(

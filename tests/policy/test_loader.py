@@ -53,10 +53,16 @@ def test_loads_a_valid_file(tmp_path: Path) -> None:
     }
 
 
-def test_no_paths_and_empty_directory_give_the_empty_policy_set(tmp_path: Path) -> None:
+def test_no_paths_give_the_empty_policy_set_and_an_empty_directory_is_an_error(
+    tmp_path: Path,
+) -> None:
     assert load_policies() == PolicySet()
-    assert load_policies(tmp_path).name == "empty"
-    assert load_policies(tmp_path).rules == ()
+    (tmp_path / "README.md").write_text("rules live elsewhere")
+    with pytest.raises(PolicyError) as info:
+        load_policies(tmp_path)
+    assert _details(info) == [ErrorDetail(
+        "no policy files (*.yaml, *.yml) in this directory or below it; an empty policy folder "
+        "would allow every job everywhere", str(tmp_path))]
 
 
 def _details(exc: pytest.ExceptionInfo[PolicyError]) -> list[ErrorDetail]:

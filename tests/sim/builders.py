@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from placer.sim.cloud import CloudModel, Provisioning, SpotTrace, _Priced, _Site
+from placer.pricing import PricedOffer
+from placer.sim.cloud import CloudModel, CloudSite, Provisioning, SpotTrace
 from placer.sim.jobs import SimJob, Workload
 
 
@@ -40,7 +41,9 @@ def two_site_cloud(trace: SpotTrace | None = None, *, quota_b: int | None = None
     return CloudModel(
         "hand",
         [
-            _Site("a", "cloud:a", (_Priced("a1", "V100", 1, 3.0, 1.0),), zero, trace, None),
-            _Site("b", "cloud:b", (_Priced("b1", "V100", 1, 2.0, None),), zero, None, quota_b),
+            CloudSite("a", "cloud:a", (PricedOffer("a1", "V100", 1, 3.0, 1.0),), zero, trace, None),
+            CloudSite(
+                "b", "cloud:b", (PricedOffer("b1", "V100", 1, 2.0, None),), zero, None, quota_b
+            ),
         ],
     )

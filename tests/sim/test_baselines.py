@@ -31,6 +31,7 @@ import pytest
 
 from placer.catalog import default_inventory, resolve_inventory
 from placer.errors import SimulationError
+from placer.online import Residency, Strategy
 from placer.policy import load_policies
 from placer.sim.baselines import (
     ComputeWait,
@@ -50,7 +51,6 @@ from placer.sim.engine import OnPremConfig, SimResult, simulate
 from placer.sim.jobs import SimDataset, SimJob, Workload
 from placer.sim.metrics import summarise
 from placer.sim.residency import Eligibility
-from placer.sim.strategy import Residency, Strategy
 from tests.conftest import ROOT
 from tests.sim.builders import hand_workload as _wl
 from tests.sim.builders import two_site_cloud

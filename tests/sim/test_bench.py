@@ -1,4 +1,5 @@
-"""The benchmark runner: order, determinism, the report files, plots, and a sweep on real Ray."""
+"""The benchmark runner: order, determinism, the report files, plots, and a sweep on real Ray
+(through the ray backend's task runner, as ``placer bench hybrid --ray`` runs it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from placer.sim.bench import BenchResult, markdown_table, run_benchmark, write_report
+from placer.backends import load_backend
+from placer.report import markdown_table, write_report
+from placer.sim.bench import BenchResult, run_benchmark
 from placer.sim.metrics import Metrics
 from placer.sim.scenario import Scenario
 
@@ -43,7 +46,7 @@ def numbers(m: Metrics) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def result() -> BenchResult:
-    return run_benchmark(tiny(), progress=False)
+    return run_benchmark(tiny())
 
 
 def test_rows_in_scenario_order_and_no_wait_runs_once(result: BenchResult) -> None:
@@ -66,19 +69,16 @@ def test_rows_in_scenario_order_and_no_wait_runs_once(result: BenchResult) -> No
 
 
 def test_same_seed_same_numbers_and_the_seed_matters(result: BenchResult) -> None:
-    again = run_benchmark(tiny(), progress=False)
+    again = run_benchmark(tiny())
     assert [numbers(r.metrics) for r in again.rows] == [numbers(r.metrics) for r in result.rows]
     other = run_benchmark(
         tiny(workload={"trace": "synthetic:rate=20,hours=10", "estimate_error": 0.5}, seed=4),
-        progress=False,
     )
     same = run_benchmark(
         tiny(workload={"trace": "synthetic:rate=20,hours=10", "estimate_error": 0.5}, seed=4),
-        progress=False,
     )
     moved = run_benchmark(
         tiny(workload={"trace": "synthetic:rate=20,hours=10", "estimate_error": 0.5}, seed=5),
-        progress=False,
     )
     assert [numbers(r.metrics) for r in other.rows] == [numbers(r.metrics) for r in same.rows]
     assert [numbers(r.metrics) for r in other.rows] != [numbers(r.metrics) for r in moved.rows]
@@ -130,7 +130,7 @@ def test_a_sweep_as_ray_tasks_gives_the_same_rows(result: BenchResult) -> None:
     import ray
 
     sc = tiny(strategies=["compute-wait+oo"])
-    got = run_benchmark(sc, ray="local", progress=False)
+    got = run_benchmark(sc, runner=load_backend("ray").task_runner("local"))
     assert not ray.is_initialized()  # started for the sweep, shut down after
     assert [(r.strategy, r.budget) for r in got.rows] == [
         ("compute-wait+oo", 0.25),

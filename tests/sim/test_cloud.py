@@ -9,14 +9,13 @@ import pytest
 
 from placer.catalog import default_inventory, resolve_inventory
 from placer.errors import CatalogError, ConfigError
-from placer.models.site import Inventory, Link, ResolvedSite
+from placer.models import Inventory, Link, ResolvedSite
+from placer.pricing import DEFAULT_HOST_USD_PER_GPU_H, gpu_matches
 from placer.sim.cloud import (
-    DEFAULT_HOST_USD_PER_GPU_H,
     CloudModel,
     Provisioning,
     SpotTrace,
     catalog_cloud,
-    gpu_matches,
     load_spot_traces,
     parse_spot_trace,
     uniform_cloud,

@@ -15,7 +15,18 @@ import pytest
 
 from placer.catalog import default_inventory, resolve_inventory
 from placer.errors import PlacerError, SimulationError
-from placer.models.site import ResolvedSite
+from placer.models import ResolvedSite
+from placer.online import (
+    Cloud,
+    ClusterView,
+    Decision,
+    JobRequest,
+    OnPrem,
+    QueueMode,
+    StopReason,
+    Strategy,
+)
+from placer.pricing import PricedOffer
 from placer.sim.baselines import (
     ComputeWait,
     ConstantWait,
@@ -25,6 +36,9 @@ from placer.sim.baselines import (
     StarWait,
 )
 from placer.sim.cloud import (
+    CloudModel,
+    CloudSite,
+    Provisioning,
     SpotTrace,
     catalog_cloud,
     uniform_cloud,
@@ -32,7 +46,6 @@ from placer.sim.cloud import (
 from placer.sim.engine import OnPremConfig, SimResult, simulate
 from placer.sim.jobs import SimDataset, SimJob, Workload
 from placer.sim.metrics import busy_gpu_hours, summarise
-from placer.sim.strategy import Cloud, Decision, OnPrem, QueueMode, StopReason, Strategy, View
 from placer.sim.workload import itp_trace, pipelines
 from tests.sim.builders import hand_workload as _wl
 from tests.sim.builders import two_site_cloud as _hand_cloud
@@ -69,15 +82,15 @@ class Scripted(Strategy):
         self.seen: dict[str, list[tuple[float, int]]] = {}
         self.stops: list[tuple[str, float, str, bool, str, float]] = []
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         self.seen[job.name] = sorted((_r(end), g) for end, g in view.running_onprem())
         return self.ready[job.name]
 
-    def on_timeout(self, job: SimJob, view: View) -> Decision:
+    def on_timeout(self, job: JobRequest, view: ClusterView) -> Decision:
         return self.timeout[job.name].pop(0)
 
     def on_cloud_stopped(
-        self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
+        self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
     ) -> Decision:
         self.stops.append((job.name, _r(view.now), site, spot, reason, _r(view.remaining_h(job))))
         return self.stopped[(job.name, reason)].pop(0)
@@ -330,16 +343,80 @@ def test_dag_jobs_start_after_dependencies_plus_transfer(sites: list[ResolvedSit
     assert (att.site, att.launch_h) == ("fra-dc", 1.0)
     assert (att.start_h, att.stop_h) == pytest.approx((1.1, 3.1))
     assert att.egress_usd == pytest.approx(54.0)
-    # eval: ready at 3.1; 90 GB take 90 * 8 / 36000 = 0.02 h (more than the zero provisioning),
-    # then 0.5 h of work: [3.12, 3.62], paid from the request (3.1) to the end: 0.52 h.
+    # eval: ready at 3.1; 90 GB take 90 * 8 / 36000 = 0.02 h to stage, then the node is
+    # requested (zero provisioning here) and does 0.5 h of work: [3.12, 3.62], paid from the
+    # request (3.12) to the end: 0.5 h (staging comes before the request and is not billed).
     assert ev.ready_h == pytest.approx(3.1)
     (att,) = ev.attempts
     usd_h = cloud.quote("gcp-europe-west4", 1, False).usd_per_h  # type: ignore[union-attr]
-    assert (att.launch_h, att.start_h, att.stop_h) == pytest.approx((3.1, 3.12, 3.62))
+    assert (att.launch_h, att.start_h, att.stop_h) == pytest.approx((3.12, 3.12, 3.62))
     assert att.egress_usd == 0.0
-    assert att.compute_usd == pytest.approx(0.52 * usd_h)
+    assert att.compute_usd == pytest.approx(0.5 * usd_h)
     assert prep.attempts[0].egress_usd == 0.0
     assert result.site_locations["gcp-europe-west4"] == "gcp:europe-west4"
+
+
+def _staging_cloud(sites: list[ResolvedSite], trace: SpotTrace | None = None) -> CloudModel:
+    """One site ``eu`` at gcp:europe-west4: 1-GPU nodes at $2/h on demand, $0.50/h spot (spot
+    availability ``trace``), provisioning exactly 0.1 h; the catalog's links."""
+    prov = Provisioning(0.1, 0.1)
+    offer = PricedOffer("n1-v100", "V100", 1, 2.0, 0.5)
+    return CloudModel(
+        "staging",
+        [CloudSite("eu", "gcp:europe-west4", (offer,), (prov, prov), trace, None)],
+        locations={s.location.key: s.location for s in sites},
+    )
+
+
+def _bucket_reader() -> Workload:
+    """x: 1 GPU, 1 h, reads 90 GB in gcp:us-central1 (90 * 8 / 36000 = 0.02 h to any other
+    location over the catalog's 10 Gbit/s)."""
+    return Workload(
+        "staging",
+        (SimJob(0, "x", 0.0, 1.0, 1, 1.0, reads=("bucket",)),),
+        {"bucket": SimDataset("bucket", "gcp:us-central1", 90.0)},
+    )
+
+
+def test_a_cloud_job_stages_its_inputs_then_requests_and_pays_for_the_node(
+    sites: list[ResolvedSite],
+) -> None:
+    # As placer.pricing plans it: the 90 GB arrive at 0.02 h, the node is requested then (its
+    # bill starts), ready 0.1 h later, and the job runs 1 h: [0.12, 1.12], billed 1.1 h x $2.
+    # (Before issue 10 the transfer overlapped provisioning: start 0.1, billed from 0.)
+    cloud = _staging_cloud(sites)
+    s = Scripted({"x": Cloud("eu")})
+    (rec,) = simulate(_bucket_reader(), s, onprem=_one_node(nodes=0), cloud=cloud).records
+    (att,) = rec.attempts
+    assert (att.launch_h, att.start_h, att.stop_h) == pytest.approx((0.02, 0.12, 1.12))
+    assert att.compute_usd == pytest.approx(2.0 * 1.1)
+    rate, _ = cloud.link("gcp:us-central1", "gcp:europe-west4")
+    assert att.egress_usd == pytest.approx(90 * rate)
+    assert summarise(simulate(_bucket_reader(), Scripted({"x": Cloud("eu")}),
+                              onprem=_one_node(nodes=0), cloud=cloud)).cloud_gpu_h == (
+        pytest.approx(1.1)
+    )
+
+
+def test_spot_lost_while_the_inputs_stage_costs_nothing(sites: list[ResolvedSite]) -> None:
+    # Spot at eu is up for [0, 0.01 h), down for [0.01, 0.02), then up. x goes to spot at 0;
+    # its inputs would be staged at 0.02, but the capacity is gone at 0.01: stopped before any
+    # node was requested, nothing billed. It goes on demand at 0.01 and stages again:
+    # requested 0.03, starts 0.13, ends 1.13.
+    trace = SpotTrace("hand", 36.0, np.array([True, False] + [True] * 998))
+    cloud = _staging_cloud(sites, trace)
+    s = Scripted({"x": Cloud("eu", spot=True)}, {("x", "preempted"): [Cloud("eu")]})
+    result = simulate(_bucket_reader(), s, onprem=_one_node(nodes=0), cloud=cloud)
+    (rec,) = result.records
+    first, second = rec.attempts
+    assert (first.spot, first.outcome, first.launch_h, first.stop_h) == pytest.approx(
+        (True, "preempted", 0.01, 0.01)
+    )
+    assert first.compute_usd == 0.0
+    assert (second.launch_h, second.start_h, second.stop_h) == pytest.approx((0.03, 0.13, 1.13))
+    assert second.compute_usd == pytest.approx(2.0 * 1.1)
+    m = summarise(result)
+    assert (m.spot_usd, m.cloud_gpu_h, m.preemptions) == (0.0, pytest.approx(1.1), 1)
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -472,14 +549,14 @@ class _Fixed(Strategy):
     def __init__(self, ready: object, timeout: object = None, stopped: object = None) -> None:
         self._ready, self._timeout, self._stopped = ready, timeout, stopped
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         return self._ready  # type: ignore[return-value]
 
-    def on_timeout(self, job: SimJob, view: View) -> Decision:
+    def on_timeout(self, job: JobRequest, view: ClusterView) -> Decision:
         return self._timeout  # type: ignore[return-value]
 
     def on_cloud_stopped(
-        self, job: SimJob, view: View, site: str, spot: bool, reason: StopReason
+        self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
     ) -> Decision:
         return self._stopped  # type: ignore[return-value]
 
@@ -509,7 +586,7 @@ def test_a_timeout_loop_raises() -> None:
     wl = _wl(("x", 0, 1, 10), ("y", 0, 1, 1))
 
     class Loop(_Fixed):
-        def on_ready(self, job: SimJob, view: View) -> Decision:
+        def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
             return OnPrem(wait_h=0.0)
 
     with pytest.raises(SimulationError, match=r"decided about job 'y' 10000 times"):

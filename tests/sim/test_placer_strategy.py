@@ -27,14 +27,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from placer.catalog import default_inventory, resolve_inventory
+from placer.online import ClusterView, JobRequest
+from placer.pricing import PricedOffer
 from placer.sim.baselines import ComputeWait, NoWait
 from placer.sim.check import residency_violations
 from placer.sim.cloud import (
     CloudModel,
+    CloudSite,
     Provisioning,
     SpotTrace,
-    _Priced,
-    _Site,
     catalog_cloud,
     uniform_cloud,
 )
@@ -43,7 +44,6 @@ from placer.sim.jobs import SimDataset, SimJob, Workload
 from placer.sim.placer_strategy import PlacerStrategy
 from placer.sim.registry import make_strategy
 from placer.sim.scenario import Prepared, WindowSpec, build, load_scenario
-from placer.sim.strategy import View
 from tests.conftest import ROOT
 from tests.sim.builders import hand_workload as _wl
 
@@ -74,7 +74,9 @@ class _Recording(PlacerStrategy):
         super().__init__(budget, tail_quantile=tail_quantile)
         self.predicted: list[tuple[str, float, float]] = []
 
-    def _predict_wait(self, job: SimJob, view: View, priority: float = math.inf) -> float:
+    def _predict_wait(
+        self, job: JobRequest, view: ClusterView, priority: float = math.inf
+    ) -> float:
         wait = super()._predict_wait(job, view, priority)
         self.predicted.append((job.name, view.now, wait))
         return wait
@@ -349,8 +351,8 @@ def _spot_cloud(trace: SpotTrace | None) -> CloudModel:
     return CloudModel(
         "hand",
         [
-            _Site("a", "cloud:a", (_Priced("a1", "V100", 1, 3.0, 1.0),), zero, trace, None),
-            _Site("b", "cloud:b", (_Priced("b1", "V100", 1, 2.0, None),), zero, None, None),
+            CloudSite("a", "cloud:a", (PricedOffer("a1", "V100", 1, 3.0, 1.0),), zero, trace, None),
+            CloudSite("b", "cloud:b", (PricedOffer("b1", "V100", 1, 2.0, None),), zero, None, None),
         ],
     )
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from placer.catalog import default_inventory, resolve_inventory
 from placer.errors import ConfigError, SimulationError
+from placer.online import ClusterView, Decision, JobRequest, OnPrem, Replicate, Strategy
 from placer.sim.baselines import OnPremOnly
 from placer.sim.bench import run_benchmark
 from placer.sim.check import residency_violations
@@ -27,7 +28,6 @@ from placer.sim.placer_strategy import PlacerStrategy
 from placer.sim.registry import make_strategy
 from placer.sim.residency import Eligibility
 from placer.sim.scenario import Prepared, SweepSpec
-from placer.sim.strategy import Decision, OnPrem, Strategy, View
 from tests.sim.test_placer_strategy import _eu
 
 FRA = OnPremConfig(site="fra-dc", location="onprem:fra-dc1", nodes=1, gpus_per_node=1)
@@ -54,17 +54,16 @@ def _readers(arrivals: list[float], *, tags: dict[str, str] | None = None) -> Wo
 
 
 class _CopyFirst(Strategy):
-    """On-prem, FIFO; copies the corpus to ``where`` when the first job is ready."""
+    """On-prem, FIFO; asks for a copy of the corpus at ``where`` with every decision (a copy
+    there, or on its way, makes the request a no-op)."""
 
     queue = "fifo"
 
     def __init__(self, where: str) -> None:
         self.where = where
-        self.answers: list[bool] = []
 
-    def on_ready(self, job: SimJob, view: View) -> Decision:
-        self.answers.append(view.replicate("corpus", self.where))
-        return OnPrem()
+    def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
+        return OnPrem(copies=(Replicate("corpus", self.where),))
 
 
 def test_a_replica_pays_once_and_later_reads_are_free() -> None:
@@ -74,8 +73,7 @@ def test_a_replica_pays_once_and_later_reads_are_free() -> None:
     wl = _readers([0.0, 0.0, 5.0])
     strategy = _CopyFirst("onprem:fra-dc1")
     result = simulate(wl, strategy, onprem=FRA, cloud=_cloud())
-    assert strategy.answers == [True, False, False]  # one copy; asking again does nothing
-    (rep,) = result.replicas
+    (rep,) = result.replicas  # one copy; asking again does nothing
     assert (rep.dataset, rep.location, rep.source) == (
         "corpus",
         "onprem:fra-dc1",
@@ -119,9 +117,8 @@ def test_reads_come_from_the_cheapest_ready_copy() -> None:
 
 def test_replicating_an_unknown_dataset_is_an_error() -> None:
     class Bad(_CopyFirst):
-        def on_ready(self, job: SimJob, view: View) -> Decision:
-            view.replicate("nope", "onprem:fra-dc1")
-            return OnPrem()
+        def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
+            return OnPrem(copies=(Replicate("nope", "onprem:fra-dc1"),))
 
     with pytest.raises(SimulationError, match="no dataset 'nope'"):
         simulate(_readers([0.0]), Bad(""), onprem=FRA, cloud=_cloud())
@@ -246,7 +243,7 @@ def test_the_scenarios_storage_price_reaches_the_bill() -> None:
                 "storage_usd_per_gb_month": price,
             }
         )
-        (row,) = run_benchmark(sc, prepared=replace(p, scenario=sc), progress=False).rows
+        (row,) = run_benchmark(sc, prepared=replace(p, scenario=sc)).rows
         bills[price] = row.metrics
     low, high = bills[0.001], bills[0.002]
     assert low.replicas == high.replicas > 0

@@ -1,0 +1,381 @@
+"""The executor: one loop that drives plans through compute backends.
+
+:meth:`Executor.step` is one tick: poll what is in flight, adopt or submit what is ready (at
+most ``max_concurrency`` in flight), re-plan if a site is gone, settle the run;
+:meth:`~placer.executor.Run.wait` drives ticks as the run's only driver. The moves themselves
+live in the other rooms: states and retries (``_state``), the guards and copies
+(``_staging``), what a job is told (``_manifest``), failover (``_failover``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from placer.backends import ComputeBackend, DataMover, Handle, StorageLayout, StorageResolver
+from placer.catalog import Catalog, default_catalog, resolve_inventory
+from placer.errors import (
+    BackendError,
+    ExecutionError,
+    PlacerError,
+    ResidencyError,
+    SiteUnreachableError,
+)
+from placer.executor._failover import Failover
+from placer.executor._manifest import JobContract, plan_hash
+from placer.executor._run import Run
+from placer.executor._staging import Staging
+from placer.executor._state import (
+    ACTIVE_STEP_STATES,
+    POLLED_STATES,
+    RETRY_WAIT,
+    TERMINAL_RUN_STATES,
+    WAITING,
+    LiveJob,
+    LiveRun,
+    RetryPolicy,
+    RunState,
+    StepState,
+    Transitions,
+    load_run,
+    submission_id,
+)
+from placer.executor._status import RunStatus, run_status
+from placer.journal import Journal
+from placer.models import Inventory, JobPlacement, Pipeline, Plan
+from placer.policy import PolicySet
+from placer.secrets import Redactor, secret_values
+
+__all__ = ["Executor", "Hook"]
+
+log = logging.getLogger("placer.executor")
+
+Hook = Callable[[str, str, str], None]
+"""``hook(point, run_id, job)`` at ``after_intent``, ``after_submit`` and ``after_status``:
+lets tests kill the executor exactly between two journal writes."""
+
+
+class _NoAnswer:
+    """The backend call did not answer (already handled); distinct from a ``None`` answer."""
+
+
+_NO_ANSWER = _NoAnswer()
+_T = TypeVar("_T")
+
+
+class Executor:
+    """Runs plans through backends, one journal, one writer.
+
+    Args:
+        journal: where every intent and outcome is recorded.
+        backends: compute backend per site name; a site without one is never used.
+        layout: where each job writes its outputs, per location (required: where outputs go is
+            a residency decision, placer never guesses it).
+        storage: if given, every output prefix is resolved and must lie in the job's location.
+        mover: if given, an input produced in another location is copied (verified, and only
+            into the consuming job's own location) before the job starts, and the job reads
+            the local copy; without one, jobs read such inputs where they were written.
+        retry: retry and backoff policy.
+        max_concurrency: steps in flight at once, over all sites.
+        poll_interval_s: pause between ticks in :meth:`Run.wait`.
+        clock, sleep: injectable time (monotonic seconds) for tests.
+        hook: test hook, see :data:`Hook`.
+
+    :meth:`from_inventory` builds one with every backend an inventory names.
+    """
+
+    def __init__(self, journal: Journal, backends: Mapping[str, ComputeBackend], *,
+                 layout: StorageLayout, storage: StorageResolver | None = None,
+                 mover: DataMover | None = None,
+                 retry: RetryPolicy | None = None, max_concurrency: int = 8,
+                 poll_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, catalog: Catalog | None = None,
+                 hook: Hook | None = None) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.journal = journal
+        self.backends = dict(backends)
+        self.layout = layout
+        self.storage = storage
+        self.mover = mover
+        self.retry = retry or RetryPolicy()
+        self.max_concurrency = max_concurrency
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+        self.sleep = sleep
+        self.catalog = catalog or default_catalog()
+        self.hook = hook
+        # Display text only (logs, errors): the journal teaches it each run's site secrets.
+        self.redactor: Redactor = journal.redactor
+        # Defaults for start(), when built for an inventory (from_inventory).
+        self.inventory: Inventory | None = None
+        self.policies: PolicySet | None = None
+        self._states = Transitions(self)
+        self._staging = Staging(self)
+        self._failover = Failover(self, self._states)
+        self._runs: dict[str, LiveRun] = {}
+        self._seen: dict[str, int] = {}  # run → its last event when this executor let go of it
+
+    @classmethod
+    def from_inventory(cls, inventory: Inventory, journal: Journal, *,
+                       policies: PolicySet | None = None,
+                       backends: Mapping[str, ComputeBackend] | None = None,
+                       layout: StorageLayout | None = None, **options: Any) -> Executor:
+        """An executor with the backends the inventory names, for runs on its sites.
+
+        The journal's redactor learns the sites' secrets first (read from where the inventory
+        says they live; none is stored), so nothing after can show one. Then whatever is not
+        given is built from the resolved sites: ``storage`` and ``mover``, the stores their
+        ``storage`` roots name (:func:`~placer.backends.storage_for`: ``None`` when none
+        does); ``backends``, each site's ``cluster`` through the ``placer.backends`` entry
+        points; ``layout``, each site's ``storage`` root. ``inventory`` and ``policies`` become
+        the defaults of :meth:`start`; ``options`` go to :class:`Executor`.
+        """
+        from placer import backends as seams  # looked up now: tests swap these
+
+        sites = resolve_inventory(inventory, options.get("catalog"))
+        journal.redactor.add(*secret_values(sites))
+        if "storage" not in options:
+            options["storage"] = seams.storage_for(sites)
+        options.setdefault("mover", options["storage"])
+        if backends is None:
+            backends = seams.compute_backends_for(sites)
+        ex = cls(journal, backends, layout=seams.layout_for(sites) if layout is None else layout,
+                 **options)
+        ex.inventory, ex.policies = inventory, policies
+        return ex
+
+    @classmethod
+    def for_run(cls, journal: Journal, run_id: str, **options: Any) -> Executor:
+        """An executor for a recorded run: :meth:`from_inventory` on its stored inventory."""
+        spec = journal.run_spec(run_id)
+        return cls.from_inventory(spec.inventory, journal, policies=spec.policies, **options)
+
+    # -- public ---------------------------------------------------------------------------------
+    def start(self, plan: Plan, *, pipeline: Pipeline, inventory: Inventory | None = None,
+              policies: PolicySet | None = None) -> Run:
+        """Record a new run of ``plan`` and submit its first jobs.
+
+        ``inventory`` and ``policies`` default to those of :meth:`from_inventory`.
+        """
+        if inventory is None:
+            inventory = self.inventory
+        if inventory is None:
+            raise ExecutionError("start needs the inventory the plan was made for")
+        if plan.status != "placed":
+            raise ExecutionError(f"the plan is {plan.status}, not placed: "
+                                 + "; ".join(plan.reasons))
+        names = {j.name for j in pipeline.jobs}
+        if set(plan.jobs) != names:
+            raise ExecutionError("the plan does not place exactly the pipeline's jobs: "
+                                 f"plan {sorted(plan.jobs)}, pipeline {sorted(names)}")
+        missing = sorted({p.site for p in plan.jobs.values()} - set(self.backends))
+        if missing:
+            raise ExecutionError(f"no compute backend for site(s): {', '.join(missing)}")
+        if policies is None:
+            policies = self.policies
+        policies = policies or PolicySet(name="empty")
+        rid = self.journal.create_run(pipeline=pipeline, plan=plan, inventory=inventory,
+                                      policies=policies, policy_hash=plan.policy_hash,
+                                      pipeline_name=pipeline.name)
+        log.info("run %s started: %d jobs", rid, len(names))
+        run = Run(self, rid)
+        with self._driving(rid):
+            run.step()
+        return run
+
+    def resume(self, run_id: str) -> Run:
+        """Continue a run from the journal (after a crash, or from another process).
+
+        Raises :class:`~placer.errors.RunLockedError` at once if another process drives it.
+        """
+        with self._driving(run_id):
+            self._runs.pop(run_id, None)
+            self._load(run_id)
+        return Run(self, run_id)
+
+    @contextmanager
+    def _driving(self, run_id: str) -> Iterator[None]:
+        """Drive ``run_id`` as its only driver (:meth:`Journal.driving`, a lock the OS drops
+        if this process dies). Taking it afresh, what this executor remembers of the run is
+        dropped if anything was recorded since it last let go (another process drove it)."""
+        with self.journal.driving(run_id) as lock:
+            fresh = lock.depth == 1
+            if fresh and self._seen.get(run_id) != self.journal.last_event(run_id):
+                self._runs.pop(run_id, None)
+            try:
+                yield
+            finally:
+                if fresh:
+                    with suppress(PlacerError):
+                        self._seen[run_id] = self.journal.last_event(run_id)
+
+    def step(self, run_id: str) -> RunStatus:
+        """One tick: poll in-flight steps, adopt or submit, re-plan if needed, settle."""
+        rs = self._load(run_id)
+        if rs.state == RunState.CANCELLING:
+            self._cancel(rs)
+        elif rs.state not in TERMINAL_RUN_STATES:
+            if self._failover.needs_replan(rs):
+                self._failover.replan(rs, "placements on unavailable sites")
+            for name in rs.order:
+                self._advance(rs, rs.jobs[name])
+            self._submit_ready(rs)
+            self._states.settle(rs)
+        return run_status(self.journal, run_id)
+
+    def cancel(self, run_id: str) -> RunStatus:
+        """Stop every in-flight job of the run on every site; the run ends CANCELLED."""
+        rs = self._load(run_id)
+        if rs.state not in TERMINAL_RUN_STATES:
+            self.journal.set_run_state(rs.id, RunState.CANCELLING, "cancel requested")
+            rs.state = RunState.CANCELLING
+            self._cancel(rs)
+        return run_status(self.journal, run_id)
+
+    def logs(self, run_id: str, job: str) -> str:
+        """The latest attempt's logs, with secrets masked; empty if never submitted."""
+        rs = self._load(run_id)
+        j = rs.jobs[job]
+        if j.handle is None or j.site not in self.backends:
+            steps = [s for s in self.journal.steps(run_id) if s.job == job and s.handle]
+            if not steps:
+                return ""
+            s = max(steps, key=lambda s: s.attempt)
+            handle = Handle(s.backend or "", s.site or "", s.handle or "")
+        else:
+            handle = j.handle
+        backend = self.backends.get(handle.site)
+        if backend is None:
+            raise ExecutionError(f"no compute backend for site {handle.site}, where {job} ran")
+        try:
+            return self.redactor.text(backend.logs(handle))
+        except BackendError as exc:
+            raise BackendError(self.redactor.text(str(exc))) from None
+
+    # -- one tick -------------------------------------------------------------------------------
+    def _load(self, run_id: str) -> LiveRun:
+        if run_id not in self._runs:
+            self._runs[run_id] = load_run(self.journal, run_id,
+                                          max_attempts=self.retry.max_attempts)
+        return self._runs[run_id]
+
+    def _call_hook(self, point: str, rs: LiveRun, job: str) -> None:
+        if self.hook is not None:
+            self.hook(point, rs.id, job)
+
+    def _on_site(self, rs: LiveRun, j: LiveJob,
+                 call: Callable[[ComputeBackend], _T]) -> _T | _NoAnswer:
+        """Call the backend of ``j``'s site. A site that is down triggers failover and any other
+        backend error counts against the step; both return :data:`_NO_ANSWER`."""
+        assert j.site is not None
+        try:
+            return call(self.backends[j.site])
+        except SiteUnreachableError as exc:
+            self._failover.site_down(rs, exc.site or j.site, exc)
+        except BackendError as exc:
+            self._states.call_error(rs, j, exc)
+        return _NO_ANSWER
+
+    def _advance(self, rs: LiveRun, j: LiveJob) -> None:
+        if j.state == StepState.INTENT:
+            self._adopt_or_submit(rs, j)
+            return
+        if j.state not in POLLED_STATES or j.handle is None:
+            return
+        handle = j.handle
+        state = self._on_site(rs, j, lambda b: b.status(handle))
+        if isinstance(state, _NoAnswer):
+            return
+        j.call_errors = 0
+        self._call_hook("after_status", rs, j.name)
+        self._states.observed(rs, j, state)
+
+    def _adopt_or_submit(self, rs: LiveRun, j: LiveJob) -> None:
+        if self.clock() < j.not_before:
+            return
+        sid = submission_id(rs.id, j.name, j.attempt)
+        found = self._on_site(rs, j, lambda b: b.find(sid))
+        if isinstance(found, _NoAnswer):
+            return
+        if found is not None:
+            self.journal.record_event(rs.id, "adopted", j.name, submission_id=sid)
+            self._states.submitted(rs, j, found)
+            return
+        self._submit(rs, j)
+
+    def _contract(self, rs: LiveRun, job: str, attempt: int,
+                  placement: JobPlacement) -> JobContract:
+        paths = self._staging.paths(rs, job, placement)
+        return JobContract(run_id=rs.id, job=job, attempt=attempt, site=placement.site,
+                           location=placement.location, policy_hash=rs.policy_hash,
+                           plan_hash=plan_hash(rs.placements), output_dir=paths.output_dir,
+                           inputs=paths.inputs, outputs=paths.outputs)
+
+    def _submit(self, rs: LiveRun, j: LiveJob) -> None:
+        """Submit the step whose intent is recorded (idempotent by submission id)."""
+        placement = rs.placements[j.name]
+        env = self._contract(rs, j.name, j.attempt, placement).environment()
+        sid = submission_id(rs.id, j.name, j.attempt)
+        spec = rs.pipeline.job(j.name)
+        handle = self._on_site(rs, j, lambda b: b.submit(spec, placement, submission_id=sid,
+                                                         env=env))
+        if isinstance(handle, _NoAnswer):
+            return
+        self._call_hook("after_submit", rs, j.name)
+        self._states.submitted(rs, j, handle)
+
+    def _submit_ready(self, rs: LiveRun) -> None:
+        in_flight = sum(1 for j in rs.jobs.values() if j.state in ACTIVE_STEP_STATES)
+        for name in rs.order:
+            if in_flight >= self.max_concurrency or rs.state != RunState.RUNNING:
+                return
+            j = rs.jobs[name]
+            if j.state not in (WAITING, RETRY_WAIT) or self.clock() < j.not_before:
+                continue
+            if any(rs.jobs[p].state != StepState.SUCCEEDED for p in rs.graph.predecessors(name)):
+                continue
+            placement = rs.placements[name]
+            attempt = j.attempt + 1
+            try:
+                self._staging.check_eligible(rs, name, placement)
+                manifest = self._contract(rs, name, attempt, placement).manifest()
+                self._staging.move_inputs(rs, name, placement)
+            except ResidencyError as exc:
+                self._states.stick(rs, j, StepState.STUCK, str(exc))
+                continue
+            except BackendError as exc:
+                self._states.call_error(rs, j, exc)
+                continue
+            self._states.intent(rs, j, attempt, placement, manifest)
+            in_flight += 1
+            self._call_hook("after_intent", rs, name)
+            self._submit(rs, j)
+
+    # -- cancel ---------------------------------------------------------------------------------
+    def _cancel(self, rs: LiveRun) -> None:
+        failed: list[str] = []
+        for j in rs.jobs.values():
+            if j.state not in ACTIVE_STEP_STATES or j.site is None:
+                continue
+            backend = self.backends.get(j.site)
+            try:
+                if backend is None:
+                    raise BackendError(f"no backend for site {j.site}")
+                handle = j.handle or backend.find(submission_id(rs.id, j.name, j.attempt))
+                if handle is not None:
+                    backend.cancel(handle)
+            except BackendError as exc:
+                failed.append(j.name)
+                self.journal.record_event(rs.id, "cancel_failed", j.name,
+                                          error=self.redactor.text(str(exc)))
+                continue
+            self._states.cancelled(rs, j)
+        if failed:
+            self.journal.set_run_state(rs.id, RunState.CANCELLING,
+                                       "could not stop yet: " + ", ".join(sorted(failed)))
+        else:
+            self._states.set_run_state(rs, RunState.CANCELLED, "cancelled")

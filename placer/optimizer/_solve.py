@@ -1,0 +1,314 @@
+"""Entry points: :func:`solve` and :func:`pareto_frontier`, which pick a method and explain.
+
+On-prem capacity is what makes the exact MILP expensive (one ordering binary per pair of jobs
+that could share a contended pool), yet it rarely decides a plan's *cost*: cost does not depend
+on start times, only feasibility under a deadline does. So with ``method="auto"`` and a pool
+that could be overcommitted, :func:`solve` first solves the relaxation without capacity (by DP
+where the DAG allows, else a MILP with no ordering variables) and schedules its choice with
+capacity by the serial schedule generation scheme, trying two priority rules. For the cost
+objective, if that schedule meets the deadline it is *proven optimal*: its cost equals the
+relaxation's optimum, a lower bound on every capacity-respecting plan. Otherwise the full
+MILP runs; if it finds no plan in time, the repaired relaxation is still returned when it
+satisfies the constraints (``status="feasible"`` with the relaxation as the lower bound).
+
+``method="auto"`` uses the exact DP when the DAG is a chain or a tree (all joins or all
+forks) and no pool can be overcommitted, and the MILP otherwise; ``method="dp"`` asks for
+the DP but falls back to the MILP when the structure does not allow it (``Solution.method``
+says which ran). Infeasibility is a value: the returned solution has
+``status="infeasible"`` and a message computed by re-solving without the offending
+constraint (the shortest possible makespan for a deadline, the cheapest plan for a budget).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Literal
+
+from placer.errors import SolverError
+from placer.optimizer._brute import solve_brute
+from placer.optimizer._compile import Compiled, compile_problem, risky_jobs
+from placer.optimizer._dp import dp_method, solve_dp
+from placer.optimizer._milp import solve_milp
+from placer.optimizer._problem import Problem
+from placer.optimizer._solution import (
+    Objective,
+    Solution,
+    build,
+    infeasible,
+    ssgs,
+    without_capacity,
+)
+
+Method = Literal["auto", "milp", "dp", "brute"]
+
+
+def _check_args(objective: str, method: str, time_limit_s: float) -> None:
+    if objective not in ("cost", "time"):
+        raise ValueError(f"objective must be 'cost' or 'time', got {objective!r}")
+    if method not in ("auto", "milp", "dp", "brute"):
+        raise ValueError(f"method must be auto, milp, dp or brute, got {method!r}")
+    if not time_limit_s > 0:
+        raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
+
+
+def _unfit_jobs(c: Compiled) -> str:
+    """Message naming jobs none of whose options fit their pool ('' when all can run)."""
+    parts = []
+    for j, name in enumerate(c.names):
+        if not c.allowed[j].any():
+            needs = "; ".join(
+                f"option {o} needs {opt.pool_gpus} GPUs but pool {opt.pool!r} has "
+                f"{c.problem.capacity[opt.pool or '']}"
+                for o, opt in enumerate(c.options[j])
+            )
+            parts.append(f"job {name!r} fits none of its options ({needs})")
+    return "; ".join(parts)
+
+
+def _dispatch(
+    c: Compiled,
+    objective: Objective,
+    deadline: float | None,
+    budget: float | None,
+    method: Method,
+    time_limit_s: float,
+    use_penalty: bool = True,
+) -> Solution:
+    if method == "brute":
+        return solve_brute(
+            c, objective, deadline=deadline, budget=budget, use_penalty=use_penalty
+        )
+    if method in ("auto", "dp") and dp_method(c) is not None:
+        return solve_dp(
+            c, objective, deadline=deadline, budget=budget, use_penalty=use_penalty
+        )[0]
+    return solve_milp(
+        c,
+        objective,
+        deadline=deadline,
+        budget=budget,
+        time_limit_s=time_limit_s,
+        use_penalty=use_penalty,
+    )
+
+
+def _critical_order(c: Compiled, choice: list[int]) -> list[int]:
+    """A precedence-feasible job list, longest remaining path first (critical-path priority)."""
+    tail = [0.0] * c.n
+    for j in reversed(c.topo):
+        o = choice[j]
+        best = 0.0
+        for e in c.out_edges[j]:
+            ce = c.edges[e]
+            k = ce.dst
+            best = max(best, float(ce.hours[o, choice[k]] + c.delay[k][choice[k]]) + tail[k])
+        tail[j] = float(c.dur[j][o]) + best
+    waiting = [len(c.in_edges[j]) for j in range(c.n)]
+    ready = [j for j in range(c.n) if waiting[j] == 0]
+    order: list[int] = []
+    while ready:
+        ready.sort(key=lambda j: (-tail[j], j))
+        j = ready.pop(0)
+        order.append(j)
+        for e in c.out_edges[j]:
+            k = c.edges[e].dst
+            waiting[k] -= 1
+            if waiting[k] == 0:
+                ready.append(k)
+    return order
+
+
+def _relax_then_repair(
+    c: Compiled,
+    objective: Objective,
+    deadline: float | None,
+    budget: float | None,
+    time_limit_s: float,
+    t0: float,
+) -> Solution:
+    """Solve without capacity, schedule the choice with capacity; MILP only if that fails."""
+    relaxed = _dispatch(without_capacity(c), objective, deadline, budget, "auto", time_limit_s)
+    if relaxed.status == "infeasible":
+        # A relaxation with no plan proves the real problem has none either.
+        return relaxed
+    choice = [relaxed.jobs[name].option for name in c.names]
+    best: Solution | None = None
+    for order in (list(c.topo), _critical_order(c, choice)):
+        start = ssgs(c, choice, order)
+        end = max(start[j] + float(c.dur[j][choice[j]]) for j in range(c.n))
+        if best is None or end < best.makespan_h - 1e-9:
+            best = build(c, choice, status="feasible", method=relaxed.method + "+ssgs",
+                         objective=objective, solve_time_s=0.0, order=order,
+                         lower_bound=relaxed.lower_bound)
+    assert best is not None
+    meets_deadline = deadline is None or best.makespan_h <= deadline + 1e-9
+    if objective == "cost" and relaxed.optimal and meets_deadline:
+        # Same choice, same cost: the relaxation's optimum is reached, so this is optimal.
+        return replace(best, status="optimal", optimal=True, lower_bound=best.objective_value,
+                       gap=0.0, solve_time_s=time.perf_counter() - t0)
+    remaining = max(0.1, time_limit_s - (time.perf_counter() - t0))
+    try:
+        full = _dispatch(c, objective, deadline, budget, "milp", remaining)
+    except SolverError:
+        if meets_deadline:
+            return replace(best, solve_time_s=time.perf_counter() - t0,
+                           message="no plan found by the exact MILP in time; this is the "
+                                   "capacity-repaired optimum of the relaxation")
+        raise
+    if full.status == "feasible" and meets_deadline \
+            and best.objective_value < full.objective_value - 1e-9:
+        # The MILP stopped at a worse incumbent: keep the repaired relaxation, best bound.
+        lb = max(full.lower_bound or 0.0, relaxed.lower_bound or 0.0)
+        gap = (best.objective_value - lb) / best.objective_value if best.objective_value else 0.0
+        return replace(best, lower_bound=min(lb, best.objective_value), gap=max(gap, 0.0),
+                       solve_time_s=time.perf_counter() - t0)
+    return full
+
+
+def _explain(
+    c: Compiled,
+    objective: Objective,
+    deadline: float | None,
+    budget: float | None,
+    method: Method,
+    time_limit_s: float,
+) -> str:
+    unfit = _unfit_jobs(c)
+    if unfit:
+        return unfit
+    try:
+        if objective == "cost" and deadline is not None:
+            fastest = _dispatch(c, "time", None, None, method, time_limit_s)
+            if fastest.status == "optimal":
+                return (
+                    f"deadline {deadline:g}h is below the shortest possible makespan "
+                    f"{fastest.makespan_h:.4g}h"
+                )
+            if fastest.status == "feasible":
+                return (
+                    f"no plan meets deadline {deadline:g}h (fastest plan found "
+                    f"{fastest.makespan_h:.4g}h, proven lower bound {fastest.lower_bound:.4g}h)"
+                )
+        if objective == "time" and budget is not None:
+            cheapest = _dispatch(c, "cost", None, None, method, time_limit_s, use_penalty=False)
+            if cheapest.status == "optimal":
+                return (
+                    f"budget ${budget:,.2f} is below the cheapest plan "
+                    f"${cheapest.cost_usd:,.2f}"
+                )
+            if cheapest.status == "feasible":
+                return (
+                    f"no plan fits budget ${budget:,.2f} (cheapest plan found "
+                    f"${cheapest.cost_usd:,.2f})"
+                )
+    except SolverError as exc:
+        return f"no feasible plan (the explanation solve failed: {exc})"
+    return "no feasible plan"
+
+
+def solve(
+    problem: Problem,
+    objective: Objective = "cost",
+    *,
+    deadline_h: float | None = None,
+    budget_usd: float | None = None,
+    method: Method = "auto",
+    time_limit_s: float = 60.0,
+) -> Solution:
+    """Choose an option and a start time for every job.
+
+    Args:
+        problem: The placement problem (never modified).
+        objective: ``"cost"``: minimise compute + transfer + penalties, subject to
+            makespan <= ``deadline_h`` if given. ``"time"``: minimise makespan, subject to
+            real cost (no penalties) <= ``budget_usd`` if given; among plans within 1e-6 h
+            of the best makespan, the cheapest in real cost is returned (lexicographic).
+        deadline_h: Makespan bound; only used with ``objective="cost"``.
+        budget_usd: Real-cost bound; only used with ``objective="time"``.
+        method: ``"auto"`` (DP where exact, else MILP), ``"dp"`` (falls back to the MILP
+            when the DAG is not a chain/tree or a pool could be overcommitted),
+            ``"milp"``, or ``"brute"`` (tests only; refuses > 200,000 assignments).
+        time_limit_s: Wall-clock limit for the MILP; on timeout the best plan found is
+            returned with ``status="feasible"``, its lower bound and gap.
+
+    Returns:
+        A :class:`Solution`. Infeasibility is a value (``status="infeasible"``) whose
+        ``message`` says why, e.g. ``"deadline 2h is below the shortest possible makespan
+        3.5h"``.
+
+    Raises:
+        ValueError: the problem is malformed (unknown jobs, cycles, missing links naming the
+            pair, unknown pools) or an argument is out of range.
+        SolverError: HiGHS failed, or hit the time limit before finding any plan.
+    """
+    _check_args(objective, method, time_limit_s)
+    t0 = time.perf_counter()
+    c = compile_problem(problem)
+    unfit = _unfit_jobs(c)
+    if unfit:
+        return infeasible(
+            method if method != "auto" else "milp", objective, unfit, time.perf_counter() - t0
+        )
+    deadline = deadline_h if objective == "cost" else None
+    budget = budget_usd if objective == "time" else None
+    if method == "auto" and risky_jobs(c):
+        sol = _relax_then_repair(c, objective, deadline, budget, time_limit_s, t0)
+    else:
+        sol = _dispatch(c, objective, deadline, budget, method, time_limit_s)
+    if sol.status == "infeasible":
+        msg = _explain(c, objective, deadline, budget, method, time_limit_s)
+        sol = replace(sol, message=msg, solve_time_s=time.perf_counter() - t0)
+    return sol
+
+
+def pareto_frontier(
+    problem: Problem,
+    method: Method = "auto",
+    *,
+    max_points: int = 20,
+    time_limit_s: float = 60.0,
+) -> list[Solution]:
+    """The cost–makespan Pareto frontier, cheapest plan first, fastest plan last.
+
+    With the DP (chains and trees) this is the exact frontier, read off the root's label
+    set. Otherwise it is traced by the epsilon-constraint method on the MILP: solve min cost,
+    then repeatedly min cost with a deadline just below the last makespan, until no plan is
+    faster or ``max_points`` is reached (then the fastest plan closes the list). Cost here is
+    the cost objective (real cost + penalties); makespan as scheduled. Dominated points (same
+    cost, slower) are dropped. When there are more points than ``max_points``, an evenly
+    spaced subset keeping both ends is returned.
+    """
+    _check_args("cost", method, time_limit_s)
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    c = compile_problem(problem)
+    if _unfit_jobs(c):
+        return []
+    if method in ("auto", "dp") and dp_method(c) is not None:
+        points = solve_dp(
+            c, "cost", deadline=None, budget=None, frontier=True, max_points=max_points
+        )
+    else:
+        points = []
+        sol = _dispatch(c, "cost", None, None, method, time_limit_s)
+        while sol.status != "infeasible" and len(points) < max_points - 1:
+            points.append(sol)
+            eps = 1e-6 * max(1.0, sol.makespan_h)
+            sol = _dispatch(c, "cost", sol.makespan_h - eps, None, method, time_limit_s)
+        if sol.status != "infeasible":
+            # Jump to the fast end: the cheapest plan among the fastest ones.
+            fastest = _dispatch(c, "time", None, None, method, time_limit_s)
+            deadline = fastest.makespan_h + 1e-6 * max(1.0, fastest.makespan_h)
+            points.append(_dispatch(c, "cost", deadline, None, method, time_limit_s))
+        points = [
+            p for i, p in enumerate(points)
+            if not any(
+                q.objective_value <= p.objective_value + 1e-9 and q.makespan_h < p.makespan_h
+                for q in points[i + 1 :]
+            )
+        ]
+    if len(points) > max_points:
+        step = (len(points) - 1) / (max_points - 1)
+        points = [points[round(i * step)] for i in range(max_points)]
+    return points

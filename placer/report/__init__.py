@@ -1,0 +1,26 @@
+"""What the command line shows of a benchmark: tables, progress bars, files and plots.
+
+The simulator returns values (:class:`placer.sim.bench.BenchResult`); this package, on the
+command line's side of the house, presents them: :func:`rich_table` and :func:`markdown_table`
+(one set of columns), :class:`ProgressBars` (a :class:`placer.sim.bench.Progress` on stderr),
+:func:`write_report` (``metrics.csv``, ``metrics.json``, the PNGs, a ``RESULTS.md`` section)
+and the plots (:func:`pareto`, :func:`timeline`; matplotlib, ``pip install 'placer[bench]'``,
+imported when a plot is drawn).
+"""
+
+from placer.report._files import command_line, write_report
+from placer.report._plots import PlotsUnavailable, pareto, timeline, write_plots
+from placer.report._progress import ProgressBars
+from placer.report._tables import markdown_table, rich_table
+
+__all__ = [
+    "PlotsUnavailable",
+    "ProgressBars",
+    "command_line",
+    "markdown_table",
+    "pareto",
+    "rich_table",
+    "timeline",
+    "write_plots",
+    "write_report",
+]

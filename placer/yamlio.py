@@ -15,6 +15,7 @@ memory, time or the stack. The data is ``yaml.safe_load``'s, built from the same
 
 from __future__ import annotations
 
+import difflib
 import gc
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -313,10 +314,7 @@ def _compose(loader: Any, sm: SourceMap) -> _Composed:
             if anchor is not None and anchor in anchors:
                 raise duplicate_anchor(anchor, event)
             if depth >= MAX_DEPTH:
-                raise ConfigError(ErrorDetail(
-                    f"mappings and lists are nested deeper than {MAX_DEPTH} levels; refused "
-                    "(a placer file needs fewer than ten)", sm.file, event.start_mark.line + 1,
-                ))
+                raise ConfigError(_too_deep(sm.file, event.start_mark.line + 1))
             tag = event.tag
             if tag is None or tag == "!":
                 tag = _MAP if t is map_start_t else _SEQ
@@ -568,7 +566,21 @@ def _construct(loader: Any, root: yaml.Node, merging: set[yaml.Node]) -> Any:
     return build(root)
 
 
-_REREAD_LIMIT = 256 * 1024
+_REREAD_LIMIT = 64 * 1024
+_REREAD_MAX_BRACKETS = 4096
+"""PyYAML's pure-Python scanner is quadratic in flow nesting: text with more brackets than
+this is never re-read (the error keeps libyaml's wording)."""
+
+
+def _too_deep(file: str, line: int | None) -> ErrorDetail:
+    return ErrorDetail(f"mappings and lists are nested deeper than {MAX_DEPTH} levels; refused "
+                       "(a placer file needs fewer than ten)", file, line)
+
+
+def _is_libyaml_depth_error(exc: yaml.MarkedYAMLError) -> bool:
+    """libyaml (PyYAML 6.0.4's wheels) refuses deep flow nesting itself, before our composer
+    sees the events; it is the same refusal, said our way."""
+    return "maximum nesting depth" in (exc.problem or "")
 
 
 def _pyyaml_wording(text: str, exc: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
@@ -585,15 +597,18 @@ def _pyyaml_wording(text: str, exc: yaml.MarkedYAMLError) -> yaml.MarkedYAMLErro
     mark = exc.problem_mark
     if _LOADER is yaml.SafeLoader or not isinstance(exc, ScannerError | ParserError) or not mark:
         return exc
+    if _is_libyaml_depth_error(exc):
+        return exc
     end = 0
     for _ in range(mark.line + 1):
         end = text.find("\n", end) + 1
         if end == 0 or end > _REREAD_LIMIT:
             break
-    if end > _REREAD_LIMIT:
+    head = text[:end] if end else text
+    if end > _REREAD_LIMIT or head.count("[") + head.count("{") > _REREAD_MAX_BRACKETS:
         return exc
     try:
-        loader: Any = yaml.SafeLoader(text[:end] if end else text)
+        loader: Any = yaml.SafeLoader(head)
         while not isinstance(loader.get_event(), yaml.StreamEndEvent | None):
             pass
     except yaml.MarkedYAMLError as mine:
@@ -671,6 +686,9 @@ def _parse(text: str, file: str, sm: SourceMap) -> tuple[Any, SourceMap]:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as error:
+        if _is_libyaml_depth_error(error):
+            mark = error.problem_mark
+            raise ConfigError(_too_deep(file, mark.line + 1 if mark else None)) from None
         exc = _pyyaml_wording(text, error)
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -725,7 +743,38 @@ def errors_from_validation(exc: ValidationError, sm: SourceMap, base: Loc = ()) 
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; see `placer schema`)"
         details.append(ErrorDetail(msg, sm.file, sm.line(loc), format_loc(loc), loc))
-    return ConfigError(details)
+    return ConfigError(_misspelt(details))
+
+
+_UNKNOWN_FIELD = "unknown field (check the spelling; see `placer schema`)"
+
+
+def _misspelt(details: list[ErrorDetail]) -> list[ErrorDetail]:
+    """A required field missing beside an unknown one spelt like it is one error, not two.
+
+    ``efect: forbid`` reads as "effect: Field required" and "efect: unknown field"; the user
+    made one mistake, so it is reported once, at the misspelt key, naming the field meant.
+    """
+    missing = {d.loc: d for d in details if d.msg == "Field required" and d.loc
+               and isinstance(d.loc[-1], str)}
+    if not missing:
+        return details
+    drop: set[int] = set()
+    out: list[ErrorDetail] = []
+    for d in details:
+        if d.msg == _UNKNOWN_FIELD and d.loc and isinstance(d.loc[-1], str):
+            parent = d.loc[:-1]
+            wanted = [loc[-1] for loc in missing if loc[:-1] == parent]
+            close = difflib.get_close_matches(d.loc[-1], [str(w) for w in wanted], n=1,
+                                              cutoff=0.6)
+            if close:
+                drop.add(id(missing[(*parent, close[0])]))
+                out.append(ErrorDetail(
+                    f"unknown field; did you mean {close[0]!r}? ({close[0]} is required and "
+                    "missing; see `placer schema`)", d.file, d.line, d.field, d.loc))
+                continue
+        out.append(d)
+    return [d for d in out if id(d) not in drop]
 
 
 def validate(

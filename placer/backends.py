@@ -315,8 +315,18 @@ class StorageRouter:
         bucket = rest.partition("/")[0]
         return self.buckets.get(scheme, {}).get(bucket, self.stores[scheme])
 
-    def resolve(self, uri: str) -> DatasetFacts:
-        return self.store_for(uri).resolve(uri)  # type: ignore[no-any-return]
+    def serves(self, uri: str) -> bool:
+        """Whether some store of this router answers for ``uri``'s scheme."""
+        return uri.partition("://")[0] in self.stores
+
+    def resolve(self, uri: str, *, fresh: bool = False) -> DatasetFacts:
+        """The facts of ``uri`` from the store that holds it; ``fresh=True`` drops what that
+        store cached of its bucket first (:meth:`ObjectStore.forget`), so every fact is asked
+        again."""
+        store = self.store_for(uri)
+        if fresh and hasattr(store, "forget"):
+            store.forget(uri)
+        return store.resolve(uri)  # type: ignore[no-any-return]
 
     def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyOutcome:
         source, dest = self.store_for(src), self.store_for(dst)
@@ -350,11 +360,26 @@ def storage_for(sites: Iterable[ResolvedSite]) -> StorageRouter | None:
         BackendUnavailableError: a storage URI no installed backend reads.
         InventoryError: sites that break the rule, each named with the field at fault.
     """
+    return _stores(sites, ())
+
+
+def stores_for_datasets(sites: Iterable[ResolvedSite], uris: Iterable[str]
+                        ) -> StorageRouter | None:
+    """:func:`storage_for` the sites, plus a cloud store for each scheme of ``uris`` (the
+    datasets to resolve) that an installed backend serves, built from the SDK's own
+    environment (boto3's chain, Application Default Credentials, ``AWS_ENDPOINT_URL_S3``,
+    ``STORAGE_EMULATOR_HOST``). A bucket an on-prem site names stays on that site's store.
+    ``None`` when no store serves any of them (a scheme no backend serves, ``file://``, is
+    left to the caller)."""
+    return _stores(sites, tuple(uris))
+
+
+def _stores(sites: Iterable[ResolvedSite], uris: tuple[str, ...]) -> StorageRouter | None:
     from placer.catalog import normalise_endpoint, storage_problems
     from placer.errors import ErrorDetail, InventoryError
 
     sites = list(sites)
-    backends = storage_backends() if any(site.storage for site in sites) else {}
+    backends = storage_backends() if uris or any(site.storage for site in sites) else {}
     for site in sites:
         scheme = (site.storage or "").partition("://")[0]
         if site.storage and scheme not in backends:
@@ -386,6 +411,10 @@ def storage_for(sites: Iterable[ResolvedSite]) -> StorageRouter | None:
                 onprem[endpoint] = backends[scheme](
                     endpoint_url=site.storage_endpoint, onprem_location=site.location)
             routes.setdefault(scheme, {})[rest.partition("/")[0]] = onprem[endpoint]
+    for uri in uris:
+        scheme = uri.partition("://")[0]
+        if scheme in backends and scheme not in clouds:
+            clouds[scheme] = backends[scheme]()
     if not clouds:
         return None
     return StorageRouter(clouds, routes)

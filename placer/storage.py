@@ -8,7 +8,7 @@ once, and SDK-free:
 primitive (the store's)       what it answers
 ============================  =================================================================
 ``location(uri, fresh=)``     the bucket's location key, asked of the store (``None``: unknown)
-``bucket_facts(uri)``         location, tags and how each was learnt (for ``resolve``)
+``bucket_facts(uri)``         location, copies, tags and how each was learnt (``resolve``)
 ``head(uri)``                 one object's size, version, stored checksums; ``None`` if absent
 ``pages(prefix)``             the objects under a prefix, a page at a time, sorted
 ``object_tag_pairs(obj)``     an object's own tags, as stored (only where the store has them)
@@ -17,8 +17,10 @@ primitive (the store's)       what it answers
 ``write(dst, body, ...)``     a streamed write that the store checks against the checksums sent
 ============================  =================================================================
 
-What the base builds on them: :meth:`~ObjectStore.resolve` (object or prefix, sizes, tags with
-evidence), :meth:`~ObjectStore.check_destination` (the residency guard, asked fresh before the
+What the base builds on them: :meth:`~ObjectStore.resolve` (object or prefix, location and
+every copy, sizes, tags, each fact with its provenance: the call that gave it and when; a
+bucket's facts are cached for ``ttl_s`` seconds, :meth:`~ObjectStore.forget` drops them),
+:meth:`~ObjectStore.check_destination` (the residency guard, asked fresh before the
 first byte), :meth:`~ObjectStore.copy` (object or prefix; server-side inside one store,
 streamed and hashed between two), :meth:`~ObjectStore.verify` and
 :meth:`~ObjectStore.verify_copy`, :meth:`~ObjectStore.put_json` / :meth:`~ObjectStore.get_json`.
@@ -35,9 +37,11 @@ import hashlib
 import io
 import json
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 from placer.errors import (
@@ -58,17 +62,84 @@ CHUNK = 1024 * 1024
 # A streamed copy between two stores keeps this much of an object in memory, the rest in a
 # temporary file: the whole object is read and checked before the first byte is written.
 SPOOL = 64 * 1024 * 1024
+# How long a bucket's facts (location, copies, tags) are reused before the store is asked again.
+DEFAULT_TTL_S = 600.0
+
+
+def stamp(t: float) -> str:
+    """An epoch time as provenance writes it: ISO 8601, UTC, to the second.
+
+    >>> stamp(0)
+    '1970-01-01T00:00:00Z'
+    """
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Replica:
+    """Another place a store keeps a copy of a bucket's objects: an S3 replication rule's
+    destination, another region of a dual- or multi-region GCS bucket.
+
+    ``location`` is ``None`` when the store names a place placer's catalog cannot (then the
+    dataset's location is unknown: held, never guessed). ``prefix`` is the keys it copies
+    (``""``: every key); ``how`` is the evidence.
+    """
+
+    location: str | None
+    how: str
+    prefix: str = ""
+
+    def covers(self, key: str, *, is_prefix: bool) -> bool:
+        """Whether this copy may hold some of the data at ``key`` (an object, or a prefix
+        ending in ``/`` or empty): for a residency fact, a partial copy is a copy.
+
+        >>> r = Replica("aws:us-east-1", "rule r1", prefix="ds/")
+        >>> r.covers("ds/a.parquet", is_prefix=False), r.covers("", is_prefix=True)
+        (True, True)
+        >>> r.covers("other/", is_prefix=True), r.covers("ds-old/a", is_prefix=False)
+        (False, False)
+        """
+        if key.startswith(self.prefix):
+            return True
+        return is_prefix and self.prefix.startswith(key)
 
 
 @dataclass(frozen=True)
 class DatasetFacts:
-    """What a storage backend learnt about a dataset, and how (for the plan's evidence)."""
+    """What a storage backend learnt about a dataset, and how.
+
+    ``location`` is where the primary copy is (``None``: unknown, so the dataset is held);
+    ``replicas`` every other location that may hold a copy of (some of) it; a dataset is only
+    as resident as its most distant copy (:attr:`copies`). ``multi_region`` is the store's own
+    name for a place of several regions (GCS ``EU``, ``EUR4``), when it reported one.
+    ``tags`` are the store's tags or labels (bucket tags overridden key by key by an object's;
+    also :attr:`storage_tags`, what a dataset's ``storage_tags`` become). ``evidence`` says
+    how each fact was obtained (the call, what it answered); ``provenance`` is the same per
+    fact (``location``, ``replicas``, ``storage_tags``, ``size``) with when
+    (``"GetBucketLocation(b) @ 2026-12-06T10:00:00Z"``).
+    """
 
     uri: str
     location: str | None
     size_gb: float | None
     tags: dict[str, str]
     evidence: dict[str, str]
+    replicas: tuple[str, ...] = ()
+    multi_region: str | None = None
+    provider: str | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def storage_tags(self) -> dict[str, str]:
+        """The store's tags or labels (the same as ``tags``)."""
+        return self.tags
+
+    @property
+    def copies(self) -> tuple[str, ...]:
+        """Every location holding the data (none when the location is unknown)."""
+        if self.location is None:
+            return ()
+        return tuple(dict.fromkeys((self.location, *self.replicas)))
 
 
 def is_allowed(location: str | None, allowed: AllowedLocations) -> bool:
@@ -115,12 +186,21 @@ class StoredObject:
 
 @dataclass(frozen=True)
 class BucketFacts:
-    """A bucket's location and tags, each with how the store gave it."""
+    """A bucket's location, copies and tags, each with how the store gave it.
+
+    ``replicas``: the other places the store keeps copies (``replicas_evidence`` how it said
+    so; empty if the store reports none). ``multi_region``: the store's name for a place of
+    several regions. ``provider``: whose store it is, when ``location`` cannot say (unknown).
+    """
 
     location: str | None
     location_evidence: str
     tags: dict[str, str]
     tags_evidence: str
+    replicas: tuple[Replica, ...] = ()
+    replicas_evidence: str = ""
+    multi_region: str | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,6 +358,10 @@ class ObjectStore(ABC):
     head_operation: str = "head"
     list_operation: str = "list"
     object_tags_operation: str | None = None  # None: the store's objects carry no tags
+    # A bucket's facts are reused this long (seconds) by resolve(); a store may be given its
+    # own ttl and clock (tests pass a fake one). time.time is a builtin: never bound as a method.
+    ttl_s: float = DEFAULT_TTL_S
+    clock: Callable[[], float] = time.time
 
     # -- the store's primitives ---------------------------------------------------------------
     @abstractmethod
@@ -292,8 +376,8 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def bucket_facts(self, uri: str) -> BucketFacts:
-        """Location and tags of ``uri``'s bucket, with evidence (tags via
-        :func:`clean_store_tags`)."""
+        """Location, copies and tags of ``uri``'s bucket, asked of the store, with evidence
+        (tags via :func:`clean_store_tags`). :meth:`resolve` caches the answer (``ttl_s``)."""
 
     @abstractmethod
     def head(self, uri: str) -> StoredObject | None:
@@ -338,32 +422,75 @@ class ObjectStore(ABC):
         return [obj for page in self.pages(prefix_uri) for obj in page]
 
     # -- resolve ------------------------------------------------------------------------------
+    def forget(self, uri: str | None = None) -> None:
+        """Drop what is cached about ``uri``'s bucket (every bucket's if ``None``): the next
+        :meth:`resolve` asks the store. A store with caches of its own extends this."""
+        cache = self._facts_cache()
+        if uri is None:
+            cache.clear()
+        else:
+            cache.pop(self.parse(uri)[0], None)
+
+    def _facts_cache(self) -> dict[str, tuple[float, BucketFacts]]:
+        # Made on first use: stores need not call this class's __init__.
+        cache: dict[str, tuple[float, BucketFacts]] | None = self.__dict__.get("_bucket_cache")
+        if cache is None:
+            cache = self.__dict__["_bucket_cache"] = {}
+        return cache
+
+    def _cached_bucket_facts(self, uri: str, bucket: str) -> tuple[float, BucketFacts]:
+        """``(when obtained, facts)`` of ``uri``'s bucket: the cached answer while younger than
+        ``ttl_s``, else the store's, asked now."""
+        now = self.clock()
+        hit = self._facts_cache().get(bucket)
+        if hit is not None and 0 <= now - hit[0] < self.ttl_s:
+            return hit
+        self.forget(uri)  # and whatever the store itself caches of this bucket
+        facts = self.bucket_facts(uri)
+        self._facts_cache()[bucket] = (now, facts)
+        return now, facts
+
     def resolve(self, uri: str) -> DatasetFacts:
-        """Location, tags and size of an object or a prefix, each with how it was obtained.
+        """Location, copies, tags and size of an object or a prefix, each with how it was
+        obtained and when.
 
         ``…/k`` is the object ``k`` if it exists, else the prefix ``k/`` (so ``ds`` never
         matches ``ds-old/``); ``…/k/`` is always a prefix and may be empty (an output prefix
         not yet written): its size is 0. Anything else that names no data is
         :class:`DatasetNotFoundError`.
 
+        The bucket's facts (location, copies, tags) are reused for ``ttl_s`` seconds
+        (:meth:`forget` drops them: ask again); sizes and an object's own tags are asked
+        every time. The provenance of a fact says when it was asked.
+
+        Copies: the bucket's replicas that may hold some of this object or prefix (a partial
+        copy is a copy: the dataset is as resident as its most distant copy). A copy the store
+        places where placer's catalog cannot makes the location unknown (``None``): held.
+
         Tags: the bucket's, overridden key by key by an object's own tags where the store has
         them (the more specific statement wins; the evidence names every overridden key).
         """
         bucket, key = self.parse(uri)
-        facts = self.bucket_facts(uri)
+        obtained, facts = self._cached_bucket_facts(uri, bucket)
+        asked = stamp(obtained)
+        now = stamp(self.clock())
         evidence = {"location": facts.location_evidence, "tags": facts.tags_evidence}
+        provenance = {"storage_tags": f"{facts.tags_evidence} @ {asked}"}
         tags = facts.tags
         obj = self.head(uri) if key and not key.endswith("/") else None
         if obj is not None:
             size = obj.size
+            covered = key
             evidence["size"] = f"{self.head_operation}: {size} bytes"
             if self.object_tags_operation is not None:
                 own = clean_store_tags(uri, bucket, key, self.object_tag_pairs(obj))
                 tags, overridden = merge_tags(tags, own)
-                evidence["tags"] += f" + {self.object_tags_operation}" + (
+                said = f"{self.object_tags_operation}" + (
                     f" (object overrides bucket: {', '.join(overridden)})" if overridden else "")
+                evidence["tags"] += f" + {said}"
+                provenance["storage_tags"] += f" + {said} @ {now}"
         else:
-            prefix = key if not key or key.endswith("/") else key + "/"
+            prefix = covered = key if not key or key.endswith("/") else key + "/"
             size = count = pages = 0
             for page in self.pages(with_key(uri, prefix)):
                 pages += 1
@@ -374,8 +501,25 @@ class ObjectStore(ABC):
                     uri, f"no such object, and no objects under {with_key(uri, prefix)}")
             evidence["size"] = (f"{self.list_operation}(prefix={prefix!r}): {count} objects, "
                                 f"{size} bytes, {pages} pages")
-        return DatasetFacts(uri=uri, location=facts.location, size_gb=size / 1e9, tags=tags,
-                            evidence=evidence)
+        provenance["size"] = f"{evidence['size']} @ {now}"
+        copies = [r for r in facts.replicas if r.covers(covered, is_prefix=obj is None)]
+        unplaced = [r.how for r in copies if r.location is None]
+        location = facts.location
+        if unplaced:
+            location = None
+            evidence["location"] += (f"; a copy is where placer's catalog cannot place it "
+                                     f"({'; '.join(unplaced)}): unknown, held")
+        replicas = tuple(dict.fromkeys(r.location for r in copies
+                                       if r.location is not None and r.location != location))
+        provenance["location"] = f"{evidence['location']} @ {asked}"
+        if facts.replicas_evidence:
+            evidence["replicas"] = facts.replicas_evidence
+            provenance["replicas"] = f"{facts.replicas_evidence} @ {asked}"
+        provider = facts.provider or (location.partition(":")[0] if location else None)
+        return DatasetFacts(uri=uri, location=location, size_gb=size / 1e9, tags=tags,
+                            evidence=evidence, replicas=replicas,
+                            multi_region=facts.multi_region, provider=provider,
+                            provenance=provenance)
 
     # -- residency guard ----------------------------------------------------------------------
     def check_destination(self, uri: str, allowed: AllowedLocations) -> str:
@@ -394,6 +538,15 @@ class ObjectStore(ABC):
         if not is_allowed(where, allowed):
             raise ResidencyError(f"refused to write {uri}: its bucket is in {where}, outside "
                                  "the locations the policy allows for this data")
+        # What is written is carried wherever the bucket replicates: every copy must be allowed.
+        key = self.parse(uri)[1]
+        for replica in self.bucket_facts(uri).replicas:
+            if not replica.covers(key, is_prefix=key == "" or key.endswith("/")):
+                continue
+            if not is_allowed(replica.location, allowed):
+                raise ResidencyError(
+                    f"refused to write {uri}: its bucket replicates it to {replica.location} "
+                    f"({replica.how}), outside the locations the policy allows for this data")
         return where
 
     # -- checksums ----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from placer.storage import (
     ObjectInfo,
     ObjectReader,
     ObjectStore,
+    Replica,
     StoredObject,
 )
 
@@ -173,7 +174,9 @@ class FakeStorageResolver(ObjectStore):
 
     Unknown stays unknown (as the policy engine requires): a URI under no known prefix
     resolves to ``location=None`` (and no size), never to a guess, and is never written to.
-    ``copies`` lists every ``(src, dst)`` copied, in order.
+    ``replicas`` (prefix → location keys) are other places the store copies everything under a
+    prefix to, as an S3 replication rule or a dual-region bucket does. ``copies`` lists every
+    ``(src, dst)`` copied, in order.
     """
 
     name = "fake"
@@ -181,9 +184,11 @@ class FakeStorageResolver(ObjectStore):
     list_operation = "list"
 
     def __init__(self, prefixes: Mapping[str, str],
-                 tags: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 tags: Mapping[str, Mapping[str, str]] | None = None,
+                 replicas: Mapping[str, Sequence[str]] | None = None) -> None:
         self.prefixes = dict(prefixes)
         self.tags = {k: dict(v) for k, v in (tags or {}).items()}
+        self.replicas = {k: tuple(v) for k, v in (replicas or {}).items()}
         self.objects: dict[str, bytes] = {}
         self.copies: list[tuple[str, str]] = []
 
@@ -207,8 +212,12 @@ class FakeStorageResolver(ObjectStore):
     def bucket_facts(self, uri: str) -> BucketFacts:
         match = self._prefix(uri)
         tags = dict(self.tags.get(match, {})) if match is not None else {}
+        replicas = tuple(Replica(loc, f"fake replication of {prefix}")
+                         for prefix, locs in sorted(self.replicas.items())
+                         if uri.startswith(prefix) for loc in locs)
         return BucketFacts(self.location(uri), f"fake prefix {match}", tags,
-                           "fake tags" + ("" if tags else " (none)"))
+                           "fake tags" + ("" if tags else " (none)"), replicas=replicas,
+                           replicas_evidence="fake replication" if replicas else "")
 
     def head(self, uri: str) -> StoredObject | None:
         data = self.objects.get(uri)

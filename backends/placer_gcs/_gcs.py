@@ -10,22 +10,45 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from placer.catalog import default_catalog
 from placer.errors import BackendError, BackendUnavailableError, DatasetNotFoundError
 from placer.storage import (
     CHUNK,
+    DEFAULT_TTL_S,
     BucketFacts,
     CallingReader,
     ObjectInfo,
     ObjectReader,
     ObjectStore,
+    Replica,
     StoredObject,
     clean_store_tags,
     split_uri,
 )
 
+if TYPE_CHECKING:
+    from placer.models import Location
+
 _INSTALL = "the gcs backend needs google-cloud-storage: pip install 'placer[gcs]'"
+
+# GCS multi-regions: a bucket there may keep its bytes in any of the provider's regions of that
+# geography (https://cloud.google.com/storage/docs/locations#location-mr: "EU: data centers
+# within member states of the European Union", "US: data centers in the United States",
+# "ASIA: data centers in Asia"). Placer takes every GCP region its catalog places there.
+MULTI_REGIONS: dict[str, Callable[[Location], bool]] = {
+    "EU": lambda loc: "EU" in loc.jurisdictions,
+    "US": lambda loc: loc.country == "US",
+    "ASIA": lambda loc: loc.continent == "AS",
+}
+# GCS predefined dual-regions and their two regions
+# (https://cloud.google.com/storage/docs/locations#predefined).
+DUAL_REGIONS: dict[str, tuple[str, str]] = {
+    "ASIA1": ("asia-northeast1", "asia-northeast2"),  # Tokyo, Osaka
+    "EUR4": ("europe-north1", "europe-west4"),  # Finland, Netherlands
+    "NAM4": ("us-central1", "us-east1"),  # Iowa, South Carolina
+}
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -33,19 +56,68 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return split_uri(uri, "gs")
 
 
-def location_key(location: str | None, location_type: str | None) -> str | None:
-    """A bucket's location → placer's key; ``None`` for multi- and dual-regions.
+def placement(location: str | None, location_type: str | None,
+              data_locations: Sequence[str] = ()) -> tuple[str | None, tuple[str, ...], str | None]:
+    """``(location, replicas, multi-region name)`` of a bucket, from ``buckets.get``.
 
-    A multi-region (``EU``) or dual-region (``EUR4``) bucket keeps its bytes in several
-    regions the catalog cannot name one by one, so its location is unknown to the policy and
-    the data is held (unknown is not allowed) rather than guessed.
+    - A region (``EUROPE-WEST4``) is ``gcp:europe-west4``, with no other copy.
+    - A configurable dual-region (``customPlacementConfig.dataLocations``) is its two regions;
+      a predefined dual-region (:data:`DUAL_REGIONS`) is its two regions.
+    - A multi-region (:data:`MULTI_REGIONS`) is every GCP region of placer's catalog in that
+      geography: the first the catalog lists is the location, the others are replicas.
+    - Anything else that is not a region (an unknown multi- or dual-region, or a region of a
+      dual-region the catalog does not know) is unknown: ``(None, (), name)``, so the dataset
+      is held, never guessed.
+
+    The location's name decides before ``locationType``: the emulator fake-gcs-server answers
+    ``region`` for every bucket, and a multi-region name cannot be a region. A region name
+    with another ``locationType`` contradicts itself and is unknown.
+
+    >>> placement("EUROPE-WEST4", "region")
+    ('gcp:europe-west4', (), None)
+    >>> placement("EUR4", "dual-region")
+    ('gcp:europe-north1', ('gcp:europe-west4',), 'EUR4')
+    >>> placement("EU", "dual-region", ["EUROPE-WEST1", "EUROPE-WEST4"])
+    ('gcp:europe-west1', ('gcp:europe-west4',), 'EU')
+    >>> where, copies, name = placement("EU", "multi-region")
+    >>> where, "gcp:europe-west2" in copies, "gcp:europe-west4" in copies, name
+    ('gcp:europe-west1', False, True, 'EU')
+    >>> placement("MARS1", "dual-region"), placement("EUROPE-WEST4", "multi-region")
+    ((None, (), 'MARS1'), (None, (), 'EUROPE-WEST4'))
+    """
+    name = (location or "").upper()
+    kind = (location_type or "region").lower()
+    catalog = default_catalog()
+    if data_locations:
+        keys = [f"gcp:{r.lower()}" for r in data_locations]
+    elif name in DUAL_REGIONS:
+        keys = [f"gcp:{r}" for r in DUAL_REGIONS[name]]
+    elif name in MULTI_REGIONS:
+        keys = [loc.key for loc in catalog.regions()
+                if loc.provider == "gcp" and MULTI_REGIONS[name](loc)]
+    elif name and kind == "region":
+        return f"gcp:{name.lower()}", (), None
+    else:
+        return None, (), name or None
+    keys = list(dict.fromkeys(keys))
+    if not keys or any(k not in catalog for k in keys):
+        return None, (), name or None
+    return keys[0], tuple(keys[1:]), name or None
+
+
+def location_key(location: str | None, location_type: str | None) -> str | None:
+    """A bucket's single location → placer's key; ``None`` for multi- and dual-regions.
+
+    What a write to the bucket lands in (the residency guard's question): a multi-region
+    (``EU``) or dual-region (``EUR4``) bucket keeps its bytes in several regions, so no write
+    to it can be confined to one and the guard refuses it. (:meth:`GCSResolver.resolve`
+    reports all of them: :func:`placement`.)
 
     >>> location_key("EUROPE-WEST4", "region"), location_key("EU", "multi-region")
     ('gcp:europe-west4', None)
     """
-    if not location or (location_type or "region") != "region":
-        return None
-    return f"gcp:{location.lower()}"
+    where, _, name = placement(location, location_type)
+    return where if name is None else None
 
 
 def _map_error(exc: Exception, uri: str, operation: str) -> BackendError:
@@ -76,6 +148,8 @@ class GCSResolver(ObjectStore):
         credentials: ``google.auth`` credentials; ``None`` uses Application Default Credentials.
         project: the project for the client (listing and reading need none of its own).
         page_size: objects per list page.
+        cache_ttl_s: how long :meth:`resolve` reuses a bucket's facts (seconds).
+        clock: epoch seconds, for the cache and the facts' provenance (``time.time``).
     """
 
     name = "gcs"
@@ -85,12 +159,17 @@ class GCSResolver(ObjectStore):
     list_operation = "objects.list"
 
     def __init__(self, *, endpoint_url: str | None = None, credentials: Any = None,
-                 project: str | None = None, page_size: int = 1000) -> None:
+                 project: str | None = None, page_size: int = 1000,
+                 cache_ttl_s: float = DEFAULT_TTL_S,
+                 clock: Callable[[], float] | None = None) -> None:
         self.endpoint_url = endpoint_url
         self.project = project
         self.page_size = page_size
         self._credentials = credentials
         self._client_obj: Any = None
+        self.ttl_s = cache_ttl_s
+        if clock is not None:
+            self.clock = clock
 
     def __repr__(self) -> str:  # never show the credentials
         return f"GCSResolver(endpoint_url={self.endpoint_url!r})"
@@ -126,24 +205,39 @@ class GCSResolver(ObjectStore):
     # -- the store's primitives (the algorithm is placer.storage.ObjectStore's) ----------------
     def location(self, uri: str, *, fresh: bool = False) -> str | None:
         """The location key of the bucket ``uri`` names, asked of GCS each time; ``None`` for
-        a multi- or dual-region bucket."""
+        a multi- or dual-region bucket (no write to it stays in one region)."""
         b = self._bucket(uri)
-        return location_key(b.location, b.location_type)
+        where, _, name = placement(b.location, b.location_type, b.data_locations or ())
+        return where if name is None else None
 
     def bucket_facts(self, uri: str) -> BucketFacts:
-        """``buckets.get``: location and labels. GCS objects have no tags, and their free-form
-        metadata is not read as residency facts. Labels are read in placer's stored form; one
-        placer cannot store is :class:`~placer.errors.InvalidTagError`, never dropped."""
+        """``buckets.get``: location (every region of a dual- or multi-region bucket:
+        :func:`placement`) and labels. GCS objects have no tags, and their free-form metadata
+        is not read as residency facts. Labels are read in placer's stored form; one placer
+        cannot store is :class:`~placer.errors.InvalidTagError`, never dropped."""
         name, _ = parse_uri(uri)
         b = self._bucket(uri)
         labels = clean_store_tags(uri, name, None, (b.labels or {}).items(), "label")
-        location = location_key(b.location, b.location_type)
-        where = f"{b.location_type or 'location'} {b.location}"
+        data_locations = tuple(b.data_locations or ())
+        location, others, multi = placement(b.location, b.location_type, data_locations)
+        where = f"{b.location_type or 'location'} {b.location}" + (
+            f" (dataLocations {', '.join(data_locations)})" if data_locations else "")
+        said = f"buckets.get({name}): {where}"
+        if multi is None:
+            location_evidence, replicas_evidence = said, f"{said}: one region, no other copy"
+        elif location is None:
+            location_evidence = (f"{said}: several regions placer's catalog cannot name one by "
+                                 "one: unknown, held")
+            replicas_evidence = location_evidence
+        else:
+            location_evidence = (f"{said}: {len(others) + 1} regions, the first of them "
+                                 f"{location}")
+            replicas_evidence = f"{said}: also {', '.join(others)}"
         return BucketFacts(
-            location,
-            f"buckets.get({name}): {where}"
-            + ("" if location else " (no single placer location: held)"),
-            labels, "buckets.get labels" + ("" if b.labels else " (none)"))
+            location, location_evidence, labels,
+            "buckets.get labels" + ("" if b.labels else " (none)"),
+            tuple(Replica(r, f"{multi} region {r}") for r in others), replicas_evidence,
+            multi_region=multi, provider="gcp")
 
     @staticmethod
     def _checksums(blob: Any) -> dict[str, str]:

@@ -22,10 +22,12 @@ from placer.errors import (
     ResidencyError,
 )
 from placer.storage import (
+    DEFAULT_TTL_S,
     BucketFacts,
     CallingReader,
     ObjectInfo,
     ObjectStore,
+    Replica,
     StoredObject,
     clean_store_tags,
     split_uri,
@@ -60,6 +62,28 @@ def location_key(constraint: str | None) -> str:
     return f"aws:{'eu-west-1' if region == 'EU' else region}"
 
 
+def rule_prefix(rule: Mapping[str, Any]) -> str:
+    """The keys a replication rule copies, as a prefix (``""``: every key).
+
+    A rule filtered by tags only may copy any key, so it counts for every key (a partial copy
+    is a copy).
+
+    >>> rule_prefix({"Filter": {"Prefix": "ds/"}}), rule_prefix({"Prefix": "old/"})
+    ('ds/', 'old/')
+    >>> rule_prefix({"Filter": {"And": {"Prefix": "a/", "Tags": []}}})
+    'a/'
+    >>> rule_prefix({"Filter": {"Tag": {"Key": "k", "Value": "v"}}})
+    ''
+    """
+    filt = rule.get("Filter")
+    if isinstance(filt, Mapping):
+        if "Prefix" in filt:
+            return str(filt.get("Prefix") or "")
+        both = filt.get("And")
+        return str(both.get("Prefix") or "") if isinstance(both, Mapping) else ""
+    return str(rule.get("Prefix") or "")
+
+
 class S3Resolver(ObjectStore):
     """Reads dataset facts from S3 and copies data between buckets without leaving the policy.
 
@@ -84,6 +108,8 @@ class S3Resolver(ObjectStore):
         onprem_location: this endpoint is the on-prem store of a site at this location (an
             ``onprem`` :class:`~placer.models.Location`, with its country); needs
             ``endpoint_url``.
+        cache_ttl_s: how long :meth:`resolve` reuses a bucket's facts (seconds).
+        clock: epoch seconds, for the cache and the facts' provenance (``time.time``).
     """
 
     name = "s3"
@@ -96,7 +122,8 @@ class S3Resolver(ObjectStore):
 
     def __init__(self, *, endpoint_url: str | None = None, session: Any = None,
                  page_size: int = 1000, max_attempts: int = 5,
-                 onprem_location: Location | None = None) -> None:
+                 onprem_location: Location | None = None, cache_ttl_s: float = DEFAULT_TTL_S,
+                 clock: Callable[[], float] | None = None) -> None:
         if onprem_location is not None:
             if onprem_location.provider != "onprem":
                 raise ValueError(f"onprem_location must be an on-prem location, not "
@@ -114,6 +141,9 @@ class S3Resolver(ObjectStore):
         self._regions: dict[str, str] = {}
         self._signing: dict[str, str | None] = {}  # bucket → region its requests are signed for
         self._evidence: dict[str, str] = {}
+        self.ttl_s = cache_ttl_s
+        if clock is not None:
+            self.clock = clock
 
     def __repr__(self) -> str:  # never show the session: it holds credentials
         where = f", onprem_location={self.onprem_location.key!r}" if self.onprem_location else ""
@@ -175,7 +205,9 @@ class S3Resolver(ObjectStore):
             if self.onprem_location is None:
                 key = location_key(constraint)
                 self._signing[bucket] = key.removeprefix("aws:")
-                self._evidence[bucket] = f"GetBucketLocation({bucket})"
+                quirk = {None: ": no region, which S3 answers for us-east-1",
+                         "EU": ": 'EU', S3's legacy name for eu-west-1"}.get(constraint, "")
+                self._evidence[bucket] = f"GetBucketLocation({bucket}){quirk}"
             else:
                 key, self._evidence[bucket] = self._onprem_answer(uri, bucket, constraint)
                 # Sign for the store's own region name if it has one (MinIO's --region, a Ceph
@@ -223,12 +255,74 @@ class S3Resolver(ObjectStore):
         self.location(uri)
         return self._client(self._signing.get(bucket))
 
+    def forget(self, uri: str | None = None) -> None:
+        """Drop the cached facts and region of ``uri``'s bucket (of every bucket if ``None``)."""
+        super().forget(uri)
+        if uri is None:
+            self._regions.clear()
+        else:
+            self._regions.pop(parse_uri(uri)[0], None)
+
     # -- the store's primitives (the algorithm is placer.storage.ObjectStore's) ----------------
     def bucket_facts(self, uri: str) -> BucketFacts:
+        """``GetBucketLocation``, ``GetBucketTagging`` and ``GetBucketReplication``: each
+        enabled replication rule's destination bucket is a copy, at that bucket's location."""
         bucket, _ = parse_uri(uri)
         location = self.location(uri)
-        tags, evidence = self._bucket_tags(uri, self._bucket_client(uri), bucket)
-        return BucketFacts(location, self._evidence[bucket], tags, evidence)
+        client = self._bucket_client(uri)
+        tags, evidence = self._bucket_tags(uri, client, bucket)
+        replicas, how = self._replicas(uri, client, bucket)
+        return BucketFacts(location, self._evidence[bucket], tags, evidence, replicas, how,
+                           provider=location.partition(":")[0])
+
+    def _replicas(self, uri: str, client: Any, bucket: str) -> tuple[tuple[Replica, ...], str]:
+        """The copies ``bucket``'s replication rules make, and the evidence.
+
+        A disabled rule makes none. A destination is located like any bucket
+        (:meth:`location`, on this store); one placer's catalog cannot place is a copy at an
+        unknown location (the dataset is then held). A destination that cannot be read
+        (missing, access denied) is an error: where a copy is must never be assumed.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from placer.catalog import default_catalog
+
+        try:
+            answer = client.get_bucket_replication(Bucket=bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ReplicationConfigurationNotFoundError":
+                return (), f"GetBucketReplication({bucket}): no replication"
+            if code in ("NotImplemented", "XNotImplemented") and self.onprem_location:
+                # An on-prem store without bucket replication (older Ceph RGW): its buckets
+                # are at the site, and it keeps no copies of them elsewhere by this route.
+                return (), f"GetBucketReplication({bucket}): not implemented by this store"
+            raise map_client_error(exc, uri, "GetBucketReplication") from exc
+        except BotoCoreError as exc:
+            raise map_client_error(exc, uri, "GetBucketReplication") from exc
+        catalog = default_catalog()
+        out: list[Replica] = []
+        said: list[str] = []
+        for rule in (answer.get("ReplicationConfiguration") or {}).get("Rules", ()):
+            rid = str(rule.get("ID") or "(no id)")
+            if rule.get("Status") != "Enabled":
+                said.append(f"rule {rid} disabled")
+                continue
+            dest = str((rule.get("Destination") or {}).get("Bucket", "")).rsplit(":", 1)[-1]
+            prefix = rule_prefix(rule)
+            try:
+                where = self.location(f"s3://{dest}/", fresh=True)
+            except BackendError as exc:
+                raise BackendError(
+                    f"{uri}: bucket {bucket}'s replication rule {rid} copies to bucket "
+                    f"{dest}, whose location cannot be read ({exc}); where a copy is cannot "
+                    "be assumed") from exc
+            known = where.startswith("onprem:") or where in catalog
+            how = (f"rule {rid}{f' (prefix {prefix!r})' if prefix else ''} → {dest} in {where}"
+                   + ("" if known else " (not in placer's catalog: unknown)"))
+            out.append(Replica(where if known else None, how, prefix))
+            said.append(how)
+        return tuple(out), f"GetBucketReplication({bucket}): " + ("; ".join(said) or "no rules")
 
     def _bucket_tags(self, uri: str, client: Any, bucket: str) -> tuple[dict[str, str], str]:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -13,6 +13,7 @@ and the pairs S3 → GCS and GCS → S3 (``test_cross_store.py``).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -82,10 +83,17 @@ class StorageContract:
         facts = world.router.resolve(f"{root}one.bin")
         assert (facts.uri, facts.location, facts.size_gb) == (
             f"{root}one.bin", world.src_location, 123 / 1e9)
-        assert facts.tags == {"residency": "eu", "owner": "ml"}
-        assert set(facts.evidence) == {"location", "tags", "size"}
+        assert facts.tags == facts.storage_tags == {"residency": "eu", "owner": "ml"}
+        assert {"location", "tags", "size"} <= set(facts.evidence) <= {
+            "location", "tags", "size", "replicas"}
         assert all(facts.evidence.values())
         assert "123 bytes" in facts.evidence["size"]
+        # Every fact with how and when it was obtained; a single-region bucket has one copy.
+        assert (facts.replicas, facts.copies) == ((), (world.src_location,))
+        assert facts.provider == world.src_location.partition(":")[0]
+        assert {"location", "storage_tags", "size"} <= set(facts.provenance)
+        assert all(re.search(r" @ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", how)
+                   for how in facts.provenance.values()), facts.provenance
 
     def test_resolve_a_prefix(self, world: StorageWorld) -> None:
         root = self._prefix(world, {"residency": "eu"})
@@ -94,7 +102,7 @@ class StorageContract:
             facts = world.router.resolve(uri)
             assert (facts.location, facts.size_gb) == (world.src_location, total / 1e9)
             assert facts.tags == {"residency": "eu"}
-            assert set(facts.evidence) == {"location", "tags", "size"}
+            assert {"location", "tags", "size"} <= set(facts.evidence)
             assert f"3 objects, {total} bytes" in facts.evidence["size"]
         empty = world.router.resolve(f"{root}not-written-yet/")  # an output prefix
         assert (empty.location, empty.size_gb) == (world.src_location, 0.0)

@@ -88,7 +88,9 @@ def test_resolve_reads_location_and_sums_sizes_across_pages(eu_endpoint: str,
         "location": f"buckets.get({b}): region EUROPE-WEST4",
         "tags": "buckets.get labels (none)",
         "size": "objects.list(prefix='ds/'): 5 objects, 1500 bytes, 3 pages",
+        "replicas": f"buckets.get({b}): region EUROPE-WEST4: one region, no other copy",
     }
+    assert (facts.replicas, facts.multi_region, facts.provider) == ((), None, "gcp")
     one = gcs.resolve(f"gs://{b}/ds/part-0")
     assert (one.size_gb, one.evidence["size"]) == (100 / 1e9, "objects.get: 100 bytes")
 

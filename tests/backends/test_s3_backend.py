@@ -27,6 +27,7 @@ from placer_s3 import (  # noqa: E402
 )
 
 EU, US = "eu-central-1", "us-east-1"
+T0, T0_ISO = 1_796_000_000.0, "2026-11-30T00:53:20Z"  # a fixed clock, and how it is written
 _names = itertools.count()
 
 
@@ -92,21 +93,29 @@ def test_resolve_reads_the_bucket_region(s3: S3Resolver, admin: Any, bucket: Any
     _put(admin, b, "data/part-0", b"x" * 10)
     facts = s3.resolve(f"s3://{b}/data/")
     assert facts.location == f"aws:{region}"
-    assert facts.evidence["location"] == f"GetBucketLocation({b})"
+    assert facts.evidence["location"] == f"GetBucketLocation({b})" + (
+        ": no region, which S3 answers for us-east-1" if region == US else "")
 
 
-def test_resolve_a_prefix_sums_sizes_across_pages(s3: S3Resolver, admin: Any,
+def test_resolve_a_prefix_sums_sizes_across_pages(endpoint: str, session: Any, admin: Any,
                                                   bucket: Any) -> None:
+    s3 = S3Resolver(endpoint_url=endpoint, session=session, page_size=2, clock=lambda: T0)
     b = bucket(EU, {"residency": "EU", "classification": "personal"})
     for i in range(5):  # page size 2: three pages
         _put(admin, b, f"ds/part-{i}", b"y" * (1000 * (i + 1)))
     _put(admin, b, "ds-other/ignored", b"z" * 7)  # shares the prefix "ds" but not "ds/"
     facts = s3.resolve(f"s3://{b}/ds")  # no trailing slash: not an object, so the prefix ds/
+    listed = "ListObjectsV2(prefix='ds/'): 5 objects, 15000 bytes, 3 pages"
+    replication = f"GetBucketReplication({b}): no replication"
     assert facts == DatasetFacts(
         uri=f"s3://{b}/ds", location="aws:eu-central-1", size_gb=15_000 / 1e9,
         tags={"residency": "EU", "classification": "personal"},
         evidence={"location": f"GetBucketLocation({b})", "tags": "GetBucketTagging",
-                  "size": "ListObjectsV2(prefix='ds/'): 5 objects, 15000 bytes, 3 pages"})
+                  "size": listed, "replicas": replication},
+        replicas=(), multi_region=None, provider="aws",
+        provenance={"location": f"GetBucketLocation({b}) @ {T0_ISO}",
+                    "storage_tags": f"GetBucketTagging @ {T0_ISO}",
+                    "size": f"{listed} @ {T0_ISO}", "replicas": f"{replication} @ {T0_ISO}"})
 
 
 def test_resolve_an_object_merges_object_tags_over_bucket_tags(s3: S3Resolver, admin: Any,

@@ -3,12 +3,16 @@
 A corpus file (``tests/hunter/corpus/*.yaml``) is::
 
     id: short-name
-    kind: run            # run (fake backends) or storage (moto_server)
+    kind: run            # run (fake backends), storage (moto_server), or a language property:
+                         # shuffle, expiry, team, audit, lookalike (language.py)
     source: where it came from (an issue reproducer, or the test and date that found it)
     note: what it broke, in words
     expect: refused      # optional: the case must be refused loudly (a PlacerError)
+    status: open         # optional: a hole placer still has (known.py); replayed as a strict
+    hole: name           #   xfail until it is fixed
     attribution: [...]   # optional: which repair made the failure go away when it was found
-    case: {pipeline, inventory, policies, truth, faults}   # see strategies.py
+    case: {pipeline, inventory, policies, truth, faults, day, variant, judge}
+                         # see strategies.py; day/variant/judge only where a property needs them
 
 ``pipeline``/``inventory`` may be raw YAML text instead of a mapping (hostile YAML).
 Counterexamples found by a property test are saved automatically (``save_found``) into
@@ -43,6 +47,21 @@ def corpus_dir() -> Path:
 def load_corpus(folder: Path = CORPUS) -> list[tuple[Path, dict[str, Any]]]:
     return [(p, yaml.safe_load(p.read_text(encoding="utf-8")))
             for p in sorted(folder.glob("*.yaml"))]
+
+
+def corpus_params(*kinds: str, refused: bool = False, folder: Path = CORPUS) -> list[Any]:
+    """pytest params ``(path, doc)`` of the corpus cases of these kinds (only those that must be
+    refused, with ``refused``); an open hole (``status: open``) is a strict xfail."""
+    import pytest
+
+    out = []
+    for p, doc in load_corpus(folder):
+        if doc["kind"] not in kinds or (refused and doc.get("expect") != "refused"):
+            continue
+        marks = [pytest.mark.xfail(strict=True, reason=f"open hole {doc.get('hole')}: "
+                                   f"{doc.get('note')}")] if doc.get("status") == "open" else []
+        out.append(pytest.param(p, doc, id=p.stem, marks=marks))
+    return out
 
 
 def case_hash(case: Mapping[str, Any]) -> str:

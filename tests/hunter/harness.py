@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import signal
@@ -129,18 +130,45 @@ def dump_yaml(data: Any, ascii_only: bool = False) -> str:
     raise AssertionError("the case does not survive YAML")
 
 
-def materialize(case: Mapping[str, Any], workdir: Path) -> dict[str, Path]:
+def decision_day(case: Mapping[str, Any]) -> datetime.date:
+    """The day a case is judged on: its ``day``, or today (UTC), the day the executor acts."""
+    if case.get("day"):
+        return datetime.date.fromisoformat(str(case["day"]))
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+_DAY = re.compile(r"^\{day([+-]\d+)?\}$")
+
+
+def dated(doc: Any, day: datetime.date) -> Any:
+    """``doc`` with every ``{day+N}`` placeholder (an exception's ``expires``) made a date."""
+    if isinstance(doc, dict):
+        return {k: dated(v, day) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [dated(v, day) for v in doc]
+    if isinstance(doc, str) and (m := _DAY.match(doc)):
+        return day + datetime.timedelta(days=int(m.group(1) or 0))
+    return doc
+
+
+def write_policies(policies: Mapping[str, Any], folder: Path, day: datetime.date) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, doc in policies.items():
+        f = folder / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(doc if isinstance(doc, str) else dump_yaml(dated(doc, day)),
+                     encoding="utf-8")
+
+
+def materialize(case: Mapping[str, Any], workdir: Path,
+                day: datetime.date | None = None) -> dict[str, Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     paths = {"pipeline": workdir / "pipeline.yaml", "inventory": workdir / "inventory.yaml",
              "policies": workdir / "policies"}
     for what in ("pipeline", "inventory"):  # raw text: hostile YAML, written verbatim
         doc = case[what]
         paths[what].write_text(doc if isinstance(doc, str) else dump_yaml(doc), encoding="utf-8")
-    paths["policies"].mkdir(exist_ok=True)
-    for rel, doc in case["policies"].items():
-        f = paths["policies"] / rel
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(doc if isinstance(doc, str) else dump_yaml(doc), encoding="utf-8")
+    write_policies(case["policies"], paths["policies"], day or decision_day(case))
     return paths
 
 
@@ -150,8 +178,8 @@ def _unexpected(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__name__}: {exc} [{where}]"
 
 
-def load_and_plan(paths: Mapping[str, Path], sabotage: str | None = None
-                  ) -> tuple[Any, Any, Any, Any]:
+def load_and_plan(paths: Mapping[str, Path], sabotage: str | None = None,
+                  day: datetime.date | None = None) -> tuple[Any, Any, Any, Any]:
     """What ``placer plan PIPELINE --inventory … --policies DIR`` does before printing.
 
     ``sabotage="ignore-policies"`` plans and runs as if the policy folder were empty (as if
@@ -167,7 +195,7 @@ def load_and_plan(paths: Mapping[str, Path], sabotage: str | None = None
     check_dataset_sites(pipeline, resolve_inventory(inventory, default_catalog()), sm)
     if sabotage == "ignore-policies":
         policies = placer.PolicySet(name="empty")
-    plan = placer.plan(pipeline, inventory, policies)
+    plan = placer.plan(pipeline, inventory, policies, today=day)
     return pipeline, inventory, policies, plan
 
 
@@ -256,6 +284,12 @@ def check_run(verdict: Verdict, journal: Any, run_id: str, backends: Mapping[str
     def allowed(job: str) -> list[str]:
         return sorted(verdict.allowed.get(job, ()))
 
+    def copy_ok(location: str, src: str, reader: str) -> bool:
+        # A copy of what ``src`` passes on, made for ``reader``: where the rules on tags let
+        # that data rest, or where an exception lets the reader (whose lineage holds it) run.
+        return (location in verdict.data_locations.get(src, ())
+                or location in verdict.waived_locations.get(reader, ()))
+
     def at(uri: str, job: str, what: str, src: str | None = None) -> None:
         p = locate(uri)
         if p is None:
@@ -264,17 +298,19 @@ def check_run(verdict: Verdict, journal: Any, run_id: str, backends: Mapping[str
         if p.location not in verdict.locations.get(job, ()):
             out.append(f"{what}: {uri} is in {p.location}; data of {job!r} may rest only in "
                        f"{sorted(verdict.locations.get(job, ()))}")
-        if src is not None and p.location not in verdict.data_locations.get(src, ()):
+        if src is not None and not copy_ok(p.location, src, job):
             out.append(f"{what}: {uri} (a copy of {src!r}'s output) is in {p.location}; "
-                       f"{src!r}'s data may rest only in "
+                       f"what {src!r} passes on may rest only in "
                        f"{sorted(verdict.data_locations.get(src, ()))}")
 
     def readable(uri: str | None, reader: str, ref: str, what: str) -> None:
-        # An input made by a job lies where that job's data may rest (a copy: in the reader's
-        # own location too, checked with the stored objects).
+        # An input made by a job lies where that job ran, or (a copy) where its data may rest.
         p = locate(uri) if uri else None
-        if p is not None and p.job and p.location not in verdict.data_locations.get(
-                p.src or p.job, ()):
+        if p is None or not p.job:
+            return
+        good = copy_ok(p.location, p.src, p.job) if p.src else \
+            p.location in verdict.locations.get(p.job, ())
+        if not good:
             out.append(f"{what}: {reader!r} reads {ref} from {uri} in {p.location}, where "
                        f"{p.src or p.job!r}'s data may not rest")
 
@@ -292,7 +328,8 @@ def check_run(verdict: Verdict, journal: Any, run_id: str, backends: Mapping[str
             readable(uri, job, ref, f"manifest of {job!r} (input)")
     for t in journal.transfers(run_id):
         src = locate(t.src_uri)
-        at(t.dst_uri, t.job, f"transfer #{t.id} ({t.state})", src.job if src else None)
+        at(t.dst_uri, t.job, f"transfer #{t.id} ({t.state})",
+           (src.src or src.job) if src else None)
         if t.dst_location not in verdict.locations.get(t.job, ()):
             out.append(f"transfer #{t.id}: the journal records destination {t.dst_location} for "
                        f"{t.job!r}, allowed only {sorted(verdict.locations.get(t.job, ()))}")
@@ -326,9 +363,10 @@ def diff(a: Any, b: Any, path: str = "") -> list[str]:
 # Where a difference between the journal's copy and the plan's input changes a residency
 # decision (a re-plan or a resume decides from the copy).
 RESIDENCY_FIELDS = re.compile(
-    r"^(pipeline\.datasets\[\d+\]\.(name|location|tags)"
-    r"|pipeline\.jobs\[\d+\]\.(name|inputs|outputs|after|labels)"
-    r"|policies\.(required_tags|locations|rules))\b")
+    r"^(pipeline\.datasets\[\d+\]\.(name|location|tags|uri|replicas|storage_tags)"
+    r"|pipeline\.jobs\[\d+\]\.(name|inputs|outputs|after|labels|command|image|removes_tags)"
+    r"|policies\.(required_tags|locations|rules|defaults|layers|tagging|transforms"
+    r"|exceptions))\b")
 
 
 def journal_drift(journal: Any, run_id: str, pipeline: Any, policies: Any) -> list[str]:
@@ -505,15 +543,19 @@ def hunt(case: Mapping[str, Any], workdir: Path, sabotage: str | None = None) ->
     from placer.errors import PlacerError
 
     verdict = judge(case["truth"])
-    paths = materialize(case, workdir)
+    day = decision_day(case)
+    paths = materialize(case, workdir, day)
     try:
         with time_limit(LOAD_TIME_LIMIT_S):
-            loaded = load_and_plan(paths, sabotage)
+            loaded = load_and_plan(paths, sabotage, day)
     except PlacerError as exc:
         return Outcome("refused", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     except Exception as exc:
         return Outcome("crashed", "while loading or planning", unexpected=_unexpected(exc),
                        why=dict(verdict.why))
+    if verdict.refuse:
+        return Outcome("accepted", "policies placer must refuse were accepted",
+                       violations=[f"accepted: {r}" for r in verdict.refuse])
     plan = loaded[3]
     if plan.status != "placed":
         return Outcome("not-placed", plan.status)

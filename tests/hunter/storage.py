@@ -33,11 +33,13 @@ from tests.hunter.harness import (
     World,
     _unexpected,
     cluster_faults,
+    decision_day,
     drive,
     dump_yaml,
     load_and_plan,
     place_in_layout,
     time_limit,
+    write_policies,
     writing_backend,
 )
 from tests.hunter.oracle import judge
@@ -171,6 +173,7 @@ def hunt_storage(case: Mapping[str, Any], workdir: Path, servers: Servers) -> Ou
     from placer.errors import PlacerError
 
     verdict = judge(case["truth"])
+    day = decision_day(case)
     names = _real_names(case)
     create_buckets(case, names, servers)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -178,10 +181,7 @@ def hunt_storage(case: Mapping[str, Any], workdir: Path, servers: Servers) -> Ou
     template = _rename(case["pipeline"], names, servers)
     (workdir / "inventory.yaml").write_text(dump_yaml(inventory_doc), encoding="utf-8")
     policies = workdir / "policies"
-    for rel, doc in case["policies"].items():
-        f = policies / rel
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(doc if isinstance(doc, str) else dump_yaml(doc), encoding="utf-8")
+    write_policies(case["policies"], policies, day)
     try:
         with time_limit(LOAD_TIME_LIMIT_S):
             inventory = load_inventory(workdir / "inventory.yaml")
@@ -197,12 +197,15 @@ def hunt_storage(case: Mapping[str, Any], workdir: Path, servers: Servers) -> Ou
             (workdir / "pipeline.yaml").write_text(dump_yaml(template), encoding="utf-8")
             loaded = load_and_plan({"pipeline": workdir / "pipeline.yaml",
                                     "inventory": workdir / "inventory.yaml",
-                                    "policies": policies})
+                                    "policies": policies}, day=day)
     except PlacerError as exc:
         return Outcome("refused", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     except Exception as exc:
         return Outcome("crashed", "while loading, resolving or planning",
                        unexpected=_unexpected(exc), why=dict(verdict.why))
+    if verdict.refuse:
+        return Outcome("accepted", "policies placer must refuse were accepted",
+                       violations=[f"accepted: {r}" for r in verdict.refuse])
     plan = loaded[3]
     if plan.status != "placed":
         return Outcome("not-placed", plan.status)

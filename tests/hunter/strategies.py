@@ -21,8 +21,10 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
+from tests.hunter.known import include_open
 from tests.hunter.oracle import cloud_regions
 
 GPU = "A100-80GB"
@@ -61,6 +63,23 @@ DATASET_NAMES = ("eu-raw", "raw", "web", "eu_raw", "features", "notes", "clicks"
 OUTPUT_NAMES = ("features", "model", "out", "v1", "ckpt", "raw")
 SET_NAMES = ("eea", "onprem", "europe", "safe", "private-sites")
 
+# The full language (issue 11): what jobs run, where datasets are, what stores report.
+IMAGES = ("registry.example/deid:1.4", "registry.example/deid:1.4", "registry.example/deid:2.0",
+          "registry.example/train:3", "ghcr.io/acme/etl:7")
+COMMANDS = ("python deid.py", "python deid.py --strict", "python train.py --epochs 3")
+URIS = ("s3://clinical-eu/notes/2024/a.parquet", "s3://clinical-eu/raw", "s3://clinical-us/x.csv",
+        "gs://web-logs/2024/01/day.json", "s3://eu-raw/part-1", "file:///mnt/data/raw",
+        "s3://clinical-eu/notes/b.parquet")
+URI_GLOBS = ("s3://clinical-*/**", "s3://clinical-eu/**", "s3://clinical-*",
+             "gs://web-logs/*/*/*.json", "s3://*/notes/**", "s3://eu-raw/*", "**/raw",
+             "s3://clinical-eu/notes/*", "s3://clinical-??/**", "gs://**")
+STORAGE_TAGS: dict[str, tuple[str, ...]] = {"data-class": ("phi", "open"),
+                                            "region": ("EU", "US")}
+REMOVALS: tuple[tuple[str, str], ...] = (("classification", "pii"), ("classification", "pii"),
+                                         ("residency", "EU"), ("private", "true"),
+                                         ("residency", "*"))
+GHOST = "onprem:ghost-dc1"  # a location no inventory and no catalog knows
+
 
 def rarely(draw: st.DrawFn, one_in: int) -> bool:
     """True once in ``one_in`` draws; shrinks to False (a minimal example stays plain)."""
@@ -72,7 +91,7 @@ def hostilities(draw: st.DrawFn) -> dict[str, bool]:
     """Which inputs placer must refuse this case may contain. Rare on purpose: a refusal is a
     pass, so most cases stay acceptable and reach a run, where the hunting happens."""
     return {"invisible": rarely(draw, 8),  # U+200B & co. in tags
-            "collisions": rarely(draw, 3),  # names that collide (prep.features, case twins)
+            "collisions": rarely(draw, 5),  # names that collide (prep.features, case twins)
             "typos": rarely(draw, 6)}  # regions and jurisdictions nobody has
 
 
@@ -111,6 +130,14 @@ def lookalike(text: str, mask: int) -> str:
 
 def has_lookalike(text: str) -> bool:
     return any(c in LOOKALIKE for c in text)
+
+
+LOOKALIKE_CHARS = frozenset(LOOKALIKE.values())
+
+
+def disguised(text: str) -> bool:
+    """Whether ``text`` holds a look-alike letter (what widens must not see through it)."""
+    return any(c in LOOKALIKE_CHARS for c in text)
 
 
 SPELLINGS = ("plain", "plain", "plain", "case", "space", "fullwidth", "lookalike", "mixed")
@@ -196,17 +223,19 @@ def inventories(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 
 # -- pipeline -------------------------------------------------------------------------------------
 @st.composite
-def tag_truth(draw: st.DrawFn, empty: bool = True) -> dict[str, str | None]:
+def tag_truth(draw: st.DrawFn, empty: bool = True, complete: bool = False
+              ) -> dict[str, str | None]:
     """A dataset's true tags: key → value, or None for a key written with an empty value.
     ``private`` is present on one dataset in six; the others are missing or empty now and then
-    (which holds the jobs that read them, when the policies require the key)."""
+    (which holds the jobs that read them, when the policies require the key), never with
+    ``complete``."""
     out: dict[str, str | None] = {}
     for key, values in TAG_VALUES.items():
         if key == "private":
             if rarely(draw, 6):
                 out[key] = draw(st.sampled_from(values))
             continue
-        if rarely(draw, 8):
+        if not complete and rarely(draw, 8):
             continue
         out[key] = None if empty and rarely(draw, 8) else draw(st.sampled_from(values))
     return out
@@ -239,19 +268,83 @@ def _rename_refs(jobs: dict[str, Any], old: str, new: str) -> None:
 
 
 @st.composite
+def spell_tags_disguised(draw: st.DrawFn, truth: dict[str, str | None],
+                         kinds: Sequence[str] = SPELLINGS,
+                         key_kinds: Sequence[str] = KEY_SPELLINGS,
+                         key_look: dict[str, bool] | None = None
+                         ) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Spelt tags, and which keys have a look-alike letter in their key or value spelling
+    (``{"keys": [...], "values": [...]}``, empty lists left out). ``key_look``: whether each key
+    is spelt with a look-alike (the same for every dataset of a case), instead of drawn per
+    dataset from ``key_kinds``."""
+    out: dict[str, str] = {}
+    dis: dict[str, list[str]] = {}
+    plain_keys = tuple(k for k in key_kinds if k != "lookalike") or ("plain",)
+    for key, value in truth.items():
+        if key_look is None:
+            k = draw(spelled(key, key_kinds))
+        else:
+            k = draw(spelled(key, ("lookalike",) if key_look.get(key) else plain_keys))
+        v = draw(spelled_empty()) if value is None else draw(spelled(value, kinds))
+        out[k] = v
+        if disguised(k):
+            dis.setdefault("keys", []).append(key)
+        if disguised(v):
+            dis.setdefault("values", []).append(key)
+    return out, dis
+
+
+@st.composite
+def key_looks(draw: st.DrawFn, often: bool = False) -> dict[str, bool]:
+    """Which tag keys a case spells with a look-alike letter, in every dataset alike."""
+    return {k: rarely(draw, 3 if often else 10) for k in TAG_VALUES}
+
+
+LOOKALIKE_SPELLINGS = ("lookalike", "lookalike", "mixed", "plain", "case", "fullwidth", "space",
+                       "lookalike")
+
+
+@st.composite
+def dataset_extras(draw: st.DrawFn, location: str | None, site_locations: Sequence[str]
+                   ) -> dict[str, Any]:
+    """A dataset's URI, the tags its store reports, and where its replicas are."""
+    out: dict[str, Any] = {}
+    if draw(st.booleans()):
+        out["uri"] = draw(st.sampled_from(URIS))
+    if rarely(draw, 4):
+        keys = draw(st.lists(st.sampled_from(sorted(STORAGE_TAGS)), min_size=1, unique=True))
+        out["storage_tags"] = {k: draw(st.sampled_from(STORAGE_TAGS[k])) for k in keys}
+    if location is not None and rarely(draw, 4):
+        pool = [*site_locations, *CLOUD[:6]]
+        out["replicas"] = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2,
+                                        unique=True))
+        if rarely(draw, 16):
+            out["replicas"].append(GHOST)
+    return out
+
+
+@st.composite
 def pipelines(draw: st.DrawFn, site_locations: Sequence[str], max_jobs: int = 12,
-              hostile: dict[str, bool] | None = None
+              hostile: dict[str, bool] | None = None, language: bool = True,
+              lookalikes: bool = False
               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(pipeline YAML data, truth datasets, truth jobs)."""
+    """(pipeline YAML data, truth datasets, truth jobs). ``language``: datasets with URIs,
+    store tags and replicas, jobs with images, commands and tag removals (issue 11).
+    ``lookalikes``: tags spelt with look-alike letters much more often."""
     hostile = hostile or {}
     n_ds = draw(st.integers(0, 6))
     ds_names = draw(st.lists(st.sampled_from(DATASET_NAMES), min_size=n_ds, max_size=n_ds,
                              unique=True))
     where = [*site_locations, *site_locations, *CLOUD[:4]]
-    datasets: dict[str, Any] = {
-        d: {"location": None if rarely(draw, 12) else draw(st.sampled_from(where)),
-            "tags": draw(tag_truth())}
-        for d in ds_names}
+    datasets: dict[str, Any] = {}
+    for d in ds_names:
+        # Look-alikes show where nothing is held: every dataset known and tagged.
+        loc = None if not lookalikes and rarely(draw, 12) else draw(st.sampled_from(where))
+        datasets[d] = {"location": loc, "tags": draw(tag_truth(not lookalikes, lookalikes))}
+        if language:
+            datasets[d].update(draw(dataset_extras(loc, site_locations)))
+            if lookalikes:
+                datasets[d].pop("replicas", None)
 
     n_jobs = draw(st.integers(1, max_jobs))
     names = draw(st.lists(st.sampled_from(JOB_NAMES), min_size=n_jobs, max_size=n_jobs,
@@ -278,6 +371,25 @@ def pipelines(draw: st.DrawFn, site_locations: Sequence[str], max_jobs: int = 12
             labels[key] = draw(st.sampled_from(LABELS[key]))
         jobs[name] = {"inputs": inputs, "outputs": outputs, "after": after, "labels": labels,
                       "hours": draw(st.sampled_from((1, 2, 4)))}
+        if language:
+            deid = rarely(draw, 3)  # a de-identifier: declares removals, runs a deid image
+            if deid or rarely(draw, 2):
+                jobs[name]["image"] = draw(st.sampled_from(IMAGES[:3] if deid and not rarely(
+                    draw, 4) else IMAGES))
+            if rarely(draw, 3):
+                jobs[name]["command"] = draw(st.sampled_from(COMMANDS))
+            if deid or rarely(draw, 8):
+                key, value = draw(st.sampled_from(REMOVALS))
+                jobs[name]["removes_tags"] = {key: [value]}
+
+    for spec in jobs.values():  # a de-identifier reads what it de-identifies, mostly
+        for key, (value,) in spec.get("removes_tags", {}).items():
+            fits = [d for d, ds in datasets.items() if ds["tags"].get(key) is not None
+                    and value in ("*", ds["tags"][key])]
+            if fits and draw(st.booleans()):
+                d = draw(st.sampled_from(fits))
+                if d not in spec["inputs"]:
+                    spec["inputs"].append(d)
 
     # Names designed to collide.
     recipes = ("output-named-dataset", "output-named-dataset", "dotted-job", "case-twin",
@@ -286,18 +398,39 @@ def pipelines(draw: st.DrawFn, site_locations: Sequence[str], max_jobs: int = 12
             if hostile.get("collisions") else ():
         _collide(draw, recipe, datasets, jobs)
 
+    key_look = None if include_open("lookalike-key-merge") else draw(key_looks(lookalikes))
     data: dict[str, Any] = {"name": "hunt", "datasets": {}, "jobs": {}}
     for d, spec in datasets.items():
         out: dict[str, Any] = {"size": draw(st.sampled_from((1, 10, 50)))}
         if spec["location"] is not None:
             out["location"] = spec["location"]
-        tags = draw(spell_tags(spec["tags"], HOSTILE_SPELLINGS if hostile.get("invisible")
-                               else SPELLINGS))
+        kinds = HOSTILE_SPELLINGS if hostile.get("invisible") else \
+            LOOKALIKE_SPELLINGS if lookalikes else SPELLINGS
+        tags, dis = draw(spell_tags_disguised(
+            spec["tags"], kinds, ("plain", "plain", "case", "lookalike", "lookalike")
+            if lookalikes else KEY_SPELLINGS, key_look))
+        if dis:
+            spec["disguised"] = dis
         if tags:
             out["tags"] = tags
+        if spec.get("uri"):
+            out["uri"] = spec["uri"]
+        if spec.get("storage_tags"):
+            out["storage_tags"] = {draw(spelled(k, KEY_SPELLINGS)): draw(spelled(v, kinds))
+                                   for k, v in spec["storage_tags"].items()}
+        if spec.get("replicas"):
+            out["replicas"] = list(spec["replicas"])
         data["datasets"][d] = out
     for j, spec in jobs.items():
-        out = {"command": f"run {j}", "gpu_types": {GPU: spec.pop("hours")}}
+        spec.setdefault("command", f"run {j}")
+        out = {"command": spec["command"], "gpu_types": {GPU: spec.pop("hours")}}
+        if spec.get("image"):
+            out["image"] = spec["image"]
+        if spec.get("removes_tags"):
+            out["removes_tags"] = {draw(spelled(k, ("plain", "plain", "case"))):
+                                   [draw(spelled(v, ("plain", "plain", "case", "fullwidth")))
+                                    for v in vs]
+                                   for k, vs in spec["removes_tags"].items()}
         if spec["inputs"]:
             out["inputs"] = list(spec["inputs"])
         if spec["outputs"]:
@@ -425,21 +558,29 @@ def patterns(draw: st.DrawFn, site_truth: dict[str, Any], typos: bool = False
     return p, spelt
 
 
+IMAGE_GLOBS = ("registry.example/deid:*", "registry.example/*", "ghcr.io/acme/etl:7", "*deid*")
+COMMAND_GLOBS = ("python deid.py*", "python train.py*", "run *", "python *")
+WIDEN_SPELLINGS = ("plain",) * 4 + ("case", "fullwidth", "space")
+
+
 @st.composite
-def matches(draw: st.DrawFn, job_names: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(truth match, spelled match)."""
-    kind = draw(st.sampled_from(("tag", "tag", "tag", "tag", "all", "star", "label", "jobs",
-                                 "tag+label")))
+def matches(draw: st.DrawFn, job_names: Sequence[str], widen: bool = False,
+            on_tags: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(truth match, spelled match). ``widen``: for an allow or an exception (spelt in the
+    ways strict matching folds: case, width, surrounding spaces). ``on_tags``: on tags."""
+    kind = draw(st.sampled_from(("tag", "tag", "star", "tag+label") if on_tags else (
+        "tag", "tag", "tag", "tag", "all", "star", "label", "jobs", "tag+label", "image",
+        "command")))
     truth: dict[str, Any] = {}
     spelt: dict[str, Any] = {}
+    kinds = WIDEN_SPELLINGS if widen else ("plain",) * 4 + ("case", "fullwidth")
     if kind in ("tag", "tag+label"):
         key = draw(st.sampled_from(("residency", "residency", "classification", "private",
                                     "private")))
         values = draw(st.lists(st.sampled_from(TAG_VALUES[key]), min_size=1, max_size=2,
                                unique=True))
         truth["tags"] = {key: values}
-        spelt["tags"] = {key: [draw(spelled(v, ("plain",) * 4 + ("case", "fullwidth")))
-                               for v in values]}
+        spelt["tags"] = {key: [draw(spelled(v, kinds)) for v in values]}
     if kind == "star":
         key = draw(st.sampled_from(("residency", "classification", "private")))
         truth["tags"] = {key: ["*"]}
@@ -453,17 +594,167 @@ def matches(draw: st.DrawFn, job_names: Sequence[str]) -> tuple[dict[str, Any], 
         n = draw(st.sampled_from(list(job_names)))
         g = draw(st.sampled_from((n, n[:2] + "*", "*")))
         truth["jobs"] = spelt["jobs"] = [g]
+    if kind == "image":
+        truth["images"] = spelt["images"] = [draw(st.sampled_from(IMAGE_GLOBS))]
+    if kind == "command":
+        truth["commands"] = spelt["commands"] = [draw(st.sampled_from(COMMAND_GLOBS))]
     return truth, spelt
 
 
 SUFFIXES = (".yaml", ".yaml", ".yml", ".YAML", ".YML", ".Yaml")
 FOLDERS = ("", "", "", "sub/", "sub/deeper/", "EU/")
+ORG, TEAM = "organisation", "team"
+TAGGING_PLACES = ("jurisdiction:EEA", "jurisdiction:EU", "country:DE", "country:US",
+                  "provider:onprem", "aws:eu-*", "aws:us-*", "gcp:europe-*", "provider:aws")
+DERIVED = ({"residency": "EU"}, {"residency": "US"}, {"classification": "pii"},
+           {"private": "true"}, {"classification": "public"})
+TRANSFORM_REMOVES = ({"classification": ["pii"]}, {"classification": ["pii"], "private": ["true"]},
+                     {"residency": ["*"], "classification": ["pii"]}, {"residency": ["EU"]},
+                     {"private": ["true"]},
+                     {"classification": ["pii", "internal"], "residency": ["EU"]})
+TRANSFORM_MATCHES = ({"images": ["registry.example/deid:*"]}, {"images": ["*deid*"]},
+                     {"images": ["registry.example/deid:1.4"]},
+                     {"commands": ["python deid.py*"]}, {"commands": ["python deid.py"]},
+                     {"images": ["registry.example/deid:*"], "jobs": ["prep*"]})
+EXPIRES_IN = (-400, -30, -1, 0, 0, 1, 2, 30, 400)
+
+
+def expires_placeholder(days: int) -> str:
+    """How a policy file in a case writes an exception's ``expires``: relative to the case's
+    decision day, filled in when the case is written out (so a corpus case never ages)."""
+    return f"{{day{days:+d}}}"
+
+
+@st.composite
+def _site_refs(draw: st.DrawFn, site_truth: dict[str, Any], set_names: Sequence[str],
+               typos: bool, min_size: int = 1) -> list[tuple[str, str]]:
+    return draw(st.lists(st.one_of(patterns(site_truth, typos),
+                                   st.sampled_from(list(set_names)).map(lambda n: (n, n))
+                                   if set_names else patterns(site_truth, typos)),
+                         min_size=min_size, max_size=3))
+
+
+@st.composite
+def _rule(draw: st.DrawFn, rid: str, effect: str, layer: str, site_truth: dict[str, Any],
+          job_names: Sequence[str], set_names: Sequence[str], typos: bool, language: bool,
+          on_tags: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    if effect == "allow" and not on_tags and draw(st.booleans()):
+        m_truth, m_spelt = {}, {}
+    else:
+        m_truth, m_spelt = draw(matches(job_names, widen=effect == "allow",
+                                        on_tags=on_tags and effect == "allow"))
+    refs = draw(_site_refs(site_truth, set_names, typos))
+    truth: dict[str, Any] = {"id": rid, "effect": effect, "match": m_truth,
+                             "sites": [t for t, _ in refs], "layer": layer}
+    spelt: dict[str, Any] = {"id": rid, "effect": effect, "match": m_spelt,
+                             "sites": [s for _, s in refs], "message": f"why {rid}"}
+    if effect == "prefer":
+        spelt["penalty"] = 5
+    if effect == "limit":
+        cap = draw(st.sampled_from(("max_usd_per_job", "max_usd_per_hour", "budget")))
+        spelt[cap] = {"usd": draw(st.sampled_from((5, 100, 10000))), "period": "month"} \
+            if cap == "budget" else draw(st.sampled_from((1, 5, 50, 500)))
+        if draw(st.booleans()):
+            spelt["on_excess"] = "hold"
+        if draw(st.booleans()):
+            del spelt["sites"]
+            truth["sites"] = ["provider:*"]
+    if language and rarely(draw, 6):
+        truth["mode"] = spelt["mode"] = draw(st.sampled_from(("audit", "audit", "warn")))
+    if language and effect in ("forbid", "require") and rarely(draw, 8):
+        truth["waivable"] = spelt["waivable"] = False
+    return truth, spelt
+
+
+@st.composite
+def _exception(draw: st.DrawFn, xid: str, layer: str, rules: Sequence[dict[str, Any]],
+               site_truth: dict[str, Any], job_names: Sequence[str], set_names: Sequence[str],
+               refuse: list[str], on_tags: bool = False
+               ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """An exception of ``layer`` waiving hard rules it may waive; now and then one placer must
+    refuse (a team waiving the organisation's rule, a rule marked not waivable)."""
+    def may(r: dict[str, Any]) -> bool:
+        return r["layer"] == layer and r.get("waivable", True)
+
+    hard = [r for r in rules if r["effect"] in ("forbid", "require")]
+    ok = [r for r in hard if may(r)]
+    bad = [r for r in hard if not may(r) and (layer == TEAM or not r.get("waivable", True))]
+    if bad and rarely(draw, 10):
+        pick = draw(st.sampled_from(bad))
+        waives = [pick["id"]]
+        refuse.append(f"exception {xid} ({layer}) waives {pick['id']} ({pick['layer']}, "
+                      f"waivable {pick.get('waivable', True)})")
+    elif ok:
+        waives = draw(st.lists(st.sampled_from([r["id"] for r in ok]), min_size=1, max_size=2,
+                               unique=True))
+    else:
+        return None
+    m_truth, m_spelt = ({}, {}) if not on_tags and rarely(draw, 3) else \
+        draw(matches(job_names, widen=True, on_tags=on_tags))
+    refs = draw(_site_refs(site_truth, set_names, False, 0)) if draw(st.booleans()) else []
+    days = draw(st.sampled_from(EXPIRES_IN))
+    truth = {"id": xid, "waives": waives, "match": m_truth, "sites": [t for t, _ in refs],
+             "expires_in": days, "layer": layer}
+    spelt: dict[str, Any] = {"id": xid, "waives": waives, "match": m_spelt,
+                             "expires": expires_placeholder(days), "ticket": f"SEC-{len(xid)}1",
+                             "approved_by": "dpo@example.com", "reason": "a migration"}
+    if refs:
+        spelt["sites"] = [s for _, s in refs]
+    return truth, spelt
+
+
+@st.composite
+def _tagging(draw: st.DrawFn, tid: str, layer: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    parts = draw(st.lists(st.sampled_from(("uri", "uri", "storage_tags", "locations")),
+                          min_size=1, max_size=2, unique=True))
+    truth_m: dict[str, Any] = {}
+    spelt_m: dict[str, Any] = {}
+    if "uri" in parts:
+        truth_m["uri"] = spelt_m["uri"] = draw(st.lists(st.sampled_from(URI_GLOBS), min_size=1,
+                                                        max_size=2, unique=True))
+    if "storage_tags" in parts:
+        key = draw(st.sampled_from(sorted(STORAGE_TAGS)))
+        values = draw(st.lists(st.sampled_from((*STORAGE_TAGS[key], "*")), min_size=1,
+                               max_size=2, unique=True))
+        truth_m["storage_tags"] = {key: values}
+        spelt_m["storage_tags"] = {key: [draw(spelled(v, ("plain", "plain", "case")))
+                                         if v != "*" else v for v in values]}
+    if "locations" in parts:
+        truth_m["locations"] = spelt_m["locations"] = draw(st.lists(
+            st.sampled_from(TAGGING_PLACES), min_size=1, max_size=2, unique=True))
+    tags = dict(draw(st.sampled_from(DERIVED)))
+    return ({"id": tid, "match": truth_m, "tags": tags, "layer": layer},
+            {"id": tid, "match": spelt_m, "tags": tags, "message": f"derived by {tid}"})
+
+
+@st.composite
+def _transform(draw: st.DrawFn, tid: str, layer: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    match = {k: list(v) for k, v in draw(st.sampled_from(TRANSFORM_MATCHES)).items()}
+    removes = {k: list(v) for k, v in draw(st.sampled_from(TRANSFORM_REMOVES)).items()}
+    return ({"id": tid, "match": match, "removes": removes, "layer": layer},
+            {"id": tid, "match": match, "removes": removes, "message": f"{tid} de-identifies"})
+
+
+RULE_EFFECTS = ("forbid", "forbid", "require", "require", "require", "prefer", "allow", "limit")
 
 
 @st.composite
 def policy_trees(draw: st.DrawFn, site_truth: dict[str, Any], job_names: Sequence[str],
-                 typos: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """({path: policy document}, truth {required_tags, locations, rules})."""
+                 typos: bool = False, language: bool = True, team: bool | None = None,
+                 exceptions: bool | None = None, hard: bool = False, deny: bool | None = None,
+                 team_data: bool | None = None, on_tags: bool = False
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """({path: policy document}, truth {required_tags, locations, rules, defaults, exceptions,
+    tagging, transforms, refuse}).
+
+    ``language``: the whole language of issue 11 (allow and limit rules, modes, waivability,
+    layers and defaults, exceptions, tagging rules, transforms); without it, the issue-9 one
+    (forbid, require, prefer). ``team``/``exceptions``: force team files / at least one
+    exception (``None``: now and then); ``hard``: at least one enforced, waivable forbid or
+    require of the organisation; ``deny``: the organisation denies by default (``None``: now
+    and then); ``team_data``: tagging rules and transforms, mostly in team files (what a team
+    may add besides rules), or (``False``) only in the organisation's; ``on_tags``: allows and
+    exceptions match on tags (where look-alikes matter)."""
     set_names = draw(st.lists(st.sampled_from(SET_NAMES), unique=True, max_size=3))
     sets_truth: dict[str, Any] = {}
     sets_spelt: dict[str, Any] = {}
@@ -474,43 +765,105 @@ def policy_trees(draw: st.DrawFn, site_truth: dict[str, Any], job_names: Sequenc
         sets_spelt[name] = {"include": [s for _, s in inc]}
         if exc:
             sets_spelt[name]["exclude"] = [s for _, s in exc]
-    rules_truth: list[dict[str, Any]] = []
-    rules_spelt: list[dict[str, Any]] = []
-    for i in range(draw(st.integers(0, 6))):
-        effect = draw(st.sampled_from(("forbid", "require", "require", "prefer")))
-        m_truth, m_spelt = draw(matches(job_names))
-        refs = draw(st.lists(st.one_of(patterns(site_truth, typos),
-                                       st.sampled_from(set_names).map(lambda n: (n, n))
-                                       if set_names else patterns(site_truth, typos)),
-                             min_size=1, max_size=3))
-        rid = f"r{i}-{effect}"
-        rules_truth.append({"id": rid, "effect": effect, "match": m_truth,
-                            "sites": [t for t, _ in refs]})
-        spelt: dict[str, Any] = {"id": rid, "effect": effect, "match": m_spelt,
-                                 "sites": [s for _, s in refs], "message": f"why {rid}"}
-        if effect == "prefer":
-            spelt["penalty"] = 5
-        rules_spelt.append(spelt)
+    if team is None:
+        team = language and rarely(draw, 4)
+    layers = [ORG, TEAM] if team else [ORG]
+    defaults: dict[str, str] = {}
+    written_defaults: set[str] = set()
+    for layer in layers:
+        denies = language and rarely(draw, 5 if layer == ORG else 4)
+        if layer == ORG and deny is not None:
+            denies = deny
+        defaults[layer] = "deny" if denies else "allow"
+        if denies or (language and rarely(draw, 6)):
+            written_defaults.add(layer)
+    rules: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for layer in layers:
+        prefix = "r" if layer == ORG else "t"
+        effects = RULE_EFFECTS if language else ("forbid", "require", "require", "prefer")
+        n = draw(st.integers(0, 6 if layer == ORG else 3))
+        chosen = [draw(st.sampled_from(effects)) for _ in range(n)]
+        if defaults[layer] == "deny":
+            chosen += ["allow"] * draw(st.integers(1, 3))
+        for i, effect in enumerate(chosen):
+            rules.append(draw(_rule(f"{prefix}{i}-{effect}", effect, layer, site_truth,
+                                    job_names, set_names, typos, language, on_tags)))
+    if (hard or exceptions) and not any(
+            t["effect"] in ("forbid", "require") and t["layer"] == ORG and "mode" not in t
+            and t.get("waivable", True) for t, _ in rules):
+        effect = draw(st.sampled_from(("forbid", "require")))
+        t, spelt = draw(_rule(f"r9-{effect}", effect, ORG, site_truth, job_names, set_names,
+                              typos, False))
+        rules.append((t, spelt))
+    rules_truth = [t for t, _ in rules]
+    refuse: list[str] = []
+    waivers: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    tagging: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    transforms: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    if language:
+        n_exc = draw(st.integers(1, 3)) if exceptions else \
+            (draw(st.integers(1, 2)) if exceptions is None and rarely(draw, 3) else 0)
+        for i in range(n_exc):
+            layer = draw(st.sampled_from(layers))
+            w = draw(_exception(f"x{i}" if layer == ORG else f"tx{i}", layer, rules_truth,
+                                site_truth, job_names, set_names, refuse, on_tags))
+            if w is not None:
+                waivers.append(w)
+        data_layers = [*layers, TEAM, TEAM] if team_data else [ORG] if team_data is False \
+            else layers
+        for i in range(draw(st.integers(1, 2)) if rarely(draw, 2 if team_data else 3) else 0):
+            tagging.append(draw(_tagging(f"tag{i}", draw(st.sampled_from(data_layers)))))
+        for i in range(1 if team_data or rarely(draw, 2) else 0):
+            transforms.append(draw(_transform(f"tf{i}", draw(st.sampled_from(data_layers)))))
     required = draw(st.lists(st.sampled_from(("residency", "classification")), unique=True,
                              max_size=2))
 
-    n_files = draw(st.integers(1, 4))
-    docs: list[dict[str, Any]] = [{"apiVersion": "placer/v1", "kind": "PolicySet",
-                                   "name": f"p{k}"} for k in range(n_files)]
-    for name in set_names:
-        docs[draw(st.integers(0, n_files - 1))].setdefault("locations", {})[name] = \
-            sets_spelt[name]
-    for rule in rules_spelt:
-        docs[draw(st.integers(0, n_files - 1))].setdefault("rules", []).append(rule)
+    n_files = {ORG: draw(st.integers(1, 4)), TEAM: draw(st.integers(1, 2)) if team else 0}
+    docs: dict[str, list[dict[str, Any]]] = {ORG: [], TEAM: []}
+    for layer in layers:
+        for k in range(n_files[layer]):
+            name = f"p{k}" if layer == ORG else f"t{k}"
+            doc: dict[str, Any] = {"apiVersion": "placer/v1", "kind": "PolicySet", "name": name}
+            if layer == TEAM or (language and rarely(draw, 8)):
+                doc["layer"] = layer
+            docs[layer].append(doc)
+
+    def into(layer: str) -> dict[str, Any]:
+        return docs[layer][draw(st.integers(0, n_files[layer] - 1))]
+
+    for name in set_names:  # the organisation's files: org rules must find them without team
+        into(ORG).setdefault("locations", {})[name] = sets_spelt[name]
+    for (t, spelt) in rules:
+        into(t["layer"]).setdefault("rules", []).append(spelt)
+    for (t, spelt) in waivers:
+        into(t["layer"]).setdefault("exceptions", []).append(spelt)
+    for (t, spelt) in tagging:
+        into(t["layer"]).setdefault("tagging", []).append(spelt)
+    for (t, spelt) in transforms:
+        into(t["layer"]).setdefault("transforms", []).append(spelt)
+    required_in: dict[str, list[str]] = {ORG: [], TEAM: []}
     for key in required:
-        docs[draw(st.integers(0, n_files - 1))].setdefault("required_tags", []).append(key)
+        layer = draw(st.sampled_from(layers))
+        into(layer).setdefault("required_tags", []).append(key)
+        required_in[layer].append(key)
+    for layer in written_defaults:
+        for doc in draw(st.lists(st.sampled_from(docs[layer]), min_size=1, unique_by=id)):
+            doc["defaults"] = {"decision": defaults[layer]}
     tree: dict[str, Any] = {}
-    for k, doc in enumerate(docs):
-        path = draw(st.sampled_from(FOLDERS)) + f"p{k}" + draw(st.sampled_from(SUFFIXES))
-        tree[path] = doc
+    for layer in layers:
+        for doc in docs[layer]:
+            path = draw(st.sampled_from(FOLDERS)) + doc["name"] + draw(st.sampled_from(SUFFIXES))
+            tree[path] = doc
     if rarely(draw, 6):
         tree["README.md"] = "Policies of the hunt. Not a policy file.\n"
-    truth = {"required_tags": list(required), "locations": sets_truth, "rules": rules_truth}
+    truth: dict[str, Any] = {"required_tags": required_in[ORG], "locations": sets_truth,
+                             "rules": rules_truth}
+    if required_in[TEAM]:
+        truth["team_required_tags"] = required_in[TEAM]
+    if language:
+        truth.update({"defaults": defaults, "exceptions": [t for t, _ in waivers],
+                      "tagging": [t for t, _ in tagging],
+                      "transforms": [t for t, _ in transforms], "refuse": refuse})
     return tree, truth
 
 
@@ -548,16 +901,26 @@ def faults(draw: st.DrawFn, site_names: Sequence[str], job_names: Sequence[str],
 # -- a whole case ---------------------------------------------------------------------------------
 @st.composite
 def cases(draw: st.DrawFn, max_jobs: int = 12, with_faults: bool = True,
-          failover: bool = False) -> dict[str, Any]:
+          failover: bool = False, language: bool = True, lookalikes: bool = False,
+          team: bool | None = None, exceptions: bool | None = None, hard: bool = False,
+          deny: bool | None = None, team_data: bool | None = None, day: str | None = None
+          ) -> dict[str, Any]:
+    """A whole case. ``day``: the decision day (ISO date) the case is judged on; ``None``:
+    the day it runs (UTC), as the executor judges exceptions on the day it acts."""
     hostile = draw(hostilities())
     inventory, site_truth = draw(inventories())
     locs = sorted({s["location"] for s in site_truth.values()})
-    pipeline, ds_truth, job_truth = draw(pipelines(locs, max_jobs, hostile))
-    tree, pol_truth = draw(policy_trees(site_truth, list(job_truth), hostile["typos"]))
+    pipeline, ds_truth, job_truth = draw(pipelines(locs, max_jobs, hostile, language,
+                                                   lookalikes))
+    tree, pol_truth = draw(policy_trees(site_truth, list(job_truth), hostile["typos"],
+                                        language, team, exceptions, hard, deny, team_data,
+                                        lookalikes))
     case: dict[str, Any] = {
         "pipeline": pipeline, "inventory": inventory, "policies": tree,
         "truth": {"sites": site_truth, "datasets": ds_truth, "jobs": job_truth, **pol_truth},
     }
+    if day is not None:
+        case["day"] = day
     if with_faults:
         case["faults"] = draw(faults(list(site_truth), list(job_truth), failover))
     return case
@@ -619,6 +982,7 @@ def storage_cases(draw: st.DrawFn, max_jobs: int = 4) -> dict[str, Any]:
         site_truth[base] = {"location": loc, "country": country, "jurisdictions": []}
 
     names = draw(st.lists(st.sampled_from(DATASET_NAMES), unique=True, min_size=1, max_size=3))
+    key_look = None if include_open("lookalike-key-merge") else draw(key_looks())
     datasets: dict[str, Any] = {}
     template: dict[str, Any] = {"name": "hunt", "datasets": {}, "jobs": {}}
     for k, d in enumerate(names):
@@ -626,13 +990,15 @@ def storage_cases(draw: st.DrawFn, max_jobs: int = 4) -> dict[str, Any]:
         truth = draw(tag_truth(empty=False))
         b = f"data{k}"
         # S3 trims tag values and keeps no empty ones: spell without spaces.
-        tags = {draw(spelled(key, ("plain",) * 6 + ("case", "fullwidth", "lookalike"))):
-                draw(spelled(str(v), ("plain", "plain", "case", "fullwidth", "lookalike",
-                                      *(("invisible",) if hostile["invisible"] else ()))))
-                for key, v in truth.items()}
+        tags, dis = draw(spell_tags_disguised(
+            truth, ("plain", "plain", "case", "fullwidth", "lookalike",
+                    *(("invisible",) if hostile["invisible"] else ())),
+            ("plain",) * 6 + ("case", "fullwidth", "lookalike"), key_look))
         buckets[b] = {"server": "cloud", "region": where.split(":", 1)[1], "truth": where,
                       "tags": tags, "objects": ["data/part-0"]}
         datasets[d] = {"location": where, "tags": truth}
+        if dis:
+            datasets[d]["disguised"] = dis
         template["datasets"][d] = {"uri": f"s3://{b}/data/", "size": 1}
     jobs: dict[str, Any] = {}
     job_names = draw(st.lists(st.sampled_from(JOB_NAMES), unique=True, min_size=1,
@@ -657,3 +1023,121 @@ def storage_cases(draw: st.DrawFn, max_jobs: int = 4) -> dict[str, Any]:
         "truth": {"sites": site_truth, "datasets": datasets, "jobs": jobs, **pol_truth},
         "faults": {"events": events, "mover": True},
     }
+
+
+# -- the language properties (issue 11) ----------------------------------------------------------
+def _permuted(draw: st.DrawFn, obj: Any, lists: bool = True) -> Any:
+    """``obj`` with every mapping's keys and (``lists``) every list reordered (a policy file's
+    lists are sets: rules, sites, values, waives, globs)."""
+    if isinstance(obj, dict):
+        keys = draw(st.permutations(list(obj)))
+        return {k: _permuted(draw, obj[k], lists) for k in keys}
+    if isinstance(obj, list):
+        return [_permuted(draw, x, lists) for x in (draw(st.permutations(obj)) if lists
+                                                     else obj)]
+    return obj
+
+
+@st.composite
+def rearranged(draw: st.DrawFn, tree: dict[str, Any]) -> dict[str, Any]:
+    """The same policies laid out anew: rules (and exceptions, tagging rules, transforms)
+    shuffled within and moved between files of their layer, location sets and required tags
+    moved between any files, files renamed, moved between sub-folders and written in another
+    order, every list and mapping reordered."""
+    items: dict[str, dict[str, list[Any]]] = {ORG: {}, TEAM: {}}
+    sets: dict[str, Any] = {}
+    required: dict[str, list[str]] = {ORG: [], TEAM: []}
+    defaults: dict[str, Any] = {}
+    others: list[str] = []
+    for doc in tree.values():
+        if isinstance(doc, str):
+            others.append(doc)
+            continue
+        layer = doc.get("layer", ORG)
+        for section in ("rules", "exceptions", "tagging", "transforms"):
+            items[layer].setdefault(section, []).extend(doc.get(section, ()))
+        sets.update(doc.get("locations", {}))
+        required[layer] += doc.get("required_tags", [])
+        if "defaults" in doc:
+            defaults[layer] = doc["defaults"]
+    layers = [ORG, TEAM] if any(items[TEAM].values()) or TEAM in defaults or required[TEAM] \
+        else [ORG]
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for layer in layers:
+        docs[layer] = []
+        for k in range(draw(st.integers(1, 4))):
+            name = f"q{k}" if layer == ORG else f"u{k}"
+            doc: dict[str, Any] = {"apiVersion": "placer/v1", "kind": "PolicySet", "name": name}
+            if layer == TEAM or rarely(draw, 4):
+                doc["layer"] = layer
+            docs[layer].append(doc)
+    every = [d for layer in layers for d in docs[layer]]
+
+    def pick(pool: list[dict[str, Any]]) -> dict[str, Any]:
+        return pool[draw(st.integers(0, len(pool) - 1))]
+
+    inner = include_open("hash-inner-order")
+    for layer in layers:
+        for section, things in items[layer].items():
+            for thing in draw(st.permutations(things)):
+                pick(docs[layer]).setdefault(section, []).append(
+                    _permuted(draw, thing, inner or section == "rules"))
+    for name in draw(st.permutations(sorted(sets))):
+        pick(every).setdefault("locations", {})[name] = _permuted(draw, sets[name])
+    for layer in layers:  # a layer's required tags are checked against that layer's data
+        for key in draw(st.permutations(required[layer])):
+            pick(docs[layer]).setdefault("required_tags", []).append(key)
+    for layer, value in defaults.items():
+        for doc in draw(st.lists(st.sampled_from(docs[layer]), min_size=1, unique_by=id)):
+            doc["defaults"] = dict(value)
+    out: dict[str, Any] = {}
+    for doc in draw(st.permutations(every)):
+        keys = draw(st.permutations(list(doc)))
+        path = draw(st.sampled_from((*FOLDERS, "a/b/c/", "team/"))) + doc["name"] + \
+            draw(st.sampled_from(SUFFIXES))
+        out[path] = {k: doc[k] for k in keys}
+    for k, text in enumerate(others):
+        out[f"notes/README-{k}.md"] = text
+    return out
+
+
+@st.composite
+def shuffle_cases(draw: st.DrawFn, max_jobs: int = 6) -> dict[str, Any]:
+    case = draw(cases(max_jobs=max_jobs, with_faults=False))
+    case["variant"] = {"policies": draw(rearranged(case["policies"]))}
+    return case
+
+
+@st.composite
+def expiry_cases(draw: st.DrawFn, max_jobs: int = 6) -> dict[str, Any]:
+    case = draw(cases(max_jobs=max_jobs, with_faults=False, exceptions=True))
+    ids = [e["id"] for e in case["truth"].get("exceptions", ())]
+    assume(ids and not case["truth"].get("refuse"))
+    case["judge"] = {"exception": draw(st.sampled_from(ids)),
+                     "later": draw(st.sampled_from((2, 7, 31, 365)))}
+    return case
+
+
+@st.composite
+def team_cases(draw: st.DrawFn, max_jobs: int = 6) -> dict[str, Any]:
+    return draw(cases(max_jobs=max_jobs, with_faults=False, team=True,
+                      team_data=draw(st.booleans()) if include_open("team-data-widens")
+                      else False))
+
+
+@st.composite
+def audit_cases(draw: st.DrawFn, max_jobs: int = 6) -> dict[str, Any]:
+    case = draw(cases(max_jobs=max_jobs, with_faults=False, hard=True))
+    ids = [r["id"] for r in case["truth"]["rules"]
+           if r["effect"] in ("forbid", "require") and r.get("mode", "enforce") == "enforce"]
+    assume(ids)
+    case["judge"] = {"rule": draw(st.sampled_from(ids)),
+                     "mode": draw(st.sampled_from(("audit", "audit", "warn")))}
+    return case
+
+
+@st.composite
+def lookalike_cases(draw: st.DrawFn, max_jobs: int = 6) -> dict[str, Any]:
+    return draw(cases(max_jobs=max_jobs, with_faults=False, lookalikes=True,
+                      exceptions=None if draw(st.booleans()) else True,
+                      deny=None if draw(st.booleans()) else True))

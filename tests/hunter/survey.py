@@ -4,11 +4,13 @@ A property test stops at its first failure and shrinks it; a survey keeps genera
 every counterexample by what it broke (``corpus.attribute``) and keeps the smallest case of
 each kind. Use it to see every hole a tree has at once, or for a long run with numbers::
 
-    python -m tests.hunter.survey --examples 2000 [--failover | --storage] [--save DIR]
-                                  [--seed N] [--repair policy-layout ...]
+    python -m tests.hunter.survey --examples 2000 [--failover | --storage
+                                  | --property shuffle|expiry|team|audit|lookalike]
+                                  [--save DIR] [--seed N] [--repair policy-layout ...]
 
-It prints examples run, time, how many were refused / not placed / ran, and the
+It prints examples run, time, how many were refused / not placed / ran (or compared), and the
 counterexamples by kind; with ``--save`` the smallest case of each kind goes to the corpus.
+``HUNTER_INCLUDE_OPEN=1`` also generates what shows the holes still open (``known.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from tests.hunter.corpus import REPAIRS, attribute, save_found
 from tests.hunter.harness import Outcome, hunt
 from tests.hunter.hunting import signature
+from tests.hunter.language import HUNTERS
 from tests.hunter.strategies import cases, storage_cases
 
 EVIDENCE = re.compile(r"^(journal step|journal copy|stored object|transfer|manifest|cluster)")
@@ -43,12 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--failover", action="store_true", help="every case loses a job's site")
     ap.add_argument("--storage", action="store_true",
                     help="S3 worlds on two moto_servers (storage_cases) instead of fake stores")
+    ap.add_argument("--property", choices=sorted(HUNTERS),
+                    help="a property of the policy language (language.py) instead of runs")
     ap.add_argument("--save", type=Path, help="save the smallest case of each kind here")
     ap.add_argument("--repair", action="append", default=[], choices=sorted(REPAIRS),
                     help="repair this cause in every case first (to see past a known hole)")
     args = ap.parse_args(argv)
     logging.disable(logging.CRITICAL)
 
+    if args.property:
+        from tests.hunter import strategies
+
+        strategy = getattr(strategies, f"{args.property}_cases")(max_jobs=min(args.max_jobs, 6))
+        return _survey(args, HUNTERS[args.property], strategy)
     with contextlib.ExitStack() as stack:
         hunter = stack.enter_context(_storage_hunter()) if args.storage else hunt
         strategy = storage_cases(max_jobs=min(args.max_jobs, 4)) if args.storage else cases(
@@ -85,6 +95,9 @@ def _survey(args: argparse.Namespace, hunter: Any, strategy: Any) -> int:
         sig = signature(o)
         if sig != "violation":
             why = []
+        elif args.property:  # by what the first violation says, names and sites left out
+            why = [re.sub(r"'[^']*'|\[[^\]]*\]|\{[^}]*\}|\S*\d\S*", "…",
+                          o.violations[0])[:90]]
         elif args.storage:  # by the evidence that shows it
             why = sorted({m.group(0) for v in o.violations if (m := EVIDENCE.match(v))})
         else:
@@ -106,7 +119,7 @@ def _survey(args: argparse.Namespace, hunter: Any, strategy: Any) -> int:
     if args.save:
         for kind, (_, case, o) in smallest.items():
             path = save_found(case, o, f"survey ({kind})", folder=args.save,
-                              kind="storage" if args.storage else "run")
+                              kind=args.property or ("storage" if args.storage else "run"))
             print(f"saved {path}")
     return 1 if kinds else 0
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.hunter.budget import CI, NIGHTLY, scaled
-from tests.hunter.corpus import load_corpus
+from tests.hunter.corpus import corpus_params
 from tests.hunter.hunting import hunt_property
 from tests.hunter.storage import Servers, hunt_storage, servers_running
 from tests.hunter.strategies import storage_cases
@@ -46,8 +46,7 @@ def test_no_byte_lands_outside_the_allowed_locations_nightly(servers: Servers) -
                   _hunter(servers), kind="storage")
 
 
-STORAGE_CASES = [pytest.param(p, doc, id=p.stem) for p, doc in load_corpus()
-                 if doc["kind"] == "storage"]
+STORAGE_CASES = corpus_params("storage")
 
 
 @pytest.mark.parametrize(("path", "doc"), STORAGE_CASES)

@@ -109,12 +109,26 @@ def _show(plan: Any, as_json: bool, output: Path | None) -> None:
         out.print(f"\nplan written to {_plain(output)}", highlight=False)
 
 
+OfflineOpt = Annotated[
+    bool,
+    typer.Option("--offline", help="use only what the files say: ask no store where a dataset "
+                 "given by uri lives (one with no location is then held)"),
+]
+
+
 def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
               objective: str, deadline: str | None, budget: str | None,
-              time_limit: float = 60.0) -> Any:
+              time_limit: float = 60.0, decided: dict[str, Any] | None = None, *,
+              offline: bool = False, facts: dict[str, Any] | None = None,
+              journal: Path | None = None) -> Any:
+    """Load, resolve the datasets given by URI through their stores (unless ``offline``),
+    plan. ``facts`` receives the pipeline as written (``written``), as planned (``resolved``)
+    and the stores asked (``stores``), for submit's re-check."""
     import placer
+    from placer import backends
     from placer.catalog import default_catalog, default_inventory, resolve_inventory
     from placer.loading import check_dataset_sites, load_pipeline_with_source
+    from placer.resolve import needs_store, resolve_datasets
 
     pipeline, sm = load_pipeline_with_source(pipeline_path)
     inv = placer.load_inventory(inventory) if inventory else default_inventory()
@@ -122,16 +136,48 @@ def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
     for f in pol.skipped if pol else ():
         err.print(f"note: not a policy file (not .yaml/.yml), not loaded: {f}",
                   highlight=False, markup=False)
-    check_dataset_sites(pipeline, resolve_inventory(inv, default_catalog()), sm)
+    sites = resolve_inventory(inv, default_catalog())
+    check_dataset_sites(pipeline, sites, sm)
     if objective not in ("cost", "time"):
         raise ConfigError(f"--objective must be cost or time, got {objective!r}")
+    # Datasets given by URI: their facts from their stores (docs/storage.md); planned on.
+    uris = [d.uri for d in pipeline.datasets if d.uri and needs_store(d)]
+    stores = None if offline or not uris else backends.stores_for_datasets(sites, uris)
+    written, pipeline = pipeline, resolve_datasets(pipeline, stores, offline=offline)
+    if facts is not None:
+        facts.update(written=written, resolved=pipeline, stores=stores)
+    spent = _budget_spend(pol, journal)
+    if decided is not None:  # what the decision log records: exactly what was decided from
+        decided.update(pipeline=pipeline, inventory=inv, policies=pol, time_limit_s=time_limit,
+                       spent=spent)
     try:
         return placer.plan(pipeline, inv, pol, objective=objective,  # type: ignore[arg-type]
-                           deadline=deadline, budget=budget, time_limit_s=time_limit)
+                           deadline=deadline, budget=budget, time_limit_s=time_limit,
+                           spent=spent)
     except ValueError as exc:
         if isinstance(exc, PlacerError):
             raise
         raise ConfigError(str(exc)) from None
+
+
+JournalOpt = Annotated[
+    Path | None,
+    typer.Option("--journal", envvar="PLACER_JOURNAL", help="run journal (SQLite); default "
+                 "under the user data dir"),
+]
+
+
+def _budget_spend(policies: Any, journal: Path | None) -> dict[str, float]:
+    """What earlier runs charged to the policies' budgets, from the journal (none if there is
+    no budget rule, or no journal yet)."""
+    if policies is None or not any(r.budget is not None for r in policies.rules):
+        return {}
+    from placer.journal import default_path
+
+    path = journal or default_path()
+    if not path.exists():
+        return {}
+    return dict(_journal(path, readonly=True).budget_spend())
 
 
 @app.command()
@@ -149,31 +195,69 @@ def plan(
         Path | None, typer.Option("-o", "--output", help="also write JSON here")
     ] = None,
     time_limit: Annotated[float, typer.Option(help="seconds the solver may take", min=0.1)] = 60.0,
+    no_log: Annotated[bool, typer.Option(
+        "--no-log", help="do not append this decision to the decision log (quick what-ifs)")
+    ] = False,
+    offline: OfflineOpt = False,
+    journal: JournalOpt = None,
 ) -> None:
     """Plan a pipeline: every job on an allowed site, min cost or min makespan.
+
+    Budgets of limit rules count what earlier runs in the journal were charged this period.
+
+    A dataset given by uri with no location (or no tags) is first resolved through
+    its store: location, copies, tags and size, each with its provenance in the plan
+    (datasets). A store that cannot answer is an error (exit 2). --offline asks none.
+
+    The decision is appended to the decision log ($PLACER_DECISIONS, else decisions.jsonl
+    beside the journal) unless --no-log; if it cannot be, the plan is still shown, with a
+    warning, and the exit code is the plan's.
 
     Exit codes: 0 placed; 1 held or infeasible (the plan says why); 2 bad input (each problem
     with its file, line and field); 3 the solver found no plan within --time-limit.
     """
+    decided: dict[str, Any] = {}
     try:
         result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget,
-                           time_limit)
+                           time_limit, decided=decided, offline=offline, journal=journal)
     except PlacerError as exc:
         raise _fail(exc) from None
     _show(result, as_json, output)
+    if not no_log:
+        try:
+            logged = _log_decision("plan", result, decided)
+            if not as_json:
+                out.print(f"decision logged to {_plain(logged)}", highlight=False)
+        except PlacerError as exc:
+            err.print(f"[bold yellow]warning[/]: decision not logged: {_plain(exc)}",
+                      highlight=False)
     raise typer.Exit(EXIT_OK if result.status == "placed" else EXIT_NOT_PLACED)
+
+
+def _log_decision(kind: str, result: Any, decided: dict[str, Any], run: str | None = None
+                  ) -> Path:
+    """Append the decision to the decision log (placer.decisions); returns the log's path."""
+    from placer import decisions
+
+    rec = decisions.record(result, pipeline=decided["pipeline"],
+                           inventory=decided["inventory"], policies=decided["policies"],
+                           kind=kind, run=run,  # type: ignore[arg-type]
+                           time_limit_s=decided.get("time_limit_s", 60.0),
+                           spent=decided.get("spent"))
+    return decisions.append(rec).path
 
 
 @app.command()
 def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Plan the quickstart pipeline on the embedded default inventory (no cloud account)."""
     pipe = _bundled("examples", "quickstart", "pipeline.yaml")
-    pols = [_bundled("policies")]
+    pols = [_bundled("policies"), _bundled("examples", "quickstart", "deid-approval.yaml")]
     if not as_json:
         out.print(f"[bold]placer demo[/]: planning {pipe.name} (quickstart) on the embedded "
-                  "default inventory with the shipped policies, objective cost, deadline 12h\n")
+                  "default inventory with the shipped policies and the quickstart's approved "
+                  "de-identifier, objective cost, deadline 12h\n")
     try:
-        result = _run_plan(pipe, None, pols, "cost", "12h", None)
+        result = _run_plan(pipe, None, pols, "cost", "12h", None, offline=True)
     except PlacerError as exc:
         raise _fail(exc) from None
     _show(result, as_json, None)
@@ -181,15 +265,37 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 def explain(
-    plan_file: Annotated[Path, typer.Argument(help="plan JSON from `placer plan -o`")],
+    plan_file: Annotated[Path, typer.Argument(
+        help="plan JSON from `placer plan -o`, or a record of the decision log")],
     job: Annotated[str | None, typer.Option(help="explain one job only")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="print the machine form (schema placer/explanation/v1)")] = False,
 ) -> None:
-    """Explain a saved plan: why each job runs where it does, and why not elsewhere."""
+    """Explain a saved plan: why each job runs where it does, and why not elsewhere.
+
+    PLAN_FILE is a plan (`placer plan -o`) or one record of the decision log. The text shows,
+    per job, the rules behind each verdict with a hint of what would make a site eligible,
+    waived rules, audit- and warn-mode rules, derived and removed tags, limits, and holds.
+    """
+    from placer.decisions import SCHEMA as DECISION_SCHEMA
+    from placer.explain import explain_data
     from placer.models import Plan
 
     try:
-        saved = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
-        out.print(saved.explain(job), highlight=False, markup=False)
+        text = plan_file.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("schema") == DECISION_SCHEMA:
+            saved = Plan.model_validate(data.get("plan"))  # a decision record: its plan
+        else:
+            saved = Plan.model_validate_json(text)
+        if as_json:
+            sys.stdout.write(explain_data(saved, job).model_dump_json(indent=2, by_alias=True)
+                             + "\n")
+        else:
+            out.print(saved.explain(job), highlight=False, markup=False)
     except FileNotFoundError:
         raise _fail(ConfigError(f"{plan_file}: file not found")) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -214,10 +320,14 @@ def _kind_of(data: Any) -> str | None:
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or folders")]) -> None:
-    """Check pipelines, inventories and policies; print every problem with file and line."""
+    """Check pipelines, inventories and policies; print every problem with file and line.
+
+    The policy files given are checked together, as one policy set (a rule may name a location
+    set another file defines; ids must be unique across them), as `placer plan` loads them.
+    """
     from placer.catalog import inventory_from_data
     from placer.loading import pipeline_from_data
-    from placer.policy import policy_from_data, yaml_files
+    from placer.policy import merge, policy_file_from_data, yaml_files
     from placer.yamlio import SourceMap, read_yaml
 
     paths, skipped, problems = yaml_files(files)
@@ -227,10 +337,11 @@ def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or fol
     for f in skipped:
         err.print(f"note: not a YAML file, not checked: {f}", highlight=False, markup=False)
     # Each file is parsed once; the loaders validate the parsed data.
+    policy_docs: list[Any] = []
     loaders: dict[str, Callable[[Any, SourceMap], object]] = {
         "Pipeline": pipeline_from_data,
         "Inventory": inventory_from_data,
-        "PolicySet": policy_from_data,
+        "PolicySet": lambda data, sm: policy_docs.append(policy_file_from_data(data, sm)),
     }
     for path in paths:
         try:
@@ -241,6 +352,12 @@ def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or fol
                                   "Inventory or PolicySet")
             loaders[kind](data, sm)
             out.print(f"[green]ok[/]    {_plain(path)} ({kind})", highlight=False)
+        except PlacerError as exc:
+            bad += 1
+            _fail(exc)
+    if policy_docs:  # what only the policy files together can say: sets, ids, references
+        try:
+            merge(policy_docs)
         except PlacerError as exc:
             bad += 1
             _fail(exc)
@@ -293,11 +410,6 @@ def catalog(
 
 
 # -- running plans ---------------------------------------------------------------------------
-JournalOpt = Annotated[
-    Path | None,
-    typer.Option("--journal", envvar="PLACER_JOURNAL", help="run journal (SQLite); default "
-                 "under the user data dir"),
-]
 
 
 @app.command("cluster-spec")
@@ -388,24 +500,54 @@ def submit_cmd(
     budget: Annotated[str | None, typer.Option(help="cost bound, e.g. $500")] = None,
     wait: Annotated[bool, typer.Option(help="drive the run until it ends")] = False,
     journal: JournalOpt = None,
+    offline: OfflineOpt = False,
 ) -> None:
-    """Plan a pipeline and run it: each job on its planned site, recorded in the journal."""
-    import placer
+    """Plan a pipeline and run it: each job on its planned site, recorded in the journal.
 
+    Datasets given by uri are resolved through their stores as for plan, then asked
+    again (no cached answer) just before the run starts: if a dataset's location, copies or
+    storage tags changed, nothing is submitted (exit 2: plan again). --offline asks no
+    store and runs on what the files say.
+
+    The decision is appended to the decision log, with the run id. Nothing is submitted when
+    the log cannot be written (exit 2): an unlogged run is not started.
+    """
+    import placer
+    from placer import decisions
+    from placer.resolve import recheck_datasets
+
+    decided: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
     try:
-        result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget)
+        result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget,
+                           decided=decided, offline=offline, facts=facts, journal=journal)
         if result.status != "placed":
             _show(result, False, None)
+            try:
+                _log_decision("submit", result, decided)
+            except PlacerError as exc:
+                err.print(f"[bold yellow]warning[/]: decision not logged: {_plain(exc)}",
+                          highlight=False)
             raise typer.Exit(EXIT_NOT_PLACED)
+        # Never run on stale facts: the datasets' stores are asked again, now.
+        resolved = facts["resolved"] if offline else recheck_datasets(
+            result, facts["written"], facts["stores"])
+        decisions.check_writable()  # refuse before acting: every run's decision is logged
         # The journal shares this command's redactor: the executor teaches it the sites'
         # secrets before building anything that may echo a token.
         run = placer.submit(
-            result, pipeline=placer.load_pipeline(pipeline),
+            result, pipeline=resolved,
             inventory=placer.load_inventory(inventory),
             policies=placer.load_policies(*policies) if policies else None,
-            journal=_journal(journal),
+            journal=_journal(journal), decision_log=decisions.default_path(),
         )
         out.print(f"run {_plain(run.id)} submitted", highlight=False)
+        try:
+            _log_decision("submit", result, decided, run=run.id)
+        except PlacerError as exc:  # checked writable just before: a disk filled meanwhile
+            err.print(f"[bold red]error[/]: run {_plain(run.id)} was submitted but its "
+                      f"decision could not be logged: {_plain(exc)}; the journal holds its "
+                      "plan and inputs", highlight=False)
         if wait:
             _finish(run.wait())
     except PlacerError as exc:
@@ -541,11 +683,204 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
     from placer.executor import Executor
 
     try:
+        from placer import decisions
+
         j = _journal(journal)
-        run = Executor.for_run(j, run_id).resume(run_id)
+        # Re-plans after a failure go to the decision log, like the first plan.
+        run = Executor.for_run(j, run_id, decision_log=decisions.default_path()).resume(run_id)
         _finish(run.wait() if wait else run.wait(timeout=0))
     except PlacerError as exc:
         raise _fail(exc) from None
+
+
+# -- policies ------------------------------------------------------------------------------
+# `placer policy ...`: created here for `policy diff` (placer.decisions); the policy test and
+# lint commands join this same sub-app.
+policy_app = typer.Typer(no_args_is_help=True, help="Work with policy sets.")
+app.add_typer(policy_app, name="policy")
+
+
+def _diff_table(result: Any, plans: Path) -> Table:
+    t = Table(box=box.SIMPLE_HEAD)
+    for col in ("decision", "job", "change", "old → new", "rules", "why"):
+        t.add_column(col, overflow="fold")
+    for c in result.changes:
+        src = Path(c.source)
+        name = str(src.relative_to(plans)) if src.is_relative_to(plans) and src != plans \
+            else src.name
+        where = f"{name}:{c.line}" if c.line is not None else name
+        what = c.kind + (f" {c.run}" if c.run else "")
+        old, new = c.old.site or c.old.status, c.new.site or c.new.status
+        t.add_row(_cell(f"{where}\n{what}"), _cell(c.job), ", ".join(c.changed),
+                  _cell(f"{old} → {new}"), _cell(", ".join(c.rules) or "-"),
+                  _cell("\n".join(w for w in c.why if not w.startswith("placement: "))))
+    return t
+
+
+@policy_app.command("diff")
+def policy_diff(
+    old: Annotated[Path, typer.Argument(help="the current policies: a file or folder")],
+    new: Annotated[Path, typer.Argument(help="the changed policies: a file or folder")],
+    plans: Annotated[Path, typer.Option(
+        "--plans", help="decision logs (*.jsonl) and/or decision records (*.json): a folder "
+        "or one file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """What if: the recorded decisions NEW would change, and the rules behind each change.
+
+    Every decision recorded in --plans is decided again under OLD and under NEW, from its
+    recorded inputs and on its recorded day; each job whose eligible sites, held status or
+    placement would change is listed. A plan file without its inputs cannot be decided again:
+    it is listed, never guessed.
+
+    Exit codes: 0 nothing would change; 1 some decision would change; 2 bad input (including
+    a decision that cannot be decided again).
+    """
+    import placer
+    from placer import decisions
+
+    try:
+        old_ps, new_ps = placer.load_policies(old), placer.load_policies(new)
+        result = decisions.diff(plans, old_ps, new_ps)
+    except PlacerError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    else:
+        out.print(f"policy diff: OLD {result.old_hash}\n             NEW {result.new_hash}",
+                  highlight=False)
+        for change in result.policy_changes:
+            out.print(f"  changed: {_plain(change)}", highlight=False)
+        out.print(f"{result.records} decision(s) recorded, {result.redecided} decided again: "
+                  f"{len(result.changes)} job decision(s) would change", highlight=False)
+        if result.changes:
+            out.print(_diff_table(result, plans))
+        for u in result.undecidable:
+            where = f"{u.source}:{u.line}" if u.line is not None else u.source
+            err.print(f"[bold red]cannot be decided again[/]: {_plain(where)}: "
+                      f"{_plain(u.reason)}", highlight=False)
+        for note in result.notes:
+            out.print(f"note: {_plain(note)}", highlight=False)
+    if result.undecidable and result.old_hash != result.new_hash:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    raise typer.Exit(EXIT_NOT_PLACED if result.changes else EXIT_OK)
+
+
+def _report_line(line: str) -> Text:
+    """One line of a policy test or lint report, its status word coloured."""
+    text = Text(_mask(line))
+    for word, style in (("PASS", "green"), ("FAIL", "bold red"), ("ERROR", "bold red"),
+                        ("warning", "yellow"), ("error", "bold red")):
+        at = line.find(word)
+        if at == 0 or (word in ("warning", "error") and line.find(f": {word}: ") >= 0):
+            start = 0 if at == 0 else line.find(f": {word}: ") + 2
+            text.stylize(style, start, start + len(word))
+            break
+    return text
+
+
+def _load_for_policy_command(paths: list[Path] | None) -> Any:
+    import placer
+
+    pol = placer.load_policies(*(paths or [Path("policies")]))
+    for f in pol.skipped:
+        err.print(f"note: not a policy file (not .yaml/.yml), not loaded: {f}",
+                  highlight=False, markup=False)
+    return pol
+
+
+@policy_app.command("test")
+def policy_test(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="policy files or folders, loaded together (default: policies/)")] = None,
+    junit: Annotated[Path | None, typer.Option(
+        "--junit", help="also write the results as JUnit XML here, for CI")] = None,
+    require_coverage: Annotated[bool, typer.Option(
+        "--require-coverage", help="fail when some rule, exception, transform or tagging rule "
+        "is exercised by no test")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing tests too")
+                       ] = False,
+) -> None:
+    """Run the inline `tests:` of the policy files, each against the whole policy set loaded.
+
+    A failed test prints, per job and field, what it expects (-) and what the policies decide
+    (+), with the messages of the rules involved. Rules no test exercised are listed.
+
+    Exit codes: 0 every test passed; 1 a test failed (or, with --require-coverage, something
+    was not exercised); 2 bad input: a policy that does not load, or a test naming a job, site
+    or rule that does not exist.
+    """
+    from placer.policy import format_report, junit_xml, run_policy_tests
+
+    def write_junit(text: str) -> None:
+        if junit is None:
+            return
+        try:
+            junit.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(ConfigError(f"{junit}: cannot write: {exc.strerror}")) from None
+
+    try:
+        pol = _load_for_policy_command(paths)
+    except PlacerError as exc:
+        if isinstance(exc, ConfigError):
+            from placer.policy import PolicyTestReport
+
+            write_junit(junit_xml(PolicyTestReport(()), load_errors=exc.details))
+        raise _fail(exc) from None
+    report = run_policy_tests(pol)
+    for line in format_report(report, verbose=verbose):
+        for part in line.split("\n"):
+            out.print(_report_line(part), highlight=False)
+    write_junit(junit_xml(report, require_coverage=require_coverage))
+    if junit is not None:
+        out.print(f"JUnit XML written to {_plain(junit)}", highlight=False)
+    if report.errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if report.failed or (require_coverage and report.unexercised):
+        raise typer.Exit(EXIT_NOT_PLACED)
+    raise typer.Exit(EXIT_OK)
+
+
+@policy_app.command("lint")
+def policy_lint(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="policy files or folders, loaded together (default: policies/)")] = None,
+    inventory: Annotated[Path | None, typer.Option(
+        help="inventory YAML the policies are judged against (default: the embedded one)")
+    ] = None,
+) -> None:
+    """Find what loads but cannot do what it says, judged against an inventory.
+
+    The policies are loaded first, so everything the loader refuses (bad YAML, an unknown
+    field or effect, an undefined location set, a waiver of a rule marked waivable: false) is
+    reported as it is by `placer validate`. Then, errors: places no site of the inventory has,
+    requires that one job can meet together but no site satisfies, data classes no site may
+    run; warnings: rules that match no site, prefers that prefer every site, allows with no
+    effect, shadowed rules, expired exceptions.
+
+    Exit codes: 0 no errors (warnings may be listed); 1 errors; 2 the policies or the
+    inventory do not load.
+    """
+    import placer
+    from placer.catalog import default_inventory, resolve_inventory
+    from placer.policy import lint_policies
+
+    try:
+        pol = _load_for_policy_command(paths)
+        inv = placer.load_inventory(inventory) if inventory else default_inventory()
+        sites = resolve_inventory(inv)
+    except PlacerError as exc:
+        raise _fail(exc) from None
+    findings = lint_policies(pol, sites, inventory_name=inv.name)
+    for f in findings:
+        out.print(_report_line(str(f)), highlight=False)
+    errors = sum(f.level == "error" for f in findings)
+    warnings = len(findings) - errors
+    out.print(f"{errors} error(s), {warnings} warning(s): {len(pol.rules)} rules in "
+              f"{len(pol.sources)} file(s), against inventory {_plain(inv.name)} "
+              f"({len(sites)} sites)", highlight=False)
+    raise typer.Exit(EXIT_NOT_PLACED if errors else EXIT_OK)
 
 
 # -- benchmarks ------------------------------------------------------------------------------

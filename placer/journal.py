@@ -58,7 +58,7 @@ import re
 import secrets as _secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -828,6 +828,30 @@ class Journal:
             out.append(self._typed(PlanRecord, {
                 "run": run_id, "seq": r["seq"], "created": r["created"],
                 "reason": r["reason"], "plan": plan}, plan, run_id, f"plan {r['seq']}"))
+        return out
+
+    @_sql("read what budgets were charged")
+    def budget_spend(self, keys: Iterable[str] | None = None) -> dict[str, float]:
+        """USD charged to each budget key (``rule[team=nlp]@2026-12-01``) by recorded runs.
+
+        A run counts, per key, the largest charge any of its plans made (a re-plan after a
+        failure plans only what is left, so its charge is smaller; summing would count the
+        same work twice): what was committed when the work was sent, which is what a budget
+        must stop before it is spent. Cancelled runs count too: their work may have run.
+        ``keys`` narrows the answer.
+        """
+        wanted = None if keys is None else set(keys)
+        per_run: dict[tuple[str, str], float] = {}
+        for r in self._db.execute("SELECT run, plan FROM plans").fetchall():
+            plan = self._loads(r["plan"], r["run"], "plans", "plan")
+            charges = plan.get("budget_charges") if isinstance(plan, dict) else None
+            for key, usd in (charges or {}).items():
+                if wanted is None or key in wanted:
+                    k = (r["run"], key)
+                    per_run[k] = max(per_run.get(k, 0.0), float(usd))
+        out: dict[str, float] = {}
+        for (_, key), usd in sorted(per_run.items()):
+            out[key] = out.get(key, 0.0) + usd
         return out
 
     # -- steps ----------------------------------------------------------------------------------

@@ -15,11 +15,15 @@ The steps, each pure (no I/O beyond reading the embedded catalog once):
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, date, datetime
 
 from placer.catalog import Catalog, default_catalog, default_inventory, resolve_inventory
+from placer.limits import apply_caps, check_budgets
 from placer.models import (
     Inventory,
+    JobEvidence,
     JobPlacement,
+    Location,
     Objective,
     Pipeline,
     Plan,
@@ -47,6 +51,8 @@ def plan(
     time_limit_s: float = 60.0,
     pinned: Mapping[str, str] | None = None,
     exclude_sites: Collection[str] = (),
+    today: date | None = None,
+    spent: Mapping[str, float] | None = None,
 ) -> Plan:
     """Place every job of ``pipeline`` on a site, respecting every policy.
 
@@ -63,6 +69,10 @@ def plan(
             failure): such a job may only stay where it is, and still counts for data movement.
         exclude_sites: sites no unpinned job may use (a site that went down). Both only ever
             narrow the policy-eligible sets, never widen them.
+        today: the day the policies are applied on (exceptions expire; budget periods); today
+            in UTC when omitted. The plan records it.
+        spent: budget key (:func:`placer.limits.budget_key`) → USD already charged this period
+            by earlier runs (``Journal.budget_spend``); none when omitted.
 
     Returns:
         A Plan with status ``placed``, ``held`` (some input's location or classification is
@@ -75,7 +85,15 @@ def plan(
     budget_usd = parse_price(budget) if budget is not None else None
     sites = resolve_inventory(inventory, catalog)
     check_references(policies.references, sites, policies.declared_locations)
-    elig = evaluate_policies(pipeline, sites, policies)
+    day = today or datetime.now(UTC).date()
+    elig = evaluate_policies(pipeline, sites, policies, today=day,
+                             locations=_data_locations(pipeline, catalog))
+    warnings = [f"{j}: on {site}: rule {h.rule!r} ({h.mode} mode) would reject it: {h.message}"
+                for j, e in elig.items() for site, hits in e.audit.items() for h in hits
+                if h.mode == "warn"]
+    evidence = {j: JobEvidence(derived=e.derived, removed=e.removed, ignored=e.ignored,
+                               expired=e.expired) for j, e in elig.items()
+                if e.derived or e.removed or e.ignored or e.expired}
     base = Plan(
         status="placed",
         objective=objective,
@@ -89,6 +107,12 @@ def plan(
         tags={j: {k: sorted(v) for k, v in e.tags.items()} for j, e in elig.items()},
         rejected=_rejected(elig),
         rules={r.id: r.message for r in policies.rules},
+        decided_on=day,
+        warnings=warnings,
+        evidence=evidence,
+        datasets={d.name: {"uri": d.uri, "location": d.location, "replicas": d.replicas,
+                           "size_gb": d.size, "tags": d.tags, "storage_tags": d.storage_tags,
+                           "provenance": d.provenance} for d in pipeline.datasets},
     )
 
     held = [f"{j}: {reason}" for j in pipeline.topological_order() for reason in elig[j].held]
@@ -99,14 +123,25 @@ def plan(
     by_name = {s.name: s for s in sites}
     candidates: dict[str, list[Candidate]] = {}
     reasons: list[str] = []
+    capped: list[str] = []
     for job_name in pipeline.topological_order():
         e = elig[job_name]
         usable = _usable_sites(job_name, e.allowed, pinned or {}, exclude_sites)
         cands = job_candidates(pipeline.job(job_name), [by_name[s] for s in usable], e.penalties)
-        if not cands:
+        cands, notes, hold = apply_caps(pipeline.job(job_name), cands, e, policies)
+        if notes:
+            old = evidence.get(job_name, JobEvidence())
+            evidence[job_name] = old.model_copy(update={"limits": tuple(notes)})
+        if hold is not None:
+            capped.append(f"{job_name}: {hold}")
+        elif not cands:
             reasons.append(_no_option_reason(pipeline, job_name, e, sites, usable,
                                              (pinned or {}).get(job_name)))
         candidates[job_name] = cands
+    base = base.model_copy(update={"evidence": evidence})
+    if capped:
+        return base.model_copy(update={"status": "held", "reasons": capped + reasons,
+                                       "verdicts": _verdicts(elig, sites, candidates, None, None)})
     if reasons:
         return base.model_copy(update={"status": "infeasible", "reasons": reasons,
                                        "verdicts": _verdicts(elig, sites, candidates, None, None)})
@@ -132,12 +167,29 @@ def plan(
             cost_usd=js.compute_usd + js.transfer_usd, compute_usd=js.compute_usd,
             transfer_usd=js.transfer_usd, transfer_h=js.transfer_h, penalty_usd=js.penalty_usd,
         )
+    budgets = check_budgets({j.name: j for j in pipeline.jobs}, jobs, elig, policies,
+                            spent or {}, day)
+    if budgets.held or budgets.denied:
+        return base.model_copy(update={
+            "status": "held" if not budgets.denied else "infeasible",
+            "reasons": budgets.denied + budgets.held, "cost_usd": sol.cost_usd,
+            "budget_charges": budgets.charges, **common})
     return base.model_copy(update={
         "status": "placed", "optimal": sol.optimal, "cost_usd": sol.cost_usd,
         "makespan_h": sol.makespan_h, "jobs": jobs, "gap": sol.gap,
         "lower_bound": sol.lower_bound, "reasons": [sol.message] if sol.message else [],
-        **common,
+        "budget_charges": budgets.charges, **common,
     })
+
+
+def _data_locations(pipeline: Pipeline, catalog: Catalog) -> dict[str, Location]:
+    """Catalog locations of every cloud copy of every dataset (on-prem ones are sites')."""
+    out: dict[str, Location] = {}
+    for d in pipeline.datasets:
+        for key in d.copies:
+            if key in catalog:
+                out[key] = catalog.location(key)
+    return out
 
 
 def build_problem(pipeline: Pipeline, sites: Sequence[ResolvedSite], inventory: Inventory,
@@ -284,5 +336,14 @@ def _verdicts(elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
             row[site.name] = SiteVerdict(
                 eligible=True, best_option=candidates[job][i].label,
                 delta_cost_usd=delta_usd, delta_makespan_h=delta_h)
+        for site in sites:  # what audit-mode rules and exceptions did, whatever the verdict
+            notes = {
+                "audit": tuple(f"{h.rule} ({h.mode})" for h in e.audit.get(site.name, ())),
+                "waived": tuple(f"{w.rule} by exception {w.exception} (ticket {w.ticket}, "
+                                f"approved by {w.approved_by}, expires {w.expires})"
+                                for w in e.waived.get(site.name, ())),
+            }
+            if any(notes.values()):
+                row[site.name] = row[site.name].model_copy(update=notes)
         out[job] = row
     return out

@@ -131,3 +131,14 @@ def same(a: str, b: str) -> bool:
 
 def canonical_set(values: Iterable[str]) -> frozenset[str]:
     return frozenset(canonical(v) for v in values)
+
+
+@lru_cache(maxsize=65536)
+def strict(text: str) -> str:
+    """The form for what widens (allow rules, exceptions): NFKC, trimmed, case-folded; no
+    look-alike folding, so a look-alike never matches its way into a wider decision.
+
+    >>> strict(" ＥＵ "), strict("ЕU") == strict("EU")
+    ('eu', False)
+    """
+    return unicodedata.normalize("NFKC", text).strip().casefold()

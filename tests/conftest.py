@@ -7,6 +7,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _decision_log(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's decision log is its own (`placer plan` appends to it), never the user's."""
+    path = tmp_path_factory.mktemp("decisions") / "decisions.jsonl"
+    monkeypatch.setenv("PLACER_DECISIONS", str(path))
+    return path
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

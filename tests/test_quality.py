@@ -37,9 +37,11 @@ AREAS: dict[str, tuple[str, ...]] = {
     "front": ("placer", "__main__", "cli", "report"),
     "simulator": ("sim",),
     "plugins": ("placer_ray", "placer_k8s", "placer_s3", "placer_gcs"),
-    "edges": ("executor", "journal", "backends", "storage", "secrets", "testing"),
+    "edges": ("executor", "decisions", "journal", "resolve", "backends", "storage", "secrets",
+              "testing"),
     "core": (
-        "scheduler", "online", "pricing", "optimizer", "explain", "cluster_spec", "schema",
+        "scheduler", "limits", "online", "pricing", "optimizer", "explain", "cluster_spec",
+        "schema",
         "loading", "policy", "catalog", "models", "tags", "yamlio", "units", "errors",
     ),
 }
@@ -61,8 +63,8 @@ ALLOWED: dict[str, str] = {
     # front
     "placer": "catalog errors executor explain journal loading models policy scheduler",
     "__main__": "cli",
-    "cli": "backends catalog cluster_spec errors executor explain journal loading models "
-           "placer policy ~report schema secrets ~sim units yamlio",
+    "cli": "backends catalog cluster_spec decisions errors executor explain journal loading models "
+           "placer policy ~report resolve schema secrets ~sim units yamlio",
     "report": "errors placer sim",
     # simulator
     "sim": "catalog errors models online optimizer policy pricing yamlio",
@@ -70,16 +72,19 @@ ALLOWED: dict[str, str] = {
     "placer_ray": "backends cluster_spec errors models",
     "placer_k8s": "backends cluster_spec errors models",
     "placer_s3": "catalog errors models storage",
-    "placer_gcs": "errors storage",
+    "placer_gcs": "catalog errors models storage",
     # edges
-    "executor": "backends catalog errors journal models policy scheduler secrets",
+    "executor": "backends catalog decisions errors journal models policy scheduler secrets",
+    "decisions": "errors explain journal models policy scheduler secrets",
     "journal": "errors models policy secrets",
+    "resolve": "backends errors models storage",
     "backends": "catalog errors models storage",
     "storage": "errors tags",
     "secrets": "",
     "testing": "backends errors models storage",
     # core
-    "scheduler": "catalog models optimizer policy pricing units",
+    "scheduler": "catalog limits models optimizer policy pricing units",
+    "limits": "models policy pricing",
     "online": "optimizer pricing",
     "pricing": "catalog models optimizer",
     "optimizer": "errors",

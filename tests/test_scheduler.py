@@ -52,6 +52,26 @@ def test_quickstart_keeps_personal_data_on_prem_and_bursts_the_rest(quick, inven
         assert sites[site].kind == "cloud" and rules
 
 
+def test_an_approved_de_identifier_opens_the_eea_clouds_to_finetune_not_the_us(
+        quick, inventory, policies):
+    approved = placer.load_policies(ROOT / "policies",
+                                    ROOT / "examples/quickstart/deid-approval.yaml")
+    plan = placer.plan(quick, inventory, approved, deadline="12h")
+    assert plan.status == "placed"
+    eligible = {s for s, v in plan.verdicts["finetune"].items() if v.eligible}
+    assert eligible == {"fra-dc", "aws-eu-central-1", "gcp-europe-west4"}
+    assert plan.evidence["finetune"].removed == (
+        "classification=pii removed by job 'deidentify', approved by transform "
+        "'acme-deidentify-2026-11'",)
+    assert "pii" not in plan.tags["finetune"].get("classification", [])
+    # The de-identifier itself still reads PII: self-hosted only.
+    assert {s for s, v in plan.verdicts["deidentify"].items() if v.eligible} == {"fra-dc"}
+    # Without the approval the declaration counts for nothing, and says so.
+    plain = placer.plan(quick, inventory, policies, deadline="12h")
+    assert {s for s, v in plain.verdicts["finetune"].items() if v.eligible} == {"fra-dc"}
+    assert "no transform of the policies approves it" in plain.evidence["deidentify"].ignored[0]
+
+
 def test_policies_only_ever_restrict(quick, inventory, policies):
     free = placer.plan(quick, inventory, None, deadline="12h")
     bound = placer.plan(quick, inventory, policies, deadline="12h")

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any, TypeVar
 
 from placer.backends import ComputeBackend, DataMover, Handle, StorageLayout, StorageResolver
@@ -93,7 +94,7 @@ class Executor:
                  retry: RetryPolicy | None = None, max_concurrency: int = 8,
                  poll_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, catalog: Catalog | None = None,
-                 hook: Hook | None = None) -> None:
+                 hook: Hook | None = None, decision_log: Path | None = None) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.journal = journal
@@ -108,6 +109,8 @@ class Executor:
         self.sleep = sleep
         self.catalog = catalog or default_catalog()
         self.hook = hook
+        # Where re-plans are logged for auditors (placer.decisions); None: not logged.
+        self.decision_log = decision_log
         # Display text only (logs, errors): the journal teaches it each run's site secrets.
         self.redactor: Redactor = journal.redactor
         # Defaults for start(), when built for an inventory (from_inventory).

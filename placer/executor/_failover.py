@@ -14,12 +14,15 @@ STUCK with the rules that keep it there, never moved elsewhere, and its descenda
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
 import networkx as nx
 
 from placer.backends import ComputeBackend
 from placer.catalog import Catalog, resolve_inventory
+from placer.errors import PlacerError
 from placer.executor._state import (
     ACTIVE_STEP_STATES,
     FINAL_JOB_STATES,
@@ -29,7 +32,7 @@ from placer.executor._state import (
     Transitions,
 )
 from placer.journal import Journal, StepState
-from placer.models import Pipeline
+from placer.models import Pipeline, Plan
 from placer.policy import JobEligibility, PolicySet
 from placer.policy import evaluate as evaluate_policies
 from placer.scheduler import plan as make_plan
@@ -47,6 +50,7 @@ class _Host(Protocol):
     redactor: Redactor
     backends: dict[str, ComputeBackend]
     catalog: Catalog
+    decision_log: Path | None
 
 
 class Failover:
@@ -80,6 +84,24 @@ class Failover:
                         or rs.placements[j.name].site in rs.excluded
                         or rs.placements[j.name].site not in backends)
                    for j in rs.jobs.values())
+
+    def _log_decision(self, rs: LiveRun, sub: Pipeline, new: Plan, pinned: Mapping[str, str],
+                      exclude: list[str]) -> None:
+        """Append the re-plan to the decision log, if the executor has one. A log that cannot
+        be written does not stop a failover (the journal holds the plan); it is recorded."""
+        path = self._host.decision_log
+        if path is None:
+            return
+        from placer import decisions
+
+        try:
+            decisions.append(decisions.record(
+                new, pipeline=sub, inventory=rs.inventory, policies=rs.policies, kind="replan",
+                run=rs.id, pinned=pinned, exclude_sites=exclude), path)
+        except PlacerError as exc:
+            self._host.journal.record_event(rs.id, "decision_log_failed", None,
+                                            error=self._host.redactor.text(str(exc)))
+            log.warning("run %s: re-plan not logged: %s", rs.id, exc)
 
     def replan(self, rs: LiveRun, reason: str) -> None:
         """Re-place every job not yet done or running, without the excluded sites.
@@ -119,6 +141,7 @@ class Failover:
             new = make_plan(sub, rs.inventory, rs.policies, objective=rs.objective,
                             catalog=catalog, pinned=pinned, exclude_sites=sorted(exclude))
             self._host.journal.record_plan(rs.id, new, reason)
+            self._log_decision(rs, sub, new, pinned, sorted(exclude))
             if new.status == "placed":
                 for n in movable:
                     rs.placements[n] = new.jobs[n]

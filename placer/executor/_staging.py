@@ -66,7 +66,7 @@ class Staging:
 
     def __init__(self, host: _Host) -> None:
         self._host = host
-        self._resolved: dict[str, str | None] = {}  # output prefix → its location
+        self._resolved: dict[str, tuple[str, ...]] = {}  # output prefix → where its copies are
 
     # -- where a job may run --------------------------------------------------------------------
     def check_eligible(self, rs: LiveRun, job: str, placement: JobPlacement) -> None:
@@ -95,12 +95,15 @@ class Staging:
         storage = self._host.storage
         if storage is not None:
             if prefix not in self._resolved:
-                self._resolved[prefix] = storage.resolve(prefix).location
-            where = self._resolved[prefix]
-            if where != location:
-                raise ResidencyError(f"{job}: its output prefix {prefix} is in "
-                                     f"{where or 'an unknown location'}, not in {location} "
-                                     "where the job runs and the policy allows its data")
+                self._resolved[prefix] = storage.resolve(prefix).copies
+            copies = self._resolved[prefix]
+            # Every copy, not only the primary: a multi-region or replicated bucket carries the
+            # outputs to each of its locations.
+            if copies != (location,):
+                where = ", ".join(copies) or "an unknown location"
+                raise ResidencyError(f"{job}: its output prefix {prefix} is in {where}, not "
+                                     f"only in {location} where the job runs and the policy "
+                                     "allows its data")
         return prefix
 
     # -- what it reads --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from placer.models._location import (
 )
 from placer.models._pipeline import Dataset, InputRef, Job, Pipeline, Resources
 from placer.models._plan import (
+    JobEvidence,
     JobPlacement,
     Objective,
     Plan,
@@ -64,6 +65,7 @@ __all__ = [
     "InputRef",
     "Inventory",
     "Job",
+    "JobEvidence",
     "JobPlacement",
     "Link",
     "Location",

@@ -41,11 +41,36 @@ class Dataset(Model):
     tags: dict[str, str] = Field(
         default_factory=dict, description="residency, classification, … matched by policies"
     )
+    replicas: tuple[LocationKey, ...] = Field(
+        default=(),
+        description="other locations holding a full copy (replication, a dual- or multi-region "
+        "bucket): the data is as resident as its most distant copy",
+    )
+    storage_tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="tags or labels the store reports (what tagging rules read); set when the "
+        "dataset is resolved from its store",
+    )
+    provenance: dict[str, str] = Field(
+        default_factory=dict, description="fact → how it was obtained (API call, time, file)"
+    )
 
     @field_validator("tags")
     @classmethod
     def _clean_tags(cls, v: dict[str, str]) -> dict[str, str]:
         return clean_tags(v)
+
+    @field_validator("storage_tags")
+    @classmethod
+    def _clean_storage_tags(cls, v: dict[str, str]) -> dict[str, str]:
+        return clean_tags(v, "storage tag")
+
+    @property
+    def copies(self) -> tuple[str, ...]:
+        """Every location holding the data: its location, then its replicas (no repeats)."""
+        if self.location is None:
+            return ()
+        return tuple(dict.fromkeys((self.location, *self.replicas)))
 
 
 class Resources(Model):
@@ -86,6 +111,18 @@ class Job(Model):
     after: tuple[str, ...] = Field(default=(), description="jobs that must finish first")
     labels: dict[str, str] = Field(default_factory=dict)
     spot: bool = Field(default=False, description="the job tolerates preemption (checkpoints)")
+    removes_tags: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="tags this job removes from what it passes on (a de-identifier: "
+        "classification: [pii]); counts only where a policy approves the job as a transform",
+    )
+
+    @field_validator("removes_tags", mode="before")
+    @classmethod
+    def _removes_as_lists(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: (x,) if isinstance(x, str) else x for k, x in v.items()}
+        return v
 
     @field_validator("labels")
     @classmethod

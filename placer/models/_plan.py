@@ -7,6 +7,7 @@ reasons, never an exception. Its JSON form (``placer plan --json``) is a stable 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
@@ -48,6 +49,44 @@ class SiteVerdict(Model):
     )
     delta_makespan_h: float | None = None
     note: str | None = None
+    audit: tuple[str, ...] = Field(
+        default=(), description="rules in audit or warn mode that would have rejected it"
+    )
+    waived: tuple[str, ...] = Field(
+        default=(), description="rules that would reject it, waived: 'rule by exception (ticket)'"
+    )
+
+
+class JobEvidence(Model):
+    """What the policies did for one job beyond accepting or rejecting sites."""
+
+    derived: tuple[str, ...] = Field(default=(), description="tags derived by tagging rules")
+    removed: tuple[str, ...] = Field(default=(), description="tags removed, and who approved")
+    ignored: tuple[str, ...] = Field(default=(), description="removals no policy approves")
+    expired: tuple[str, ...] = Field(default=(), description="exceptions ignored as expired")
+    limits: tuple[str, ...] = Field(default=(), description="options removed by limit rules")
+
+
+class DatasetEvidence(Model):
+    """What was known of one dataset when the plan was made, each fact with its provenance.
+
+    ``provenance`` maps a fact (``location``, ``replicas``, ``storage_tags``, ``size``,
+    ``tags``) to how it was obtained: ``written in the pipeline``, or the store's call and
+    when (``GetBucketLocation(acme-eu) @ 2026-12-06T10:00:00Z``). ``placer submit`` asks the
+    stores again and refuses to run if location, replicas or storage tags changed since.
+    """
+
+    uri: str | None = None
+    location: str | None = Field(default=None, description="primary copy; unknown = held")
+    replicas: tuple[str, ...] = Field(default=(), description="other locations with a copy")
+    size_gb: float = 0.0
+    tags: dict[str, str] = Field(default_factory=dict, description="written in the pipeline")
+    storage_tags: dict[str, str] = Field(
+        default_factory=dict, description="tags or labels the store reports"
+    )
+    provenance: dict[str, str] = Field(
+        default_factory=dict, description="fact → how it was obtained (call, time, file)"
+    )
 
 
 class Plan(Model):
@@ -76,6 +115,21 @@ class Plan(Model):
     )
     verdicts: dict[str, dict[str, SiteVerdict]] = Field(default_factory=dict)
     rules: dict[str, str] = Field(default_factory=dict, description="rule id → message")
+    evidence: dict[str, JobEvidence] = Field(
+        default_factory=dict, description="job → tagging, declassification, exceptions, limits"
+    )
+    decided_on: date | None = Field(
+        default=None, description="the day the policies were applied (exceptions expire)"
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="what warn-mode rules would have rejected"
+    )
+    budget_charges: dict[str, float] = Field(
+        default_factory=dict, description="budget key → USD this plan charges to it"
+    )
+    datasets: dict[str, DatasetEvidence] = Field(
+        default_factory=dict, description="dataset → its facts and their provenance"
+    )
 
     def explain(self, job: str | None = None) -> str:
         """Plain-text explanation: per job, the choice, its cost and why not the other sites.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,14 @@ from placer.catalog import Catalog, default_catalog
 from placer.errors import ConfigError, ErrorDetail, PolicyError
 from placer.policy._model import (
     API_VERSION,
+    Defaults,
+    Layer,
     LocationSet,
+    Match,
     PolicyFile,
     PolicySet,
     Rule,
+    SourcedTest,
     unknown_set_message,
 )
 from placer.policy._references import catalog_problem
@@ -151,17 +155,32 @@ def _canonical_set(ls: LocationSet) -> dict[str, list[str]]:
     return {"include": sorted(set(ls.include)), "exclude": sorted(set(ls.exclude))}
 
 
+def _site_lists(pf: PolicyFile) -> list[tuple[str, list[tuple[str, ...]]]]:
+    """The ``sites`` of every rule and every exception, by section."""
+    return [("rules", [r.sites for r in pf.rules]),
+            ("exceptions", [e.sites for e in pf.exceptions])]
+
+
 def _pattern_uses(pf: PolicyFile, sm: SourceMap) -> Iterable[tuple[str, Loc]]:
     """Every site pattern a file uses, with the path it is written at."""
     for name, ls in pf.locations.items():
         for part in ("include", "exclude"):
             for k, pat in enumerate(getattr(ls, part)):
                 yield pat, ("locations", name, part, k)
-    for i, rule in enumerate(pf.rules):
-        for k, ref in enumerate(rule.sites):
-            if ":" in ref:
-                loc: Loc = ("rules", i, "sites", k)
-                yield ref, loc if loc in sm.lines else ("rules", i, "sites")
+    for section, sites in _site_lists(pf):
+        for i, item_sites in enumerate(sites):
+            for k, ref in enumerate(item_sites):
+                if ":" in ref:
+                    loc: Loc = (section, i, "sites", k)
+                    yield ref, loc if loc in sm.lines else (section, i, "sites")
+    for i, t in enumerate(pf.tagging):
+        for k, pat in enumerate(t.match.locations):
+            yield pat, ("tagging", i, "match", "locations", k)
+
+
+_SECTIONS = ("rules", "tagging", "transforms", "exceptions")
+_WHAT = {"rules": "rule", "tagging": "tagging rule", "transforms": "transform",
+         "exceptions": "exception"}
 
 
 def merge(docs: Iterable[tuple[PolicyFile, SourceMap]], catalog: Catalog | None = None
@@ -175,6 +194,9 @@ def merge(docs: Iterable[tuple[PolicyFile, SourceMap]], catalog: Catalog | None 
     problems: list[ErrorDetail] = []
     sets: dict[str, tuple[LocationSet, SourceMap]] = {}
     rules: dict[str, tuple[Rule, SourceMap, int]] = {}
+    ids: dict[str, tuple[SourceMap, str, int]] = {}
+    layers: dict[str, Layer] = {}
+    defaults: dict[Layer, tuple[Defaults, SourceMap]] = {}
     for pf, sm in ordered:
         for name, ls in pf.locations.items():
             if name not in sets:
@@ -191,20 +213,29 @@ def merge(docs: Iterable[tuple[PolicyFile, SourceMap]], catalog: Catalog | None 
                         "a location-set name means one set across all policy files",
                     )
                 )
-        for i, rule in enumerate(pf.rules):
-            if rule.id in rules:
-                _, psm, j = rules[rule.id]
-                where = f"{psm.file}:{psm.line(('rules', j, 'id'))}"
-                problems.append(
-                    _detail(
-                        sm,
-                        ("rules", i, "id"),
-                        f"duplicate rule id {rule.id!r} (first defined at {where}); "
-                        "rule ids must be unique across all policy files",
-                    )
-                )
-                continue
-            rules[rule.id] = (rule, sm, i)
+        for section in _SECTIONS:
+            for i, item in enumerate(getattr(pf, section)):
+                if item.id in ids:
+                    psm, psection, j = ids[item.id]
+                    where = f"{psm.file}:{psm.line((psection, j, 'id'))}"
+                    problems.append(_detail(
+                        sm, (section, i, "id"),
+                        f"duplicate id {item.id!r} (first defined at {where}); ids of rules, "
+                        "tagging rules, transforms and exceptions must be unique across all "
+                        "policy files"))
+                    continue
+                ids[item.id] = (sm, section, i)
+                layers[item.id] = pf.layer
+                if section == "rules":
+                    rules[item.id] = (item, sm, i)
+        if "defaults" in pf.model_fields_set:
+            if pf.layer in defaults and defaults[pf.layer][0] != pf.defaults:
+                psm = defaults[pf.layer][1]
+                problems.append(_detail(
+                    sm, ("defaults",),
+                    f"defaults differ from those of the same layer ({pf.layer}) at "
+                    f"{psm.file}:{psm.line(('defaults',))}; one layer has one default"))
+            defaults.setdefault(pf.layer, (pf.defaults, sm))
     known = {name: ls for name, (ls, _) in sets.items()}
     declared = sorted({d for pf, _ in ordered for d in pf.declared_locations})
     regions = [r.key for r in (catalog or default_catalog()).regions()]
@@ -216,13 +247,16 @@ def merge(docs: Iterable[tuple[PolicyFile, SourceMap]], catalog: Catalog | None 
             if msg is not None:
                 problems.append(_detail(sm, at, msg))
     for pf, sm in ordered:
-        for i, rule in enumerate(pf.rules):
-            for k, ref in enumerate(rule.sites):
-                if ":" not in ref and ref not in known:
-                    loc: Loc = ("rules", i, "sites", k)
-                    if loc not in sm.lines:  # written as a scalar: `sites: eea`
-                        loc = ("rules", i, "sites")
-                    problems.append(_detail(sm, loc, unknown_set_message(ref, known)))
+        for section, sites in _site_lists(pf):
+            for i, item_sites in enumerate(sites):
+                for k, ref in enumerate(item_sites):
+                    if ":" not in ref and ref not in known:
+                        loc: Loc = (section, i, "sites", k)
+                        if loc not in sm.lines:  # written as a scalar: `sites: eea`
+                            loc = (section, i, "sites")
+                        problems.append(_detail(sm, loc, unknown_set_message(ref, known)))
+        problems += _waiver_problems(pf, sm, {rid: r for rid, (r, _, _) in rules.items()},
+                                     layers)
     if problems:
         raise PolicyError(problems)
     names = sorted({pf.name for pf, _ in ordered})
@@ -237,6 +271,10 @@ def merge(docs: Iterable[tuple[PolicyFile, SourceMap]], catalog: Catalog | None 
         name="+".join(names) if names else "empty",
         description=description,
         required_tags=tuple(sorted({t for pf, _ in ordered for t in pf.required_tags})),
+        required_by_layer={
+            layer: tags for layer in ("organisation", "team")
+            if (tags := tuple(sorted({t for pf, _ in ordered if pf.layer == layer
+                                      for t in pf.required_tags})))},
         locations={name: known[name] for name in sorted(known)},
         rules=tuple(rules[rid][0] for rid in sorted(rules)),
         sources=tuple(sm.file for _, sm in ordered),
@@ -245,7 +283,38 @@ def merge(docs: Iterable[tuple[PolicyFile, SourceMap]], catalog: Catalog | None 
         },
         declared_locations=tuple(declared),
         references=dict(sorted(references.items())),
+        defaults={layer: d for layer, (d, _) in sorted(defaults.items())},
+        layers={k: v for k, v in sorted(layers.items()) if v != "organisation"},
+        tagging=tuple(sorted((t for pf, _ in ordered for t in pf.tagging), key=lambda t: t.id)),
+        transforms=tuple(sorted((t for pf, _ in ordered for t in pf.transforms),
+                                key=lambda t: t.id)),
+        exceptions=tuple(sorted((e for pf, _ in ordered for e in pf.exceptions),
+                                key=lambda e: e.id)),
+        tests=tuple(SourcedTest(file=sm.file, line=sm.line(("tests", i)), policy=pf.name,
+                                test=t)
+                    for pf, sm in ordered for i, t in enumerate(pf.tests)),
     )
+
+
+def _waiver_problems(pf: PolicyFile, sm: SourceMap, rules: Mapping[str, Rule],
+                     layers: Mapping[str, Layer]) -> list[ErrorDetail]:
+    """An exception must waive known rules, each waivable, and a team may waive only its own."""
+    out = []
+    for i, w in enumerate(pf.exceptions):
+        for k, rid in enumerate(w.waives):
+            loc: Loc = ("exceptions", i, "waives", k)
+            if loc not in sm.lines:
+                loc = ("exceptions", i, "waives")
+            rule = rules.get(rid)
+            if rule is None:
+                out.append(_detail(sm, loc, f"exception {w.id!r} waives unknown rule {rid!r}"))
+            elif not rule.waivable:
+                out.append(_detail(sm, loc, f"rule {rid!r} is marked waivable: false; no "
+                                             f"exception may waive it ({w.id!r} tries)"))
+            elif pf.layer == "team" and layers.get(rid, "organisation") != "team":
+                out.append(_detail(sm, loc, f"a team's exception may waive only team rules; "
+                                             f"{rid!r} is the organisation's"))
+    return out
 
 
 def load_policies(*paths: str | Path) -> PolicySet:
@@ -273,33 +342,79 @@ def load_policies(*paths: str | Path) -> PolicySet:
     return merged.model_copy(update={"skipped": tuple(skipped)}) if skipped else merged
 
 
-def _canonical_rule(rule: Rule) -> dict[str, Any]:
-    return {
+def _canonical_match(m: Match) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "tags": {k: sorted(set(v)) for k, v in sorted(m.tags.items())},
+        "labels": {k: sorted(set(v)) for k, v in sorted(m.labels.items())},
+        "jobs": sorted(set(m.jobs)),
+    }
+    for extra in ("images", "commands"):
+        if getattr(m, extra):
+            out[extra] = sorted(set(getattr(m, extra)))
+    return out
+
+
+def _canonical_rule(rule: Rule, layer: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "id": rule.id,
         "effect": rule.effect,
-        "match": {
-            "tags": {k: sorted(set(v)) for k, v in sorted(rule.match.tags.items())},
-            "labels": {k: sorted(set(v)) for k, v in sorted(rule.match.labels.items())},
-            "jobs": sorted(set(rule.match.jobs)),
-        },
+        "match": _canonical_match(rule.match),
         "sites": sorted(set(rule.sites)),
         "message": rule.message,
         "penalty": rule.penalty,
     }
+    # Only what differs from the defaults, so a policy written before these fields existed
+    # keeps its hash.
+    extras = {"mode": "enforce", "waivable": True, "max_usd_per_job": None,
+              "max_usd_per_hour": None, "budget": None, "on_excess": "deny"}
+    for key, default in extras.items():
+        value = getattr(rule, key)
+        if value != default:
+            out[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    if layer != "organisation":
+        out["layer"] = layer
+    return out
 
 
 def canonical_form(ps: PolicySet) -> dict[str, Any]:
     """The content of a policy set in a form independent of rule, pattern and file order.
 
-    Names, descriptions, sources and origins are left out: they do not change a decision, and
-    splitting the same rules differently across files gives the same policy.
+    Names, descriptions, sources, origins and tests are left out: they do not change a
+    decision, and splitting the same rules differently across files gives the same policy.
     """
-    return {
+    out: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "required_tags": sorted(set(ps.required_tags)),
         "locations": {name: _canonical_set(ls) for name, ls in sorted(ps.locations.items())},
-        "rules": [_canonical_rule(r) for r in sorted(ps.rules, key=lambda r: r.id)],
+        "rules": [_canonical_rule(r, ps.layer(r.id))
+                  for r in sorted(ps.rules, key=lambda r: r.id)],
     }
+    if ps.defaults:
+        out["defaults"] = {k: v.model_dump(mode="json") for k, v in sorted(ps.defaults.items())}
+    if set(ps.required_by_layer) - {"organisation"}:
+        out["required_by_layer"] = {k: sorted(set(v)) for k, v in
+                                    sorted(ps.required_by_layer.items())}
+    for section in ("tagging", "transforms", "exceptions"):
+        items = getattr(ps, section)
+        if items:
+            out[section] = [
+                {**_sorted_lists(i.model_dump(mode="json")), "layer": ps.layer(i.id)}
+                for i in sorted(items, key=lambda i: i.id)]
+    return out
+
+
+def _sorted_lists(value: Any) -> Any:
+    """Lists of patterns or values sorted and de-duplicated: in tagging rules, transforms and
+    exceptions every list is a set (globs, sites, values, rule ids), so its order is not
+    content."""
+    if isinstance(value, dict):
+        return {k: _sorted_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_sorted_lists(v) for v in value]
+        if all(isinstance(v, str) for v in items):
+            return sorted(set(items))
+        return items
+    return value
 
 
 def policy_hash(ps: PolicySet) -> str:

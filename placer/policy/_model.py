@@ -13,6 +13,8 @@ Site patterns (the values of ``sites``, ``include`` and ``exclude``)::
     country:DE          a site whose location is in that country (ISO 3166-1 alpha-2)
     site:gpu-*          a site whose name matches the glob
     provider:gcp        every site of that provider (onprem, aws, gcp, azure)
+    class:baa-covered   a site of that class: its inventory entry lists the class in its
+                        ``class`` label (``labels: {class: "self-hosted, baa-covered"}``)
 
 A ``sites`` entry without a colon names a location set.
 """
@@ -20,6 +22,7 @@ A ``sites`` entry without a colon names a location set.
 from __future__ import annotations
 
 import re
+from datetime import date
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal
 
@@ -27,19 +30,25 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from placer.errors import ErrorDetail, PolicyError
 from placer.models import NAME_RE, PROVIDERS, USD, Model, Name, ResolvedSite, check_country
-from placer.tags import clean
+from placer.tags import clean, strict
 
-Effect = Literal["forbid", "require", "prefer"]
-EFFECTS: tuple[str, ...] = ("forbid", "require", "prefer")
+Effect = Literal["forbid", "require", "allow", "limit", "prefer"]
+EFFECTS: tuple[str, ...] = ("forbid", "require", "allow", "limit", "prefer")
 """Effects in the order they are applied: hard before soft."""
+Mode = Literal["enforce", "audit", "warn"]
+Layer = Literal["organisation", "team"]
 
 API_VERSION = "placer/v1"
-PATTERN_PREFIXES: tuple[str, ...] = (*PROVIDERS, "jurisdiction", "country", "site", "provider")
+PATTERN_PREFIXES: tuple[str, ...] = (
+    *PROVIDERS, "jurisdiction", "country", "site", "provider", "class")
+CLASS_LABEL = "class"
+"""The site label that lists a site's classes, comma-separated: ``class: self-hosted``."""
 
 _REGION_GLOB_RE = re.compile(r"^[a-z0-9._*?\[\]!-]+$")
 _SITE_GLOB_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
 _JURISDICTION_RE = re.compile(r"^[A-Z][A-Z0-9_-]*$")
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+_CLASS_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SET_NAME_RE = re.compile(NAME_RE)
 
 
@@ -54,7 +63,7 @@ def check_pattern(text: str) -> str:
     if not sep:
         raise ValueError(
             f"{text!r} is not a site pattern; write provider:region (aws:eu-*), "
-            "jurisdiction:EU, country:DE, site:<name glob> or provider:gcp"
+            "jurisdiction:EU, country:DE, site:<name glob>, provider:gcp or class:<site class>"
         )
     if prefix not in PATTERN_PREFIXES:
         raise ValueError(
@@ -82,9 +91,16 @@ def check_pattern(text: str) -> str:
     elif prefix == "site":
         if not _SITE_GLOB_RE.match(rest):
             raise ValueError(f"bad site-name glob {rest!r} in {text!r}")
-    elif rest not in PROVIDERS:
+    elif prefix == "class":
+        if not _CLASS_RE.match(rest):
+            raise ValueError(
+                f"bad site class {rest!r} in {text!r}: a class is a lowercase name such as "
+                "self-hosted or baa-covered (no wildcards)"
+            )
+    elif not any(fnmatchcase(p, rest) for p in PROVIDERS):
         raise ValueError(
-            f"unknown provider {rest!r} in {text!r}; expected one of {', '.join(PROVIDERS)}"
+            f"unknown provider {rest!r} in {text!r}; expected one of {', '.join(PROVIDERS)} "
+            "(or a glob such as *)"
         )
     return text
 
@@ -101,10 +117,27 @@ def check_site_ref(text: str) -> str:
     return text
 
 
+def site_classes(site: ResolvedSite) -> frozenset[str]:
+    """The classes a site's inventory entry gives it: its ``class`` label, comma-separated.
+
+    Compared case-insensitively (``Self-Hosted`` is ``self-hosted``), never by look-alike.
+
+    >>> from placer.models import Location
+    >>> fra = Location(provider="onprem", region="fra", country="DE")
+    >>> site_classes(ResolvedSite(name="fra", kind="onprem", location=fra,
+    ...                           labels={"class": "self-hosted, BAA-covered"}))
+    frozenset({'baa-covered', 'self-hosted'})
+    """
+    text = next((v for k, v in site.labels.items() if strict(k) == CLASS_LABEL), "")
+    return frozenset(c for c in (strict(part) for part in text.split(",")) if c)
+
+
 def pattern_matches(pattern: str, site: ResolvedSite) -> bool:
     """Whether a (checked) site pattern matches a site."""
     prefix, _, rest = pattern.partition(":")
     loc = site.location
+    if prefix == "class":
+        return rest in site_classes(site)
     if prefix == "jurisdiction":
         return rest in loc.jurisdictions
     if prefix == "country":
@@ -112,7 +145,7 @@ def pattern_matches(pattern: str, site: ResolvedSite) -> bool:
     if prefix == "site":
         return fnmatchcase(site.name, rest)
     if prefix == "provider":
-        return loc.provider == rest
+        return fnmatchcase(loc.provider, rest)
     return fnmatchcase(loc.key, pattern)
 
 
@@ -129,6 +162,7 @@ def _as_tuple(value: Any) -> Any:
 
 
 SitePattern = Annotated[str, AfterValidator(check_pattern)]
+Globs = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_as_tuple)]
 SiteRef = Annotated[str, AfterValidator(check_site_ref)]
 def _clean_text(value: str) -> str:
     out = clean(value, "text")
@@ -181,9 +215,19 @@ class Match(Model):
 
     tags: dict[TagKey, MatchValues] = Field(default_factory=dict)
     labels: dict[TagKey, MatchValues] = Field(default_factory=dict)
-    jobs: Annotated[
-        tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_as_tuple)
-    ] = ()
+    jobs: Globs = ()
+    images: Globs = Field(default=(), description="globs over the job's container image")
+    commands: Globs = Field(default=(), description="globs over the job's command")
+
+
+class Budget(Model):
+    """Spend allowed per period, for all matching jobs together or per value of a job label."""
+
+    usd: USD = Field(gt=0)
+    period: Literal["day", "week", "month"]
+    per_label: TagKey | None = Field(
+        default=None, description="one budget per value of this job label (team: nlp, …)"
+    )
 
 
 class Rule(Model):
@@ -197,9 +241,46 @@ class Rule(Model):
     penalty: USD | None = Field(
         default=None, description="prefer only: USD added per job placed outside ``sites``"
     )
+    mode: Mode = Field(
+        default="enforce",
+        description="enforce: decides; audit: records what it would decide, never blocks; "
+        "warn: like audit, and the CLI prints a warning",
+    )
+    waivable: bool = Field(default=True, description="false: no exception may waive this rule")
+    max_usd_per_job: USD | None = Field(
+        default=None, description="limit only: a job may not cost more on these sites"
+    )
+    max_usd_per_hour: USD | None = Field(
+        default=None, description="limit only: a job may not cost more per hour on these sites"
+    )
+    budget: Budget | None = Field(
+        default=None, description="limit only: spend per period on these sites"
+    )
+    on_excess: Literal["deny", "hold"] = Field(
+        default="deny",
+        description="limit only: deny (the site is not eligible) or hold (the job waits)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _limit_sites_default(cls, data: Any) -> Any:
+        # A limit without sites caps spend everywhere.
+        if isinstance(data, dict) and data.get("effect") == "limit" and "sites" not in data:
+            return {**data, "sites": ["provider:*"]}
+        return data
 
     @model_validator(mode="after")
-    def _penalty_fits_effect(self) -> Rule:
+    def _fields_fit_effect(self) -> Rule:
+        limits = ("max_usd_per_job", "max_usd_per_hour", "budget")
+        given = [f for f in limits if getattr(self, f) is not None]
+        if self.effect == "limit" and not given:
+            raise PolicyError(ErrorDetail(
+                "a limit rule needs max_usd_per_job, max_usd_per_hour or budget",
+                loc=("effect",)))
+        if self.effect != "limit":
+            for f in [*given, *(["on_excess"] if self.on_excess != "deny" else [])]:
+                raise PolicyError(ErrorDetail(
+                    f"{f} applies to limit rules only, not to a {self.effect} rule", loc=(f,)))
         if self.effect == "prefer":
             if self.penalty is None or self.penalty <= 0:
                 raise PolicyError(
@@ -219,6 +300,155 @@ class Rule(Model):
         return self
 
 
+class Defaults(Model):
+    """What a job gets where no rule decides.
+
+    ``decision: allow`` (the default): a site no rule rejects is eligible. ``decision: deny``:
+    a site is eligible only where a matching ``allow`` names it (and no forbid or require
+    rejects it). Unknown facts are never allowed: ``unknown_location`` can only be ``hold``.
+    """
+
+    decision: Literal["allow", "deny"] = "allow"
+    unknown_location: Literal["hold"] = "hold"
+
+
+class TagSource(Model):
+    """Which datasets a tagging rule tags: every key given must match.
+
+    ``uri`` globs over the dataset's URI (``*`` stays within a path segment, ``**`` crosses
+    them); ``storage_tags`` matches the tags or labels the store reports; ``locations`` holds
+    when EVERY copy of the dataset is at a location matching one of the patterns (a dataset is
+    only as resident as its most distant copy).
+    """
+
+    uri: Globs = ()
+    storage_tags: dict[TagKey, MatchValues] = Field(default_factory=dict)
+    locations: Annotated[tuple[SitePattern, ...], BeforeValidator(_as_tuple)] = ()
+
+    @model_validator(mode="after")
+    def _something(self) -> TagSource:
+        if not (self.uri or self.storage_tags or self.locations):
+            raise ValueError("a tagging rule matches by uri, storage_tags or locations")
+        return self
+
+
+class TaggingRule(Model):
+    """Derive tags for the datasets ``match`` selects: ``s3://clinical-*/**`` → ``class: phi``.
+
+    Derived tags are added to the tags a pipeline writes (per key, the values are united): a
+    pipeline can add a tag, never weaken a derived one.
+    """
+
+    id: Name
+    match: TagSource
+    tags: dict[TagKey, TagValue] = Field(min_length=1)
+    message: str = ""
+
+
+class TransformMatch(Model):
+    """Which jobs are an approved transform: by image and/or command (globs), optionally name.
+
+    Matched strictly (case-sensitive globs): an approval widens what data may do.
+    """
+
+    images: Globs = ()
+    commands: Globs = ()
+    jobs: Globs = ()
+
+    @model_validator(mode="after")
+    def _pinned(self) -> TransformMatch:
+        if not (self.images or self.commands):
+            raise ValueError("an approved transform names the images or commands it approves "
+                             "(a job name alone is not an approval)")
+        return self
+
+
+class Transform(Model):
+    """A job this policy trusts to remove tags, e.g. a de-identifier removing ``class: pii``.
+
+    A job's own ``removes_tags`` counts only where a transform matches the job and lists the
+    tag; the decision records which transform allowed it.
+    """
+
+    id: Name
+    match: TransformMatch
+    removes: dict[TagKey, MatchValues] = Field(min_length=1)
+    message: str = Field(min_length=1)
+
+
+class Waiver(Model):
+    """An exception: rules ``waives`` do not apply to matching jobs until ``expires``.
+
+    Matched strictly (case, width and spaces folded; look-alike letters not): a waiver widens.
+    An expired exception is ignored everywhere; a rule marked ``waivable: false`` cannot be
+    waived; a team's exception can waive only team rules.
+    """
+
+    id: Name
+    waives: Annotated[tuple[Name, ...], BeforeValidator(_as_tuple), AfterValidator(_non_empty)]
+    match: Match
+    sites: Annotated[tuple[SiteRef, ...], BeforeValidator(_as_tuple)] = Field(
+        default=(), description="only on these sites; all the rule's sites when empty"
+    )
+    expires: date
+    ticket: str = Field(min_length=1)
+    approved_by: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class TestSite(Model):
+    """A site in a policy test: where it is, and its labels; nothing about GPUs.
+
+    A cloud site takes its country and jurisdictions from the catalog (``country``, if given,
+    must agree); an on-prem site needs ``country``. Classes come from the ``class`` label, as in
+    an inventory: ``labels: {class: self-hosted}``.
+    """
+
+    location: str = Field(pattern=r"^(onprem|aws|gcp|azure):[a-z0-9][a-z0-9._-]*$")
+    country: str | None = None
+    jurisdictions: tuple[str, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class TestExpectation(Model):
+    """What a test expects of one job: any field left out is not checked."""
+
+    decision: Literal["eligible", "held", "no-site"] | None = None
+    allowed: tuple[str, ...] | None = None
+    rejected: dict[str, tuple[str, ...]] | None = Field(
+        default=None, description="site → the rule ids that reject it"
+    )
+    audit: dict[str, tuple[str, ...]] | None = None
+    waived: dict[str, tuple[str, ...]] | None = None
+    removed: tuple[str, ...] | None = Field(default=None, description="key=value removed")
+    limits: dict[str, tuple[str, ...]] | None = Field(
+        default=None, description="allowed site → the limit rules that cap the job's cost there"
+    )
+    penalties: dict[str, USD] | None = Field(
+        default=None, description="allowed site → USD the prefer rules add there"
+    )
+
+
+class PolicyTest(Model):
+    """One inline test: datasets, jobs and sites given, a decision per job expected."""
+
+    name: str = Field(min_length=1)
+    datasets: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+    jobs: dict[Name, dict[str, Any]] = Field(min_length=1)
+    sites: dict[Name, TestSite] = Field(min_length=1)
+    now: date | None = Field(default=None, description="the day exceptions are judged on")
+    expect: dict[Name, TestExpectation] = Field(min_length=1)
+
+
+class SourcedTest(Model):
+    """An inline test and where it is written."""
+
+    file: str
+    line: int | None = None
+    policy: str
+    test: PolicyTest
+
+
 class PolicyFile(Model):
     """One policy YAML document, as written."""
 
@@ -236,6 +466,23 @@ class PolicyFile(Model):
         description="places rules name on purpose although no catalog or inventory knows them "
         "(an announced region, a data centre of another inventory); anything else a rule names "
         "must be known",
+    )
+    layer: Layer = Field(
+        default="organisation",
+        description="team sets can only narrow what the organisation's sets allow",
+    )
+    defaults: Defaults = Field(default_factory=lambda: Defaults())
+    tagging: tuple[TaggingRule, ...] = Field(
+        default=(), description="rules that derive dataset tags from where and what data is"
+    )
+    transforms: tuple[Transform, ...] = Field(
+        default=(), description="approved jobs that may remove tags (de-identifiers)"
+    )
+    exceptions: tuple[Waiver, ...] = Field(
+        default=(), description="named rules waived for matching jobs, until they expire"
+    )
+    tests: tuple[PolicyTest, ...] = Field(
+        default=(), description="cases `placer policy test` checks; not part of the policy"
     )
 
 
@@ -262,6 +509,24 @@ class PolicySet(Model):
     )
     declared_locations: tuple[str, ...] = Field(
         default=(), description="places named on purpose although nothing knows them"
+    )
+    defaults: dict[Layer, Defaults] = Field(
+        default_factory=dict, description="per layer; a layer not listed has the defaults"
+    )
+    layers: dict[str, Layer] = Field(
+        default_factory=dict,
+        description="rule or exception id → the layer of the file defining it (absent: "
+        "organisation)",
+    )
+    required_by_layer: dict[Layer, tuple[TagKey, ...]] = Field(
+        default_factory=dict,
+        description="the required tags of each layer's files (empty: all the organisation's)",
+    )
+    tagging: tuple[TaggingRule, ...] = ()
+    transforms: tuple[Transform, ...] = ()
+    exceptions: tuple[Waiver, ...] = ()
+    tests: tuple[SourcedTest, ...] = Field(
+        default=(), description="the files' inline tests (evidence, not policy)"
     )
     references: dict[str, tuple[str | None, int | None, str]] = Field(
         default_factory=dict,
@@ -293,6 +558,18 @@ class PolicySet(Model):
         if problems:
             raise PolicyError(problems)
         return self
+
+    def layer(self, item_id: str) -> Layer:
+        return self.layers.get(item_id, "organisation")
+
+    def required_tags_of(self, layer: Layer) -> tuple[str, ...]:
+        """The tags a layer requires: checked against the data that layer knows."""
+        if self.required_by_layer:
+            return self.required_by_layer.get(layer, ())
+        return self.required_tags if layer == "organisation" else ()
+
+    def defaults_of(self, layer: Layer) -> Defaults:
+        return self.defaults.get(layer) or Defaults()
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:

@@ -8,7 +8,8 @@ knows, in two steps:
   (a region key must exist, a glob must match at least one region), countries against
   ISO 3166-1, jurisdictions ``EU``/``EEA``/country codes;
 * when they meet an inventory (:func:`check_references`, called by :func:`placer.plan`):
-  on-prem location keys, site names and other jurisdiction labels against its sites.
+  on-prem location keys, site names, other jurisdiction labels and site classes
+  (``class:baa-covered``) against its sites.
 
 A place named on purpose although nothing knows it yet (an announced region, a data centre of
 another team's inventory) is listed under ``declared_locations`` in the policy file; only
@@ -24,6 +25,7 @@ from fnmatch import fnmatchcase
 
 from placer.errors import ErrorDetail, PolicyError
 from placer.models import ISO_COUNTRIES, ResolvedSite
+from placer.policy._model import CLASS_LABEL, site_classes
 
 _WILDCARD = re.compile(r"[*?\[]")
 CLOUDS = ("aws", "gcp", "azure")
@@ -69,7 +71,7 @@ def catalog_problem(pattern: str, regions: Sequence[str], declared: Collection[s
 
 def inventory_problem(pattern: str, sites: Sequence[ResolvedSite],
                       declared: Collection[str]) -> str | None:
-    """Why a pattern names an on-prem location, a site or a jurisdiction no site has."""
+    """Why a pattern names an on-prem location, a site, a jurisdiction or a class no site has."""
     prefix, _, rest = pattern.partition(":")
     if _declared(pattern, declared):
         return None
@@ -93,6 +95,14 @@ def inventory_problem(pattern: str, sites: Sequence[ResolvedSite],
                     f"{_suggest(rest, labels)}; jurisdictions other than EU, EEA and country "
                     "codes come from the inventory's sites. If the rule names one on purpose, "
                     "list it under declared_locations")
+    if prefix == "class":
+        classes = {c for s in sites for c in site_classes(s)}
+        if rest not in classes:
+            return (f"no site of the inventory is in class {rest!r}"
+                    f"{_suggest(rest, classes, 'class:')} (classes: "
+                    f"{', '.join(sorted(classes)) or 'none'}); a site joins a class through its "
+                    f"{CLASS_LABEL!r} label, e.g. labels: {{{CLASS_LABEL}: {rest}}}. If the rule "
+                    "names a class no site has on purpose, list it under declared_locations")
     return None
 
 

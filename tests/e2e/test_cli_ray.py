@@ -28,6 +28,7 @@ def _files(tmp: Path, pair: ClusterPair, endpoint: str,
 
     inventory = {"apiVersion": "placer/v1", "kind": "Inventory", "name": "cli-e2e", "sites": {
         "fra-dc": {"location": f"onprem:{pair.onprem.name}", "country": "DE",
+                   "labels": {"class": "self-hosted"},
                    "pools": [{"gpu": GPU, "count": 8, "cost_per_gpu_hour": "$1"}],
                    "cluster": cluster(pair.onprem), "storage": f"s3://{ONPREM_BUCKET}/cli",
                    "storage_endpoint": onprem_endpoint},

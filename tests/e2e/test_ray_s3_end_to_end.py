@@ -41,7 +41,7 @@ def _world(pair: ClusterPair, endpoint: str, onprem_endpoint: str,
            *, onprem_country: str = "DE", notes_class: str = "pii",
            ) -> tuple[Pipeline, Inventory, StorageRouter]:
     onprem_site = pair.onprem.site("fra-dc", kind="onprem").model_copy(
-        update={"country": onprem_country})
+        update={"country": onprem_country, "labels": {"class": "self-hosted"}})
     cloud_site = pair.cloud.site("aws-eu", kind="cloud").model_copy(update={"offers": (
         Offer(gpu=GPU, gpus_per_node=8, on_demand=2.0, instance_type="test-8gpu"),)})
     onprem_loc, cloud_loc = onprem_site.location, cloud_site.location

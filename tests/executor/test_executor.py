@@ -11,6 +11,7 @@ import pytest
 from placer.errors import BackendError, ExecutionError, ResidencyError, SiteUnreachableError
 from placer.executor import RetryPolicy, submission_id
 from placer.journal import Journal
+from placer.testing import FakeStorageResolver
 from tests.executor.world import EU, ROOTS, TOKEN, US, World
 
 
@@ -121,6 +122,26 @@ def test_site_down_mid_run_replans_onto_the_other_eligible_site(tmp_path: Path) 
     assert plans[1].plan.jobs["a"].site == plans[0].plan.jobs["a"].site == EU
 
 
+def test_a_replan_goes_to_the_decision_log_with_what_it_was_decided_from(
+        tmp_path: Path) -> None:
+    from placer import decisions
+
+    w = World(tmp_path)
+    log = tmp_path / "decisions.jsonl"
+
+    def hook(point: str, run_id: str, job: str) -> None:
+        if point == "after_status" and job == "b":
+            w.fakes[US].down = True
+
+    run = w.start(hook, decision_log=log)
+    assert run.wait(timeout=1000).state == "SUCCEEDED"
+    [(_, rec)] = list(decisions.read(log))
+    assert (rec.kind, rec.run, rec.status) == ("replan", run.id, "placed")
+    assert rec.inputs.exclude_sites == (US,)
+    assert rec.inputs.pinned == {"a": EU}
+    assert decisions.verify(log).ok
+
+
 def test_a_job_whose_data_may_not_leave_the_failed_jurisdiction_is_stuck_not_moved(
         tmp_path: Path) -> None:
     w = World(tmp_path)
@@ -220,10 +241,27 @@ def test_outputs_never_land_outside_the_jobs_location(tmp_path: Path) -> None:
     st = run.wait(100)
     assert st.state == "STUCK"
     assert st.jobs["a"].reason == (
-        f"a: its output prefix mem://nyc/placer/wrong/{run.id}/a/ is in onprem:nyc-dc1, not in "
-        "onprem:fra-dc1 where the job runs and the policy allows its data")
+        f"a: its output prefix mem://nyc/placer/wrong/{run.id}/a/ is in onprem:nyc-dc1, not "
+        "only in onprem:fra-dc1 where the job runs and the policy allows its data")
     assert w.fakes[EU].submissions == []
     assert issubclass(ResidencyError, ExecutionError)
+
+
+def test_outputs_never_land_where_the_output_bucket_replicates_them(tmp_path: Path) -> None:
+    # The output root is in Frankfurt, but its bucket replicates to New York: every copy counts.
+    w = World(tmp_path)
+    store = FakeStorageResolver({root: loc for loc, root in ROOTS.items()},
+                                replicas={ROOTS["onprem:fra-dc1"]: ["onprem:nyc-dc1"]})
+    ex = w.executor()
+    ex.storage = store
+    run = ex.start(w.plan(), pipeline=w.pipeline, inventory=w.inventory, policies=w.policies)
+    st = run.wait(100)
+    assert st.state == "STUCK"
+    assert st.jobs["a"].reason == (
+        f"a: its output prefix mem://fra/placer/{run.id}/a/ is in onprem:fra-dc1, "
+        "onprem:nyc-dc1, not only in onprem:fra-dc1 where the job runs and the policy allows "
+        "its data")
+    assert w.fakes[EU].submissions == []
 
 
 def test_a_plan_that_is_not_placed_is_refused(tmp_path: Path) -> None:

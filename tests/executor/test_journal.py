@@ -422,3 +422,24 @@ def test_a_cancel_from_another_process_stops_the_driver_too(tmp_path: Path) -> N
     assert {j: s.state for j, s in st.jobs.items()} == {"a": "STOPPED", "b": "STOPPED",
                                                         "c": "WAITING"}
     assert sum(len(f.submissions) for f in w.fakes.values()) == 2
+
+
+def test_budget_spend_counts_each_runs_largest_charge_per_key(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    month = "team-budget[team=nlp]@2026-12-01"
+    plan = w.plan()
+    charged = plan.model_copy(update={"budget_charges": {month: 300.0, "other@2026-12-01": 5.0}})
+    j = w.journal
+    first = j.create_run(pipeline=w.pipeline, plan=charged, inventory=w.inventory,
+                         policies=w.policies, policy_hash=plan.policy_hash,
+                         pipeline_name=w.pipeline.name)
+    # A re-plan after a failure plans only what is left: a smaller charge, not a second one.
+    j.record_plan(first, plan.model_copy(update={"budget_charges": {month: 120.0}}), "site down")
+    j.create_run(pipeline=w.pipeline, plan=plan.model_copy(update={"budget_charges":
+                                                                   {month: 50.0}}),
+                 inventory=w.inventory, policies=w.policies, policy_hash=plan.policy_hash,
+                 pipeline_name=w.pipeline.name)
+    assert j.budget_spend() == {month: 350.0, "other@2026-12-01": 5.0}
+    assert j.budget_spend([month]) == {month: 350.0}
+    # What placer.plan is given as `spent` is exactly this.
+    assert Journal(j.path, readonly=True).budget_spend([month]) == {month: 350.0}

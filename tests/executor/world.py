@@ -61,7 +61,8 @@ def three_jobs() -> Pipeline:
 
 
 def policies() -> placer.PolicySet:
-    return placer.load_policies(ROOT / "policies" / "eu-residency.yaml")
+    return placer.load_policies(ROOT / "policies" / "locations.yaml",
+                                ROOT / "policies" / "eea-residency.yaml")
 
 
 @dataclass

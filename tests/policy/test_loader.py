@@ -116,10 +116,11 @@ rules:
     f = write(tmp_path, "p.yaml", text)
     with pytest.raises(PolicyError) as exc:
         load_policies(f)
+    # One mistake, one error: at the misspelt key, naming the field meant.
     assert _details(exc) == [
-        ErrorDetail("Field required", str(f), 5, "rules[0].effect", ("rules", 0, "effect")),
         ErrorDetail(
-            "unknown field (check the spelling; see `placer schema`)",
+            "unknown field; did you mean 'effect'? (effect is required and missing; see "
+            "`placer schema`)",
             str(f),
             6,
             "rules[0].efect",
@@ -146,7 +147,7 @@ rules:
         load_policies(f)
     assert _details(exc) == [
         ErrorDetail(
-            "Input should be 'forbid', 'require' or 'prefer'",
+            "Input should be 'forbid', 'require', 'allow', 'limit' or 'prefer'",
             str(f),
             6,
             "rules[0].effect",
@@ -215,8 +216,8 @@ def test_duplicate_rule_id_across_two_files(tmp_path: Path) -> None:
             load_policies(*args)
         assert _details(exc) == [
             ErrorDetail(
-                f"duplicate rule id 'same' (first defined at {a}:5); "
-                "rule ids must be unique across all policy files",
+                f"duplicate id 'same' (first defined at {a}:5); ids of rules, tagging rules, "
+                "transforms and exceptions must be unique across all policy files",
                 str(b),
                 6,
                 "rules[0].id",
@@ -295,7 +296,7 @@ rules:
     assert _details(exc) == [
         d(
             "unknown pattern prefix 'ibm' in 'ibm:eu-de'; expected one of onprem:, aws:, gcp:, "
-            "azure:, jurisdiction:, country:, site:, provider:",
+            "azure:, jurisdiction:, country:, site:, provider:, class:",
             7,
             "locations",
             "eea",
@@ -320,7 +321,7 @@ rules:
         ),
         d(
             "unknown provider 'oracle' in 'provider:oracle'; "
-            "expected one of onprem, aws, gcp, azure",
+            "expected one of onprem, aws, gcp, azure (or a glob such as *)",
             15,
             "rules",
             0,

@@ -342,7 +342,8 @@ def test_naive_mask_lets_derived_data_leave_the_eea(
         ),
         {"patients": SimDataset("patients", "onprem:fra-dc1", 50.0, {"residency": "EU"})},
     )
-    policies = load_policies(ROOT / "policies" / "eu-residency.yaml")
+    policies = load_policies(ROOT / "policies" / "locations.yaml",
+                             ROOT / "policies" / "eea-residency.yaml")
     elig = Eligibility.from_policies(wl, sites, "fra-dc", policies)
     assert elig.allowed(1, "naive")[1] == elig.cloud_sites  # train reads nothing directly
     onprem = OnPremConfig(site="fra-dc", location="onprem:fra-dc1", nodes=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -109,6 +109,21 @@ def _show(plan: Any, as_json: bool, output: Path | None) -> None:
         out.print(f"\nplan written to {_plain(output)}", highlight=False)
 
 
+def _show_queue(plan: Any, decided: dict[str, Any]) -> None:
+    """Per job of a queue: on-prem when ready, waiting for on-prem, or burst, and why."""
+    from rich.table import Table
+
+    from placer.queue import queue_lines
+
+    table = Table(title="queue: who waits for on-prem, who bursts", title_justify="left")
+    for col in ("pipeline", "job", "site", "verdict", "why"):
+        table.add_column(col)
+    for line in queue_lines(plan, decided["pipeline"], decided["queue"], decided["onprem"]):
+        table.add_row(*(_plain(x) for x in (line.pipeline, line.job, line.site, line.verdict,
+                                             line.why)))
+    out.print(table)
+
+
 OfflineOpt = Annotated[
     bool,
     typer.Option("--offline", help="use only what the files say: ask no store where a dataset "
@@ -116,28 +131,43 @@ OfflineOpt = Annotated[
 ]
 
 
-def _run_plan(pipeline_path: Path, inventory: Path | None, policies: list[Path],
-              objective: str, deadline: str | None, budget: str | None,
+def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
+              policies: list[Path], objective: str, deadline: str | None, budget: str | None,
               time_limit: float = 60.0, decided: dict[str, Any] | None = None, *,
               offline: bool = False, facts: dict[str, Any] | None = None,
               journal: Path | None = None) -> Any:
     """Load, resolve the datasets given by URI through their stores (unless ``offline``),
     plan. ``facts`` receives the pipeline as written (``written``), as planned (``resolved``)
-    and the stores asked (``stores``), for submit's re-check."""
+    and the stores asked (``stores``), for submit's re-check. Several pipelines are planned
+    together as one queue (:func:`placer.queue.combine`); ``facts["queue"]`` receives them."""
     import placer
     from placer import backends
     from placer.catalog import default_catalog, default_inventory, resolve_inventory
     from placer.loading import check_dataset_sites, load_pipeline_with_source
     from placer.resolve import needs_store, resolve_datasets
 
-    pipeline, sm = load_pipeline_with_source(pipeline_path)
+    paths = [pipeline_path] if isinstance(pipeline_path, Path) else list(pipeline_path)
+    loaded = [load_pipeline_with_source(p) for p in paths]
     inv = placer.load_inventory(inventory) if inventory else default_inventory()
     pol = placer.load_policies(*policies) if policies else None
     for f in pol.skipped if pol else ():
         err.print(f"note: not a policy file (not .yaml/.yml), not loaded: {f}",
                   highlight=False, markup=False)
     sites = resolve_inventory(inv, default_catalog())
-    check_dataset_sites(pipeline, sites, sm)
+    for one, sm in loaded:
+        check_dataset_sites(one, sites, sm)
+    if len(loaded) == 1:
+        pipeline = loaded[0][0]
+    else:
+        from placer.queue import combine
+
+        members = [one for one, _ in loaded]
+        pipeline = combine(members)
+        if facts is not None:
+            facts["queue"] = members
+        if decided is not None:
+            decided["queue"] = members
+            decided["onprem"] = [s.name for s in sites if s.kind == "onprem"]
     if objective not in ("cost", "time"):
         raise ConfigError(f"--objective must be cost or time, got {objective!r}")
     # Datasets given by URI: their facts from their stores (docs/storage.md); planned on.
@@ -182,7 +212,8 @@ def _budget_spend(policies: Any, journal: Path | None) -> dict[str, float]:
 
 @app.command()
 def plan(
-    pipeline: Annotated[Path, typer.Argument(help="pipeline YAML")],
+    pipeline: Annotated[list[Path], typer.Argument(
+        help="pipeline YAML; several are planned together against shared on-prem capacity")],
     inventory: Annotated[Path | None, typer.Option(help="inventory YAML (or embedded)")] = None,
     policies: Annotated[
         list[Path] | None, typer.Option(help="policy file or folder; repeatable")
@@ -213,6 +244,10 @@ def plan(
     beside the journal) unless --no-log; if it cannot be, the plan is still shown, with a
     warning, and the exit code is the plan's.
 
+    Several pipelines are planned as one queue against the same inventory and policies (jobs
+    named <pipeline>__<job>), and the plan says which jobs run on-prem when ready, which wait
+    for on-prem GPUs and which burst to a cloud, and why.
+
     Exit codes: 0 placed; 1 held or infeasible (the plan says why); 2 bad input (each problem
     with its file, line and field); 3 the solver found no plan within --time-limit.
     """
@@ -223,6 +258,8 @@ def plan(
     except PlacerError as exc:
         raise _fail(exc) from None
     _show(result, as_json, output)
+    if "queue" in decided and result.jobs and not as_json:
+        _show_queue(result, decided)
     if not no_log:
         try:
             logged = _log_decision("plan", result, decided)

@@ -40,8 +40,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "edges": ("executor", "decisions", "journal", "resolve", "backends", "storage", "secrets",
               "testing"),
     "core": (
-        "scheduler", "limits", "online", "pricing", "optimizer", "explain", "cluster_spec",
-        "schema",
+        "scheduler", "queue", "limits", "online", "pricing", "optimizer", "explain",
+        "cluster_spec", "schema",
         "loading", "policy", "catalog", "models", "tags", "yamlio", "units", "errors",
     ),
 }
@@ -64,7 +64,7 @@ ALLOWED: dict[str, str] = {
     "placer": "catalog errors executor explain journal loading models policy scheduler",
     "__main__": "cli",
     "cli": "backends catalog cluster_spec decisions errors executor explain journal loading models "
-           "placer policy ~report resolve schema secrets ~sim units yamlio",
+           "placer policy queue ~report resolve schema secrets ~sim units yamlio",
     "report": "errors placer sim",
     # simulator
     "sim": "catalog errors models online optimizer policy pricing yamlio",
@@ -84,6 +84,7 @@ ALLOWED: dict[str, str] = {
     "testing": "backends errors models storage",
     # core
     "scheduler": "catalog limits models optimizer policy pricing units",
+    "queue": "errors models",
     "limits": "models policy pricing",
     "online": "optimizer pricing",
     "pricing": "catalog models optimizer",

@@ -16,7 +16,9 @@ written out in ``docs/cost-model.md``; in short:
 * **time and bill**: inputs are staged first, then the node is requested, provisioned and runs
   the job: ``start >= ready + transfer + provisioning``; the node is billed from its request,
   so a cloud run costs ``nodes x price x (provisioning + run)`` (:meth:`Quote.bill_usd`); on
-  spot the run is stretched to ``run x (1 + spot_overhead)`` (:func:`spot_run_h`);
+  spot the run takes the expected preemptions, waits and re-provisioning measured on the
+  region's spot trace (:func:`spot_run`; the table: ``docs/catalog.md``), or ``run x (1 +
+  spot_overhead)`` where a site sets that figure (:func:`spot_run_h`);
 * **on-prem**: ``gpus x run x cost_per_gpu_hour`` of the pool, no provisioning;
 * **moving data**: ``GB x USD/GB`` and ``GB x 8 / Gbit/s`` of the link between two locations,
   the inventory's ``network:`` entries first, then the catalog's egress model (:func:`link`).
@@ -32,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from placer.catalog import Catalog, gpu_matches, is_gpu_only, link_for
+from placer.catalog import Catalog, SpotStats, gpu_matches, is_gpu_only, link_for, spot_stats
 from placer.models import Job, Location, Offer, ResolvedSite
 from placer.models import Link as NetworkLink
 from placer.optimizer import Link, Option
@@ -40,12 +42,15 @@ from placer.optimizer import Link, Option
 __all__ = [
     "DEFAULT_HOST_SPOT_USD_PER_GPU_H",
     "DEFAULT_HOST_USD_PER_GPU_H",
+    "DEFAULT_RESTART_H",
     "HOST_VM",
     "SECONDS_PER_HOUR",
+    "SPOT_QUANTILE",
     "Candidate",
     "HostVm",
     "PricedOffer",
     "Quote",
+    "SpotRun",
     "cheapest_quote",
     "cloud_option",
     "gpu_matches",
@@ -57,6 +62,8 @@ __all__ = [
     "price_offers",
     "run_time",
     "site_candidates",
+    "spot_estimate",
+    "spot_run",
     "spot_run_h",
 ]
 
@@ -221,10 +228,119 @@ def cheapest_quote(
 # -- options for the optimizer -------------------------------------------------------------------
 
 
+DEFAULT_RESTART_H: Final = 0.2
+"""Hours of work redone after each spot preemption: restoring the last checkpoint and redoing
+the work since it. Can't Be Late's changeover delay (``restart_overhead_hours=0.2``,
+``provisioning_latency.csv``) and the simulator's ``restart_overhead_h``; the same as
+checkpointing every 24 minutes and losing half an interval on average. Jobs state no checkpoint
+interval of their own (yet), so every job gets this figure."""
+
+SPOT_QUANTILE: Final = 0.9
+"""The quantile of a spot run's duration shown beside the expected one."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpotRun:
+    """What ``run_h`` hours of work take on spot, after the first provisioning (hours).
+
+    ``expected_h`` and ``billed_h`` are means; ``conservative_h`` is the
+    :data:`SPOT_QUANTILE` duration, never below ``expected_h``. With a flat ``spot_overhead``
+    all three are ``run x (1 + overhead)`` and ``stats`` is None.
+    """
+
+    run_h: float
+    expected_h: float
+    """Expected wall time: first wait for capacity, the work, and per preemption the wait to
+    regain capacity, the re-provisioning and the redone work."""
+    conservative_h: float
+    """The duration met with probability about :data:`SPOT_QUANTILE` (see :func:`spot_run`):
+    shown beside the plan's spot choices, so a user sees the tail the mean hides."""
+    billed_h: float
+    """Expected hours billed: the work, re-provisioning and redone work (not the waits)."""
+    preemptions: float
+    """Expected number of preemptions."""
+    stats: SpotStats | None = None
+    """The region's statistics; None for a flat overhead."""
+    overhead: float | None = None
+    """The site's explicit ``spot_overhead``, when that priced the run."""
+
+    def note(self) -> str:
+        """A short account for a plan's evidence: where the figures come from."""
+        if self.stats is None:
+            return f"spot_overhead {self.overhead:g} set on the site"
+        st = self.stats
+        # A borrowed row's trace already says what it was borrowed from.
+        where = st.trace if st.borrowed else f"trace {st.trace}"
+        return (f"expected {self.expected_h:.2f} h for {self.run_h:g} h of work, "
+                f"p{SPOT_QUANTILE * 100:.0f} {self.conservative_h:.2f} h, "
+                f"{self.preemptions:.2f} preemptions; {where}")
+
+
 def spot_run_h(run_h: float, spot_overhead: float) -> float:
-    """The run time planned on spot: ``run x (1 + spot_overhead)``, the expected preemptions
-    and restarts (the simulator replays real ones instead)."""
+    """The run time on spot under a flat overhead: ``run x (1 + spot_overhead)``."""
     return run_h * (1.0 + spot_overhead)
+
+
+def spot_run(
+    run_h: float,
+    stats: SpotStats,
+    *,
+    provisioning_h: float,
+    restart_h: float = DEFAULT_RESTART_H,
+) -> SpotRun | None:
+    """``run_h`` hours of work on spot capacity that behaves like ``stats`` says; None when
+    preemptions come faster than a restart can pay off (the run never finishes on average).
+
+    The model. While up, preemptions come at rate ``l = 1/mtbf_h``
+    per hour, the long-run rate of the trace whatever the distribution of its up times
+    (renewal reward). Each one costs ``c = provisioning_h + restart_h`` of billed up time
+    (the nodes come back, the job restores its checkpoint and redoes the work since it:
+    :data:`DEFAULT_RESTART_H`) and ``mttr_h`` of unbilled waiting for capacity. That up time
+    can be preempted too, so the expected number of preemptions is
+    ``n = l * run / (1 - l * c)``, the hours billed ``run + n * c`` and the expected wall time
+    ``wait_h + run + n * (c + mttr_h)``, where ``wait_h`` is the expected wait for capacity at
+    the first request (the first provisioning is the option's start delay, billed apart).
+
+    The conservative duration is the region's replayed 90th percentile
+    (``SpotStats.p90_extra``: the trace replayed with the simulator's rules from requests all
+    along it), moved by ``n`` times any difference between this run's ``c`` and the replay's,
+    and never below the expected time. Assumptions: the job waits for its own region's
+    capacity (it does not fail over to on-demand or elsewhere); the same pattern for every GPU
+    type and node count (the traces are single V100 nodes; co-preemptions of one type in a
+    zone are near simultaneous); checkpointing itself costs nothing. Against the replay, the
+    expected bill is within a few per cent, while the expected wall time is 5-20 % low in the
+    flaky regions (bad spells bring both more preemptions and longer waits): the percentile,
+    not the mean, is what deadlines are checked against.
+    """
+    lam = 0.0 if math.isinf(stats.mtbf_h) else 1.0 / stats.mtbf_h
+    c = provisioning_h + restart_h
+    if lam * c >= 1.0:
+        return None
+    n = lam * run_h / (1.0 - lam * c)
+    billed = run_h + n * c
+    expected = stats.wait_h + billed + n * stats.mttr_h
+    shift = n * (c - stats.provisioning_h - stats.restart_h)
+    conservative = max(expected, run_h + stats.p90_extra(run_h) + shift)
+    return SpotRun(run_h, expected, conservative, billed, n, stats)
+
+
+def spot_estimate(
+    location: str,
+    run_h: float,
+    *,
+    provisioning_h: float,
+    spot_overhead: float | None = None,
+    stats: SpotStats | None = None,
+    restart_h: float = DEFAULT_RESTART_H,
+) -> SpotRun | None:
+    """A spot run at ``location``: a flat ``spot_overhead`` when one is given (a site that
+    sets it overrides the traces), else :func:`spot_run` with ``stats`` or the catalog's
+    :func:`placer.catalog.spot_stats` for the location (borrowed where it has no trace)."""
+    if spot_overhead is not None:
+        d = spot_run_h(run_h, spot_overhead)
+        return SpotRun(run_h, d, d, d, 0.0, None, spot_overhead)
+    st = stats if stats is not None else spot_stats(location)
+    return spot_run(run_h, st, provisioning_h=provisioning_h, restart_h=restart_h)
 
 
 def cloud_option(
@@ -232,24 +348,44 @@ def cloud_option(
     *,
     run_h: float,
     provisioning_h: float,
-    spot_overhead: float,
+    spot_overhead: float | None = None,
+    spot_stats: SpotStats | None = None,
+    restart_h: float = DEFAULT_RESTART_H,
     site: str | None = None,
     penalty_usd: float = 0.0,
 ) -> Option:
     """The optimizer option of running a job of ``run_h`` hours on ``quote``'s nodes.
 
     ``start_delay_h`` is the provisioning (the inputs' transfer comes before it, from the
-    problem's edges and reads); ``duration_h`` the run, stretched on spot; ``compute_usd``
-    :meth:`Quote.bill_usd` of both. ``site`` overrides the name reported back.
+    problem's edges and reads). On demand, ``duration_h`` is the run and ``compute_usd``
+    :meth:`Quote.bill_usd` of both. On spot (:func:`spot_estimate`: ``spot_overhead`` if given,
+    else the region's trace statistics), ``duration_h`` is the expected duration (the work
+    with the expected preemptions, waits and restarts) and ``compute_usd`` the expected bill:
+    the optimizer checks deadlines against the duration, so a job with little slack goes to
+    spot only when the plan still meets its deadline with the expected delay. The
+    :data:`SPOT_QUANTILE` duration is evidence (in the option's label), not planned on: a
+    plan on means is what the cost model promises everywhere else. ``site`` overrides the
+    name reported back.
+
+    Raises:
+        ValueError: a spot run that never finishes (preemptions faster than restarts).
     """
-    d = spot_run_h(run_h, spot_overhead) if quote.spot else run_h
+    if quote.spot:
+        sr = spot_estimate(quote.location, run_h, provisioning_h=provisioning_h,
+                           spot_overhead=spot_overhead, stats=spot_stats, restart_h=restart_h)
+        if sr is None:
+            raise ValueError(f"spot at {quote.location} never finishes a {run_h:g} h run: "
+                             "preemptions come faster than a restart pays off")
+        d, billed = sr.expected_h, sr.billed_h
+    else:
+        d = billed = run_h
     return Option(
         site=quote.site if site is None else site,
         location=quote.location,
         gpu=quote.gpu,
         spot=quote.spot,
         duration_h=d,
-        compute_usd=quote.bill_usd(provisioning_h, d),
+        compute_usd=quote.bill_usd(provisioning_h, billed),
         start_delay_h=provisioning_h,
         penalty_usd=penalty_usd,
     )
@@ -312,9 +448,12 @@ def site_candidates(
     """Every way to run a job of ``gpus`` GPUs with run times ``gpu_types`` at ``site``.
 
     On-prem: one option per pool that matches one of the job's GPU types and holds ``gpus``.
-    Cloud: per GPU-type key and pricing mode (on demand; spot only when ``spot_ok`` and an offer
-    has a spot price) the cheapest node shape among the offers that take their run time from
-    that key; every other shape is dominated (same place, run time and start-up delay, dearer).
+    Cloud: per GPU-type key and pricing mode (on demand; spot only when ``spot_ok``, an offer
+    has a spot price and the region's spot run finishes at all: :func:`spot_estimate`) the
+    cheapest node shape among the offers that take their run time from that key; every other
+    shape is dominated (same place, run time and start-up delay, dearer). A spot option's
+    label says where its duration comes from (the region's trace, a borrowed pattern, or the
+    site's ``spot_overhead``), so a plan's evidence shows it.
     Order: the job's GPU types as declared, on-prem pools in site order, on demand before spot.
     """
     out: list[Candidate] = []
@@ -344,10 +483,18 @@ def site_candidates(
             q = Quote(site.name, loc, o.instance, o.gpu, nodes, o.gpus_per_node, spot, usd,
                       nodes * o.gpus_per_node)
             delay = site.spot_provisioning_h if spot else site.provisioning_h
-            opt = cloud_option(q, run_h=hours, provisioning_h=delay,
-                               spot_overhead=site.spot_overhead, penalty_usd=penalty_usd)
-            out.append(Candidate(opt, nodes=nodes, gpus=q.gpu_h_per_h,
-                                 label=_label(o.gpu, o.instance_type, nodes, spot)))
+            label = _label(o.gpu, o.instance_type, nodes, spot)
+            stats: SpotStats | None = None
+            if spot:
+                sr = spot_estimate(loc, hours, provisioning_h=delay,
+                                   spot_overhead=site.spot_overhead)
+                if sr is None:  # preempted faster than it restarts: no spot option here
+                    continue
+                stats = sr.stats
+                label = f"{label} ({sr.note()})"
+            opt = cloud_option(q, run_h=hours, provisioning_h=delay, spot_overhead=(
+                site.spot_overhead), spot_stats=stats, penalty_usd=penalty_usd)
+            out.append(Candidate(opt, nodes=nodes, gpus=q.gpu_h_per_h, label=label))
     return out
 
 

@@ -168,7 +168,9 @@ def resolve_inventory(
     the pools as given, provisioning 0. Cloud: the catalog's Location for the region, with the
     site's extra jurisdictions added; ``site.country``, if given, must equal the catalog's;
     offers are the site's if it states any, else the catalog's; provisioning is the site's
-    figure (for on-demand and spot alike) or the catalog default.
+    figure (for on-demand and spot alike) or the catalog default; ``spot_overhead`` is the
+    site's, None when it sets none (spot is then priced from
+    :func:`placer.catalog.spot_stats`).
 
     Storage follows the bucket rule (:func:`storage_problems`): an on-prem site's ``storage``
     is on its own ``storage_endpoint``, and one bucket name is on one store. Network entries

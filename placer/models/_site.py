@@ -81,12 +81,16 @@ class Site(Model):
     provisioning: Hours | None = Field(
         default=None, description="time from request to a ready node (cloud); catalog default"
     )
-    spot_overhead: float = Field(
-        default=0.1,
+    spot_overhead: float | None = Field(
+        default=None,
         ge=0,
         le=100,
         allow_inf_nan=False,
-        description="expected extra run time on spot from preemption and restart, as a fraction",
+        description=(
+            "expected extra run time on spot from preemption and restart, as a fraction "
+            "(0.1 = +10 %); set, it overrides the estimate from the region's measured spot "
+            "traces (catalog spot_stats.csv), which is used when it is left out"
+        ),
     )
     labels: dict[str, str] = Field(default_factory=dict)
     cluster: Cluster | None = Field(
@@ -251,7 +255,8 @@ class ResolvedSite(Model):
     offers: tuple[Offer, ...] = ()
     provisioning_h: float = 0.0
     spot_provisioning_h: float = 0.0
-    spot_overhead: float = 0.0
+    spot_overhead: float | None = None
+    """The site's explicit figure; None: priced from the region's spot statistics."""
     labels: dict[str, str] = Field(default_factory=dict)
     cluster: Cluster | None = None
     storage: str | None = None

@@ -47,7 +47,7 @@ from placer.models import (
     Site,
 )
 from placer.policy import PolicySet, load_policies
-from placer.scheduler import plan
+from placer.scheduler import plan, plan_frontier
 
 __version__ = "0.1.0"
 
@@ -92,6 +92,7 @@ __all__ = [
     "load_pipeline",
     "load_policies",
     "plan",
+    "plan_frontier",
     "resume",
     "submit",
 ]

@@ -109,6 +109,55 @@ def _show(plan: Any, as_json: bool, output: Path | None) -> None:
         out.print(f"\nplan written to {_plain(output)}", highlight=False)
 
 
+def _show_frontier(plans: list[Any], as_json: bool, output: Path | None,
+                   plot: Path | None) -> None:
+    """The frontier: a table from the cheapest plan to the fastest, its JSON, its plot."""
+    text = "[\n" + ",\n".join(p.model_dump_json(indent=2) for p in plans) + "\n]"
+    if output is not None:
+        try:
+            output.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _fail(ConfigError(f"{output}: cannot write the plans: {exc.strerror}")) from None
+    if plot is not None and plans[0].status == "placed":
+        from placer.report import PlotsUnavailable, frontier
+
+        try:
+            frontier(plans, plot)
+        except PlotsUnavailable as exc:
+            raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(text + "\n")
+        return
+    if plans[0].status != "placed":
+        _show(plans[0], False, None)
+        return
+    t = Table(title=_cell(f"{plans[0].pipeline}: cost-makespan frontier, cheapest first"),
+              title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("#", "cost", "makespan", "optimal", "on-prem", "cloud", "spot",
+                "moved since the previous plan"):
+        t.add_column(col, justify="right" if col in ("#", "cost", "makespan", "on-prem",
+                                                     "cloud", "spot") else "left")
+    prev: Any = None
+    for i, p in enumerate(plans, 1):
+        onprem = sum(1 for j in p.jobs.values() if j.location.startswith("onprem:"))
+        spot = sum(1 for j in p.jobs.values() if j.spot)
+        moved = "" if prev is None else ", ".join(
+            f"{name} → {j.site} {j.gpu}{' spot' if j.spot else ''}" for name, j in p.jobs.items()
+            if (prev.jobs[name].site, prev.jobs[name].gpu, prev.jobs[name].spot)
+            != (j.site, j.gpu, j.spot))
+        t.add_row(str(i), f"${p.cost_usd:,.2f}", format_duration(p.makespan_h),
+                  "yes" if p.optimal else f"gap {p.gap or 0:.2%}", str(onprem),
+                  str(len(p.jobs) - onprem), str(spot), _cell(moved))
+        prev = p
+    out.print(t)
+    out.print("A frontier is not logged: plan the point you choose with --deadline.",
+              highlight=False)
+    if plot is not None:
+        out.print(f"frontier plot written to {_plain(plot)}", highlight=False)
+    if output is not None:
+        out.print(f"plans written to {_plain(output)}", highlight=False)
+
+
 def _show_queue(plan: Any, decided: dict[str, Any]) -> None:
     """Per job of a queue: on-prem when ready, waiting for on-prem, or burst, and why."""
     from rich.table import Table
@@ -135,7 +184,7 @@ def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
               policies: list[Path], objective: str, deadline: str | None, budget: str | None,
               time_limit: float = 60.0, decided: dict[str, Any] | None = None, *,
               offline: bool = False, facts: dict[str, Any] | None = None,
-              journal: Path | None = None) -> Any:
+              journal: Path | None = None, points: int | None = None) -> Any:
     """Load, resolve the datasets given by URI through their stores (unless ``offline``),
     plan. ``facts`` receives the pipeline as written (``written``), as planned (``resolved``)
     and the stores asked (``stores``), for submit's re-check. Several pipelines are planned
@@ -168,8 +217,8 @@ def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
         if decided is not None:
             decided["queue"] = members
             decided["onprem"] = [s.name for s in sites if s.kind == "onprem"]
-    if objective not in ("cost", "time"):
-        raise ConfigError(f"--objective must be cost or time, got {objective!r}")
+    if objective not in ("cost", "time") and not (objective == "pareto" and points):
+        raise ConfigError(f"--objective must be cost, time or pareto, got {objective!r}")
     # Datasets given by URI: their facts from their stores (docs/storage.md); planned on.
     uris = [d.uri for d in pipeline.datasets if d.uri and needs_store(d)]
     stores = None if offline or not uris else backends.stores_for_datasets(sites, uris)
@@ -181,6 +230,12 @@ def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
         decided.update(pipeline=pipeline, inventory=inv, policies=pol, time_limit_s=time_limit,
                        spent=spent)
     try:
+        if objective == "pareto":
+            if deadline is not None or budget is not None:
+                raise ConfigError("--objective pareto traces every cost-makespan trade-off; "
+                                  "it takes no --deadline or --budget")
+            return placer.plan_frontier(pipeline, inv, pol, max_points=points or 10,
+                                        time_limit_s=time_limit, spent=spent)
         return placer.plan(pipeline, inv, pol, objective=objective,  # type: ignore[arg-type]
                            deadline=deadline, budget=budget, time_limit_s=time_limit,
                            spent=spent)
@@ -218,7 +273,9 @@ def plan(
     policies: Annotated[
         list[Path] | None, typer.Option(help="policy file or folder; repeatable")
     ] = None,
-    objective: Annotated[str, typer.Option(help="cost (min cost) or time (min makespan)")] = "cost",
+    objective: Annotated[str, typer.Option(
+        help="cost (min cost), time (min makespan) or pareto (the cost-makespan frontier)")
+    ] = "cost",
     deadline: Annotated[str | None, typer.Option(help="makespan bound, e.g. 12h")] = None,
     budget: Annotated[str | None, typer.Option(help="cost bound, e.g. $500")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
@@ -231,8 +288,17 @@ def plan(
     ] = False,
     offline: OfflineOpt = False,
     journal: JournalOpt = None,
+    points: Annotated[int, typer.Option(
+        help="with --objective pareto: at most this many plans", min=2)] = 10,
+    plot: Annotated[Path | None, typer.Option(
+        help="with --objective pareto: write the frontier as a PNG here")] = None,
 ) -> None:
     """Plan a pipeline: every job on an allowed site, min cost or min makespan.
+
+    --objective pareto plans the whole cost-makespan frontier: a table of plans from the
+    cheapest to the fastest (each a full plan; --json prints them all, --plot draws them).
+    A frontier is a menu, not a decision: it is not logged; plan the point you choose with
+    --deadline.
 
     Budgets of limit rules count what earlier runs in the journal were charged this period.
 
@@ -254,9 +320,13 @@ def plan(
     decided: dict[str, Any] = {}
     try:
         result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget,
-                           time_limit, decided=decided, offline=offline, journal=journal)
+                           time_limit, decided=decided, offline=offline, journal=journal,
+                           points=points if objective == "pareto" else None)
     except PlacerError as exc:
         raise _fail(exc) from None
+    if isinstance(result, list):
+        _show_frontier(result, as_json, output, plot)
+        raise typer.Exit(EXIT_OK if result[0].status == "placed" else EXIT_NOT_PLACED)
     _show(result, as_json, output)
     if "queue" in decided and result.jobs and not as_json:
         _show_queue(result, decided)

@@ -219,21 +219,42 @@ def _site_hints(job: str, verdict: SiteVerdict,
 # -- the machine form ------------------------------------------------------------------------------
 
 
-def job_explanation(plan: Plan, job: str) -> JobExplanation:
-    """One job of ``plan``, explained (raises ``KeyError`` for a job the plan does not know)."""
+class _PlanFacts:
+    """What every job's explanation reads from the plan as a whole, gathered once per plan, so
+    explaining N jobs is linear in the plan rather than N times its reasons and evidence."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.removals = _removals(plan)
+        self.budgets = budget_uses(plan)
+        self.reasons: dict[str, list[str]] = {}
+        self.warnings: dict[str, list[str]] = {}
+        # A job's lines start "job: " (job names hold neither ':' nor spaces).
+        for lines, by_job in ((plan.reasons, self.reasons), (plan.warnings, self.warnings)):
+            for line in lines:
+                head, sep, _ = line.partition(": ")
+                if sep:
+                    by_job.setdefault(head, []).append(line)
+
+
+def job_explanation(plan: Plan, job: str, *, facts: _PlanFacts | None = None
+                    ) -> JobExplanation:
+    """One job of ``plan``, explained (raises ``KeyError`` for a job the plan does not know).
+
+    ``facts`` is the plan's :class:`_PlanFacts` when several jobs of one plan are explained.
+    """
     if job not in plan.verdicts and job not in plan.jobs:
         known = ", ".join(sorted(set(plan.verdicts) | set(plan.jobs)))
         raise KeyError(f"no job {job!r} in this plan (jobs: {known})")
+    facts = facts or _PlanFacts(plan)
     verdicts = plan.verdicts.get(job, {})
-    removals = _removals(plan)
-    sites = {s: (v.model_copy(update={"hints": _site_hints(job, v, removals)}) if v.rules
+    sites = {s: (v.model_copy(update={"hints": _site_hints(job, v, facts.removals)}) if v.rules
                  else v) for s, v in verdicts.items()}
-    own = tuple(r[len(job) + 2:] for r in plan.reasons if r.startswith(f"{job}: "))
+    own = tuple(r[len(job) + 2:] for r in facts.reasons.get(job, ()))
     held_by_data = any((v.note or "").startswith("held: ") for v in verdicts.values())
     held_by_cap = any(r.startswith("held by limit") for r in own)
     reasons, hints = list(own), [h for h in (_hold_hint(r) for r in own) if h]
     placement = plan.jobs.get(job)
-    budgets = budget_uses(plan) if placement is None else ()
+    budgets = facts.budgets if placement is None else ()
     for b in budgets:
         held, hint = _budget_hold(b)
         reasons.append(held if plan.status == "held" else
@@ -251,20 +272,21 @@ def job_explanation(plan: Plan, job: str) -> JobExplanation:
         tags={k: tuple(v) for k, v in plan.tags.get(job, {}).items()},
         sites=sites,
         evidence=plan.evidence.get(job, JobEvidence()),
-        warnings=tuple(w for w in plan.warnings if w.startswith(f"{job}: ")),
+        warnings=tuple(facts.warnings.get(job, ())),
     )
 
 
 def explain_data(plan: Plan, job: str | None = None) -> Explanation:
     """The machine form of :func:`explain_plan` (every job, or just ``job``)."""
     names = [job] if job is not None else list(dict.fromkeys([*plan.jobs, *plan.verdicts]))
+    facts = _PlanFacts(plan)
     return Explanation(
         pipeline=plan.pipeline, status=plan.status, objective=plan.objective,
         optimal=plan.optimal, cost_usd=plan.cost_usd, makespan_h=plan.makespan_h,
         policy_hash=plan.policy_hash, decided_on=plan.decided_on,
         reasons=tuple(plan.reasons), warnings=tuple(plan.warnings),
-        budget_charges=dict(plan.budget_charges), budgets=budget_uses(plan),
-        rules=dict(plan.rules), jobs={n: job_explanation(plan, n) for n in names},
+        budget_charges=dict(plan.budget_charges), budgets=facts.budgets,
+        rules=dict(plan.rules), jobs={n: job_explanation(plan, n, facts=facts) for n in names},
     )
 
 
@@ -309,9 +331,9 @@ def _evidence_lines(ev: JobEvidence) -> list[str]:
     return out
 
 
-def explain_job(plan: Plan, job: str) -> str:
+def explain_job(plan: Plan, job: str, *, facts: _PlanFacts | None = None) -> str:
     """Why ``job`` runs where it does, and for every other site why not."""
-    x = job_explanation(plan, job)
+    x = job_explanation(plan, job, facts=facts)
     out: list[str] = []
     p = x.placement
     if p is not None:
@@ -383,9 +405,11 @@ def explain_plan(plan: Plan, job: str | None = None) -> str:
     parts = [summary(plan)]
     if any(v.delta_cost_usd for row in plan.verdicts.values() for v in row.values()):
         parts.append("(For an eligible site that lost, the change in the plan's cost and makespan "
-                     "if the job moved there, every other job held where it is.)")
+                     "if the job moved there, every other job held where it is; the makespan "
+                     "change assumes on-prem pools have room.)")
+    facts = _PlanFacts(plan)
     for name in plan.jobs or plan.verdicts:
-        parts.append(explain_job(plan, name))
+        parts.append(explain_job(plan, name, facts=facts))
     return "\n\n".join(parts)
 
 

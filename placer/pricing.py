@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from placer.catalog import Catalog, SpotStats, gpu_matches, is_gpu_only, link_for, spot_stats
@@ -436,6 +437,12 @@ def _label(gpu: str, instance_type: str | None, nodes: int, spot: bool) -> str:
     return f"{gpu}, {shape}, {'spot' if spot else 'on-demand'}"
 
 
+@lru_cache(maxsize=256)
+def _priced(offers: tuple[Offer, ...], host: HostVm) -> tuple[PricedOffer, ...]:
+    """A site's offers priced once, not once per job (values: safe to share)."""
+    return price_offers(offers, host)
+
+
 def site_candidates(
     site: ResolvedSite,
     *,
@@ -469,7 +476,7 @@ def site_candidates(
                                     pool=f"{site.name}/{pool.gpu}")
                 out.append(Candidate(opt, nodes=0, gpus=gpus, label=f"{pool.gpu} on-prem"))
         return out
-    priced = price_offers(site.offers, host)
+    priced = _priced(tuple(site.offers), host)
     keys = [run_time(gpu_types, o.gpu) for o in priced]
     for key, hours in gpu_types.items():
         group = [o for o, k in zip(priced, keys, strict=True) if k is not None and k[0] == key]

@@ -47,10 +47,10 @@ def combine(pipelines: Sequence[Pipeline], name: str = "queue") -> Pipeline:
     for i, p in enumerate(pipelines):
         if p.name.casefold() in seen:
             first = seen[p.name.casefold()]
-            names = repr(p.name) if pipelines[first].name == p.name else \
+            spelt = repr(p.name) if pipelines[first].name == p.name else \
                 f"{pipelines[first].name!r} and {p.name!r}"
             raise ConfigError(
-                f"pipelines {first + 1} and {i + 1} are both named {names}; give each pipeline "
+                f"pipelines {first + 1} and {i + 1} are both named {spelt}; give each pipeline "
                 "of a queue its own name (jobs are planned as <pipeline>__<job>)")
         seen[p.name.casefold()] = i
     jobs: list[Job] = []

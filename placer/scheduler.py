@@ -9,12 +9,13 @@ The steps, each pure (no I/O beyond reading the embedded catalog once):
    priced by :mod:`placer.pricing`, the one cost model (``docs/cost-model.md``) that the
    simulator and the online strategies use too;
 4. solve; 5. assemble a :class:`Plan` with the evidence: rejected sites and rules, and for each
-   eligible site that lost, what it would have cost.
+   eligible site that lost, how the plan's cost and makespan would change if the job moved
+   there (exact, from the solution in one pass: :func:`placer.optimizer.move_deltas`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from placer.catalog import Catalog, default_catalog, default_inventory, resolve_inventory
@@ -30,13 +31,21 @@ from placer.models import (
     ResolvedSite,
     SiteVerdict,
 )
-from placer.optimizer import Edge, Problem, Read, Solution, evaluate, solve
+from placer.optimizer import (
+    Edge,
+    Problem,
+    Read,
+    Solution,
+    move_deltas,
+    pareto_frontier,
+    solve,
+)
 from placer.policy import JobEligibility, PolicySet, check_references, policy_hash
 from placer.policy import evaluate as evaluate_policies
 from placer.pricing import Candidate, job_candidates, links
 from placer.units import parse_duration, parse_price
 
-__all__ = ["Candidate", "build_problem", "plan"]
+__all__ = ["Candidate", "build_problem", "plan", "plan_frontier"]
 
 
 def plan(
@@ -78,11 +87,69 @@ def plan(
         A Plan with status ``placed``, ``held`` (some input's location or classification is
         unknown) or ``infeasible`` (with reasons). Never raises for an unplaceable pipeline.
     """
+    deadline_h = parse_duration(deadline) if deadline is not None else None
+    budget_usd = parse_price(budget) if budget is not None else None
+
+    def one(problem: Problem) -> list[Solution]:
+        return [solve(problem, objective, deadline_h=deadline_h, budget_usd=budget_usd,
+                      time_limit_s=time_limit_s)]
+
+    return _plans(pipeline, inventory, policies, one, objective=objective,
+                  deadline_h=deadline_h, budget_usd=budget_usd, catalog=catalog,
+                  pinned=pinned, exclude_sites=exclude_sites, today=today, spent=spent)[0]
+
+
+def plan_frontier(
+    pipeline: Pipeline,
+    inventory: Inventory | None = None,
+    policies: PolicySet | None = None,
+    *,
+    max_points: int = 10,
+    catalog: Catalog | None = None,
+    time_limit_s: float = 60.0,
+    today: date | None = None,
+    spent: Mapping[str, float] | None = None,
+) -> list[Plan]:
+    """The cost–makespan Pareto frontier of ``pipeline``, as plans: cheapest first, fastest last.
+
+    The policies, candidates and problem are built once; the optimizer's
+    :func:`~placer.optimizer.pareto_frontier` traces the frontier (exact labels on chains and
+    trees, else one min-cost solve per point with a tighter deadline). Every point is a whole
+    plan with its evidence, as if planned with ``objective="cost"`` and a deadline at its
+    makespan; a held or unplaceable pipeline gives one plan that says why.
+    """
+
+    def frontier(problem: Problem) -> list[Solution]:
+        points = pareto_frontier(problem, max_points=max_points, time_limit_s=time_limit_s)
+        if not points:
+            return [solve(problem, "cost", time_limit_s=time_limit_s)]
+        return points
+
+    return _plans(pipeline, inventory, policies, frontier, objective="cost", deadline_h=None,
+                  budget_usd=None, catalog=catalog, pinned=None, exclude_sites=(),
+                  today=today, spent=spent, per_point_deadline=True)
+
+
+def _plans(
+    pipeline: Pipeline,
+    inventory: Inventory | None,
+    policies: PolicySet | None,
+    solver: Callable[[Problem], list[Solution]],
+    *,
+    objective: Objective,
+    deadline_h: float | None,
+    budget_usd: float | None,
+    catalog: Catalog | None,
+    pinned: Mapping[str, str] | None,
+    exclude_sites: Collection[str],
+    today: date | None,
+    spent: Mapping[str, float] | None,
+    per_point_deadline: bool = False,
+) -> list[Plan]:
+    """The steps of :func:`plan`, with the solve step given: one plan per solution."""
     catalog = catalog or default_catalog()
     inventory = inventory or default_inventory()
     policies = policies or PolicySet(name="empty")
-    deadline_h = parse_duration(deadline) if deadline is not None else None
-    budget_usd = parse_price(budget) if budget is not None else None
     sites = resolve_inventory(inventory, catalog)
     check_references(policies.references, sites, policies.declared_locations)
     day = today or datetime.now(UTC).date()
@@ -117,8 +184,8 @@ def plan(
 
     held = [f"{j}: {reason}" for j in pipeline.topological_order() for reason in elig[j].held]
     if held:
-        return base.model_copy(update={"status": "held", "reasons": held,
-                                       "verdicts": _verdicts(elig, sites, {}, None, None)})
+        return [base.model_copy(update={"status": "held", "reasons": held,
+                                        "verdicts": _verdicts(elig, sites, {}, None, None)})]
 
     by_name = {s.name: s for s in sites}
     candidates: dict[str, list[Candidate]] = {}
@@ -140,15 +207,27 @@ def plan(
         candidates[job_name] = cands
     base = base.model_copy(update={"evidence": evidence})
     if capped:
-        return base.model_copy(update={"status": "held", "reasons": capped + reasons,
-                                       "verdicts": _verdicts(elig, sites, candidates, None, None)})
+        return [base.model_copy(update={"status": "held", "reasons": capped + reasons,
+                                        "verdicts": _verdicts(elig, sites, candidates, None,
+                                                              None)})]
     if reasons:
-        return base.model_copy(update={"status": "infeasible", "reasons": reasons,
-                                       "verdicts": _verdicts(elig, sites, candidates, None, None)})
+        return [base.model_copy(update={"status": "infeasible", "reasons": reasons,
+                                        "verdicts": _verdicts(elig, sites, candidates, None,
+                                                              None)})]
 
     problem = build_problem(pipeline, sites, inventory, catalog, candidates)
-    sol = solve(problem, objective, deadline_h=deadline_h, budget_usd=budget_usd,
-                time_limit_s=time_limit_s)
+    return [_placed(base, sol, pipeline, elig, sites, candidates, problem, policies, spent, day,
+                    per_point_deadline) for sol in solver(problem)]
+
+
+def _placed(base: Plan, sol: Solution, pipeline: Pipeline,
+            elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
+            candidates: Mapping[str, Sequence[Candidate]], problem: Problem,
+            policies: PolicySet, spent: Mapping[str, float] | None, day: date,
+            per_point_deadline: bool) -> Plan:
+    """The plan of one solution: placements, budgets checked, verdicts with move deltas."""
+    if per_point_deadline and sol.status != "infeasible":
+        base = base.model_copy(update={"deadline_h": sol.makespan_h})
     common = {
         "solver": sol.method,
         "solve_time_s": sol.solve_time_s,
@@ -249,40 +328,8 @@ def _no_option_reason(pipeline: Pipeline, job: str, e: JobEligibility,
             f"{j.resources.gpus}× any of its GPU types ({wanted})")
 
 
-# Beyond this many jobs the "what if it moved there" makespan is not computed: each answer
-# reschedules the whole DAG. Cost deltas are local and always computed.
-MAKESPAN_DELTA_MAX_JOBS = 150
-
-
-class _LocalCost:
-    """Cost of one job's option given every other job fixed: compute, penalty, and the data
-    moved on its own reads and edges (in and out). Exact, since cost is a sum over these."""
-
-    def __init__(self, problem: Problem) -> None:
-        self.p = problem
-        self.inbound: dict[str, list[Edge]] = {j: [] for j in problem.jobs}
-        self.outbound: dict[str, list[Edge]] = {j: [] for j in problem.jobs}
-        for e in problem.edges:
-            self.inbound[e.dst].append(e)
-            self.outbound[e.src].append(e)
-        self.reads: dict[str, list[Read]] = {j: [] for j in problem.jobs}
-        for r in problem.reads:
-            self.reads[r.job].append(r)
-
-    def _usd(self, a: str, b: str, gb: float) -> float:
-        return 0.0 if a == b else gb * self.p.links[(a, b)].usd_per_gb
-
-    def cost(self, job: str, option: int, choice: Mapping[str, int]) -> tuple[float, float]:
-        """(real cost, penalty) attributable to ``job`` at ``option``."""
-        opts = self.p.options
-        o = opts[job][option]
-        usd = o.compute_usd
-        usd += sum(self._usd(r.location, o.location, r.gb) for r in self.reads[job])
-        usd += sum(self._usd(opts[e.src][choice[e.src]].location, o.location, e.gb)
-                   for e in self.inbound[job])
-        usd += sum(self._usd(o.location, opts[e.dst][choice[e.dst]].location, e.gb)
-                   for e in self.outbound[job])
-        return usd, o.penalty_usd
+_NO_OFFER = SiteVerdict(eligible=True, note="offers none of the job's GPU types in the needed size")
+_ELIGIBLE = SiteVerdict(eligible=True)
 
 
 def _verdicts(elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
@@ -290,53 +337,58 @@ def _verdicts(elig: Mapping[str, JobEligibility], sites: Sequence[ResolvedSite],
               sol: Solution | None) -> dict[str, dict[str, SiteVerdict]]:
     """Per job and site: rejected by which rules, or eligible and what moving there would do.
 
-    "What moving there would do" holds every other job where the plan put it; the cost change
-    is exact, the makespan change (small pipelines only) ignores on-prem capacity.
+    "What moving there would do" holds every other job where the plan put it. Both changes
+    are exact and come from one pass over the problem (:func:`placer.optimizer.move_deltas`),
+    never a re-solve per site; the makespan change ignores on-prem capacity (the schedule as
+    :func:`placer.optimizer.evaluate` makes it), so it is the same whether or not a pool binds.
     """
     out: dict[str, dict[str, SiteVerdict]] = {}
     placed = sol is not None and sol.status != "infeasible" and problem is not None
     choice = {j: js.option for j, js in sol.jobs.items()} if placed and sol else {}
-    local = _LocalCost(problem) if placed and problem else None
-    timed = placed and problem is not None and len(problem.jobs) <= MAKESPAN_DELTA_MAX_JOBS
-    current = evaluate(problem, choice) if timed and problem else None
+    moves = move_deltas(problem, choice) if placed and problem is not None else None
+    rejected: dict[tuple[tuple[str, str, str], ...], SiteVerdict] = {}
     for job, e in elig.items():
         row: dict[str, SiteVerdict] = {}
+        cands = candidates.get(job, ())
+        at: dict[str, list[int]] = {}
+        for i, c in enumerate(cands):
+            at.setdefault(c.option.site, []).append(i)
+        held = SiteVerdict(eligible=False, note="held: " + "; ".join(e.held)) if e.held else None
+        m = moves.get(job) if moves is not None else None
         for site in sites:
             hits = e.rejected.get(site.name, ())
-            if e.held:
-                row[site.name] = SiteVerdict(eligible=False, note="held: " + "; ".join(e.held))
+            if held is not None:
+                row[site.name] = held
                 continue
             if hits:
-                row[site.name] = SiteVerdict(
-                    eligible=False, rules=tuple(h.rule for h in hits),
-                    messages=tuple(h.message for h in hits), hints=tuple(h.hint for h in hits))
+                key = tuple((h.rule, h.message, h.hint) for h in hits)
+                verdict = rejected.get(key)
+                if verdict is None:  # the same rules reject the same sites for many jobs
+                    rules, messages, hints = zip(*key, strict=True)
+                    verdict = rejected[key] = SiteVerdict(
+                        eligible=False, rules=rules, messages=messages, hints=hints)
+                row[site.name] = verdict
                 continue
-            idx = [i for i, c in enumerate(candidates.get(job, ())) if c.option.site == site.name]
+            idx = at.get(site.name)
             if not idx:
-                row[site.name] = SiteVerdict(eligible=True, note="offers none of the job's GPU "
-                                             "types in the needed size")
+                row[site.name] = _NO_OFFER
                 continue
-            if local is None:
-                row[site.name] = SiteVerdict(eligible=True)
+            if m is None:
+                row[site.name] = _ELIGIBLE
                 continue
             if choice[job] in idx:
-                row[site.name] = SiteVerdict(eligible=True, best_option=candidates[job][choice[job]]
-                                             .label, delta_cost_usd=0.0, delta_makespan_h=0.0,
-                                             note="chosen")
+                row[site.name] = SiteVerdict(
+                    eligible=True, best_option=cands[choice[job]].label, delta_cost_usd=0.0,
+                    delta_makespan_h=0.0, note="chosen")
                 continue
-            now_usd, now_pen = local.cost(job, choice[job], choice)
-            scored = []
-            for i in idx:
-                usd, pen = local.cost(job, i, choice)
-                scored.append((usd + pen - now_usd - now_pen, usd - now_usd, i))
-            _, delta_usd, i = min(scored)
-            delta_h = None
-            if current is not None and problem is not None:
-                delta_h = evaluate(problem, {**choice, job: i}).makespan_h - current.makespan_h
+            # Cheapest here in the objective (cost + penalty), then real cost, then order.
+            _, delta_usd, i = min((m.cost_usd[i] + m.penalty_usd[i], m.cost_usd[i], i)
+                                  for i in idx)
             row[site.name] = SiteVerdict(
-                eligible=True, best_option=candidates[job][i].label,
-                delta_cost_usd=delta_usd, delta_makespan_h=delta_h)
-        for site in sites:  # what audit-mode rules and exceptions did, whatever the verdict
+                eligible=True, best_option=cands[i].label, delta_cost_usd=delta_usd,
+                delta_makespan_h=m.makespan_h[i])
+        # What audit-mode rules and exceptions did, whatever the verdict.
+        for site in sites if e.audit or e.waived else ():
             notes = {
                 "audit": tuple(f"{h.rule} ({h.mode})" for h in e.audit.get(site.name, ())),
                 "waived": tuple(f"{w.rule} by exception {w.exception} (ticket {w.ticket}, "

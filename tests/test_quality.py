@@ -65,7 +65,7 @@ ALLOWED: dict[str, str] = {
     "__main__": "cli",
     "cli": "backends catalog cluster_spec decisions errors executor explain journal loading models "
            "placer policy queue ~report resolve schema secrets ~sim units yamlio",
-    "report": "errors placer sim",
+    "report": "errors models placer sim",
     # simulator
     "sim": "catalog errors models online optimizer policy pricing yamlio",
     # plugins

@@ -216,7 +216,8 @@ class Pipeline(Model):
     def inputs_of(self, job: Job | str) -> tuple[InputRef, ...]:
         """The resolved inputs of a job, in the order it lists them."""
         j = self._jobs[job] if isinstance(job, str) else job
-        return tuple(self._refs[r] for r in j.inputs)
+        refs = self._refs  # one private-attribute lookup, not one per input (hot in lineage)
+        return tuple(refs[r] for r in j.inputs)
 
     def graph(self) -> nx.DiGraph:
         """Job DAG; edge attribute ``gb`` is the data that moves (0 for ``after`` edges)."""

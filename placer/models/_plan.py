@@ -47,7 +47,11 @@ class SiteVerdict(Model):
     delta_cost_usd: float | None = Field(
         default=None, description="plan cost change if the job moved here, others fixed"
     )
-    delta_makespan_h: float | None = None
+    delta_makespan_h: float | None = Field(
+        default=None,
+        description="makespan change if the job moved here, others fixed (on-prem pools "
+        "assumed to have room: capacity is not re-checked)",
+    )
     note: str | None = None
     audit: tuple[str, ...] = Field(
         default=(), description="rules in audit or warn mode that would have rejected it"

@@ -15,7 +15,8 @@ exception is contained: HiGHS prints a banner from its C++ constructor, so
 1
 """
 
-from placer.optimizer._generate import random_problem
+from placer.optimizer._delta import MoveDeltas, move_deltas
+from placer.optimizer._generate import random_problem, skypilot_problem
 from placer.optimizer._problem import Edge, Link, Option, Problem, Read
 from placer.optimizer._solution import JobSchedule, Solution, evaluate, violations
 from placer.optimizer._solve import pareto_frontier, solve
@@ -24,13 +25,16 @@ __all__ = [
     "Edge",
     "JobSchedule",
     "Link",
+    "MoveDeltas",
     "Option",
     "Problem",
     "Read",
     "Solution",
     "evaluate",
+    "move_deltas",
     "pareto_frontier",
     "random_problem",
+    "skypilot_problem",
     "solve",
     "violations",
 ]

@@ -9,7 +9,7 @@ imported when a plot is drawn).
 """
 
 from placer.report._files import command_line, write_report
-from placer.report._plots import PlotsUnavailable, pareto, timeline, write_plots
+from placer.report._plots import PlotsUnavailable, frontier, pareto, timeline, write_plots
 from placer.report._progress import ProgressBars
 from placer.report._tables import markdown_table, rich_table
 
@@ -17,6 +17,7 @@ __all__ = [
     "PlotsUnavailable",
     "ProgressBars",
     "command_line",
+    "frontier",
     "markdown_table",
     "pareto",
     "rich_table",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from placer.errors import BackendUnavailableError
+from placer.models import Plan
 from placer.sim.bench import BenchResult, Row
 
 
@@ -30,6 +31,29 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def frontier(plans: Sequence[Plan], path: Path) -> Path:
+    """The cost–makespan frontier of ``placer plan --objective pareto``: one point per plan,
+    cheapest first, numbered as in the command's table."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    xs = [p.makespan_h for p in plans]
+    ys = [p.cost_usd for p in plans]
+    ax.plot(xs, ys, marker="o", drawstyle="steps-post", color="#1f77b4")
+    for i, p in enumerate(plans, 1):
+        ax.annotate(str(i), (p.makespan_h, p.cost_usd), textcoords="offset points",
+                    xytext=(3, 4), fontsize=7)
+    ax.set_xlabel("makespan (h)")
+    ax.set_ylabel("cost (USD)")
+    name = plans[0].pipeline if plans else "pipeline"
+    ax.set_title(f"{name}: cost-makespan frontier ({len(plans)} plans)")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def pareto(result: BenchResult, path: Path) -> Path:

@@ -11,17 +11,20 @@ cost model says for two edges into the same job.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from placer.optimizer._problem import Link, Option, Problem
+from placer.optimizer._problem import Option, Problem
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+_T = TypeVar("_T", bound=np.generic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,10 @@ class CEdge:
 
     ``usd[a, b]`` and ``hours[a, b]`` are indexed by the *option* indices of ``src`` and
     ``dst``; ``loc_usd`` / ``loc_hours`` by the indices into ``src_locs`` / ``dst_locs``
-    (what the MILP's transportation variables use).
+    (what the MILP's transportation variables use). ``src_loc_idx`` / ``dst_loc_idx`` are
+    those locations' indices into :attr:`Compiled.locations`, and ``gbs`` the merged edges'
+    non-zero sizes in input order, so that ``loc_usd == sum(gb * link_usd[A, B])`` and
+    ``loc_hours == max(gbs) * link_hours[A, B]`` (the MILP's location classes use this).
     """
 
     src: int
@@ -41,6 +47,9 @@ class CEdge:
     dst_locs: tuple[str, ...]
     loc_usd: FloatArray
     loc_hours: FloatArray
+    src_loc_idx: IntArray
+    dst_loc_idx: IntArray
+    gbs: tuple[float, ...]
 
     @property
     def moves_data(self) -> bool:
@@ -56,6 +65,13 @@ class Compiled:
     more GPUs than its pool has (such an option can never run). ``read_usd`` sums the job's
     reads for each option; ``read_h`` is the longest of them (reads run concurrently from
     time 0).
+
+    ``locations`` lists every location an option or a read names (first occurrence first);
+    ``opt_loc[j][o]`` is option ``o``'s index into it. ``link_usd[a, b]`` /
+    ``link_hours[a, b]`` are the per-GB link price and time (0 on the diagonal, NaN where
+    ``problem.links`` has no such link). ``loc_sets`` are the distinct per-job location
+    lists (first occurrence first; an edge's ``src_loc_idx`` is one of them) and
+    ``job_loc_set[j]`` is job ``j``'s.
     """
 
     problem: Problem
@@ -73,6 +89,12 @@ class Compiled:
     edges: tuple[CEdge, ...]
     in_edges: tuple[tuple[int, ...], ...]
     out_edges: tuple[tuple[int, ...], ...]
+    locations: tuple[str, ...]
+    opt_loc: tuple[IntArray, ...]
+    link_usd: FloatArray
+    link_hours: FloatArray
+    loc_sets: tuple[IntArray, ...]
+    job_loc_set: IntArray
 
     @property
     def n(self) -> int:
@@ -89,15 +111,6 @@ class Compiled:
                 reach[:, k] |= reach[:, i]
                 reach[i, k] = True
         return reach
-
-
-def _link(links: Mapping[tuple[str, str], Link], a: str, b: str, why: str) -> tuple[float, float]:
-    if a == b:
-        return 0.0, 0.0
-    link = links.get((a, b))
-    if link is None:
-        raise ValueError(f"no link from {a!r} to {b!r} (needed by {why})")
-    return link.usd_per_gb, link.hours_per_gb
 
 
 def _topological(names: tuple[str, ...], pairs: list[tuple[int, int]]) -> tuple[int, ...]:
@@ -157,28 +170,59 @@ def compile_problem(problem: Problem) -> Compiled:
     for pool, gpus in capacity.items():
         if gpus < 0:
             raise ValueError(f"pool {pool!r}: capacity must be >= 0, got {gpus}")
-    options: list[tuple[Option, ...]] = []
-    for name in names:
-        opts = tuple(problem.options.get(name, ()))
-        if not opts:
-            raise ValueError(f"job {name!r} has no options")
-        for i, o in enumerate(opts):
-            _check_option(name, i, o, capacity)
-        options.append(opts)
+    options = tuple(tuple(problem.options.get(name, ())) for name in names)
+    flat = [o for opts in options for o in opts]
+    counts = [len(opts) for opts in options]
+    # One pass over all options into one array; the per-option checks run only when the
+    # array says something is wrong, to report the first offence in job order.
+    num = np.asarray(
+        [(o.duration_h, o.compute_usd, o.start_delay_h, o.penalty_usd, o.pool_gpus)
+         for o in flat],
+        dtype=np.float64,
+    ).reshape(len(flat), 5)
+    inf = float("inf")
+    cap = np.asarray([inf if o.pool is None else capacity.get(o.pool, -1.0) for o in flat])
+    ok = (num[:, 0] > 0) & np.all(num[:, 1:4] >= 0, axis=1) & (num[:, 4] >= 0) & (cap >= 0)
+    if not (all(counts) and bool(ok.all())):
+        for name, opts in zip(names, options, strict=True):
+            if not opts:
+                raise ValueError(f"job {name!r} has no options")
+            for i, o in enumerate(opts):
+                _check_option(name, i, o, capacity)
+    bounds = np.cumsum([0, *counts]).tolist()
+    spans = list(itertools.pairwise(bounds))
 
-    def arr(values: list[float]) -> FloatArray:
-        return np.asarray(values, dtype=np.float64)
+    def per_job(values: npt.NDArray[_T]) -> tuple[npt.NDArray[_T], ...]:
+        values = np.ascontiguousarray(values)
+        return tuple(values[a:b] for a, b in spans)
 
-    dur = tuple(arr([o.duration_h for o in opts]) for opts in options)
-    delay = tuple(arr([o.start_delay_h for o in opts]) for opts in options)
-    compute = tuple(arr([o.compute_usd for o in opts]) for opts in options)
-    penalty = tuple(arr([o.penalty_usd for o in opts]) for opts in options)
-    allowed = tuple(
-        np.asarray(
-            [o.pool is None or o.pool_gpus <= capacity[o.pool] for o in opts], dtype=np.bool_
-        )
-        for opts in options
-    )
+    dur = per_job(num[:, 0])
+    compute = per_job(num[:, 1])
+    delay = per_job(num[:, 2])
+    penalty = per_job(num[:, 3])
+    allowed = per_job(num[:, 4] <= cap)
+
+    # Every location once, as an index, with dense link matrices: the per-edge and per-read
+    # prices below are then array slices rather than one dictionary lookup per pair.
+    loc_index: dict[str, int] = {}
+    flat_loc = [loc_index.setdefault(o.location, len(loc_index)) for o in flat]
+    opt_loc = per_job(np.asarray(flat_loc, dtype=np.int64))
+    for r in problem.reads:
+        loc_index.setdefault(r.location, len(loc_index))
+    locations = tuple(loc_index)
+    n_loc = len(locations)
+    link_usd = np.full((n_loc, n_loc), np.nan)
+    link_hours = np.full((n_loc, n_loc), np.nan)
+    for (a, b), link in problem.links.items():
+        ia, ib = loc_index.get(a), loc_index.get(b)
+        if ia is not None and ib is not None:
+            link_usd[ia, ib] = link.usd_per_gb
+            link_hours[ia, ib] = link.hours_per_gb
+    np.fill_diagonal(link_usd, 0.0)  # moving data within one location is free and instant
+    np.fill_diagonal(link_hours, 0.0)
+
+    def missing(a: int, b: int, why: str) -> ValueError:
+        return ValueError(f"no link from {locations[a]!r} to {locations[b]!r} (needed by {why})")
 
     read_usd = [np.zeros(len(opts)) for opts in options]
     read_h = [np.zeros(len(opts)) for opts in options]
@@ -190,10 +234,13 @@ def compile_problem(problem: Problem) -> Compiled:
         j = index[r.job]
         if r.gb == 0:
             continue
-        for i, o in enumerate(options[j]):
-            usd, hours = _link(problem.links, r.location, o.location, f"a read by {r.job!r}")
-            read_usd[j][i] += r.gb * usd
-            read_h[j][i] = max(read_h[j][i], r.gb * hours)
+        src_loc = loc_index[r.location]
+        usd_row, hours_row = link_usd[src_loc, opt_loc[j]], link_hours[src_loc, opt_loc[j]]
+        bad = np.flatnonzero(np.isnan(usd_row))
+        if bad.size:
+            raise missing(src_loc, int(opt_loc[j][bad[0]]), f"a read by {r.job!r}")
+        read_usd[j] += r.gb * usd_row
+        read_h[j] = np.maximum(read_h[j], r.gb * hours_row)
 
     merged: dict[tuple[int, int], list[float]] = {}
     for e in problem.edges:
@@ -207,36 +254,67 @@ def compile_problem(problem: Problem) -> Compiled:
         merged.setdefault((index[e.src], index[e.dst]), []).append(e.gb)
 
     topo = _topological(names, list(merged))
+    # Per job: its distinct locations (first occurrence first), as an interned set id, and
+    # each option's position among them.
+    set_id: dict[tuple[int, ...], int] = {}
+    job_set: list[int] = []
+    job_pos: list[IntArray] = []
+    at = 0
+    for k in counts:
+        locs = flat_loc[at : at + k]
+        at += k
+        distinct = tuple(dict.fromkeys(locs))
+        pos = {loc: i for i, loc in enumerate(distinct)}
+        job_set.append(set_id.setdefault(distinct, len(set_id)))
+        job_pos.append(np.asarray([pos[loc] for loc in locs], dtype=np.int64))
+    sets = [np.asarray(s, dtype=np.int64) for s in set_id]
+    set_names = [tuple(locations[i] for i in s) for s in set_id]
+    # Per pair of location sets: the link price and time matrices, and the first missing link.
+    pair_links: dict[tuple[int, int], tuple[FloatArray, FloatArray, IntArray]] = {}
     cedges: list[CEdge] = []
     in_edges: list[list[int]] = [[] for _ in names]
     out_edges: list[list[int]] = [[] for _ in names]
     for (s, d), gbs in merged.items():
-        src_locs = tuple(dict.fromkeys(o.location for o in options[s]))
-        dst_locs = tuple(dict.fromkeys(o.location for o in options[d]))
-        loc_usd = np.zeros((len(src_locs), len(dst_locs)))
-        loc_hours = np.zeros((len(src_locs), len(dst_locs)))
-        why = f"edge {names[s]!r} -> {names[d]!r}"
-        for a, la in enumerate(src_locs):
-            for b, lb in enumerate(dst_locs):
-                for gb in gbs:
-                    if gb == 0:
-                        continue
-                    usd, hours = _link(problem.links, la, lb, why)
-                    loc_usd[a, b] += gb * usd
-                    loc_hours[a, b] = max(loc_hours[a, b], gb * hours)
-        si = np.asarray([src_locs.index(o.location) for o in options[s]])
-        di = np.asarray([dst_locs.index(o.location) for o in options[d]])
+        a_set, b_set = job_set[s], job_set[d]
+        a_idx, b_idx = sets[a_set], sets[b_set]
+        si, di = job_pos[s], job_pos[d]
+        nonzero = tuple(gb for gb in gbs if gb != 0)
+        if nonzero:
+            found = pair_links.get((a_set, b_set))
+            if found is None:
+                usd = link_usd[a_idx[:, None], b_idx]
+                found = (usd, link_hours[a_idx[:, None], b_idx], np.argwhere(np.isnan(usd)))
+                pair_links[a_set, b_set] = found
+            usd, hours, bad = found
+            if bad.size:
+                a, b = bad[0]
+                raise missing(int(a_idx[a]), int(b_idx[b]),
+                              f"edge {names[s]!r} -> {names[d]!r}")
+            # The arithmetic (and its order) of summing each edge's gb x price from zero.
+            loc_usd = nonzero[0] * usd
+            loc_hours = np.maximum(nonzero[0] * hours, 0.0)
+            for gb in nonzero[1:]:
+                loc_usd = loc_usd + gb * usd
+                loc_hours = np.maximum(loc_hours, gb * hours)
+            opt_usd = loc_usd.take(si, 0).take(di, 1)
+            opt_hours = loc_hours.take(si, 0).take(di, 1)
+        else:
+            loc_usd = loc_hours = np.zeros((a_idx.size, b_idx.size))
+            opt_usd = opt_hours = np.zeros((si.size, di.size))
         e_idx = len(cedges)
         cedges.append(
             CEdge(
                 src=s,
                 dst=d,
-                usd=loc_usd[np.ix_(si, di)],
-                hours=loc_hours[np.ix_(si, di)],
-                src_locs=src_locs,
-                dst_locs=dst_locs,
+                usd=opt_usd,
+                hours=opt_hours,
+                src_locs=set_names[a_set],
+                dst_locs=set_names[b_set],
                 loc_usd=loc_usd,
                 loc_hours=loc_hours,
+                src_loc_idx=a_idx,
+                dst_loc_idx=b_idx,
+                gbs=nonzero,
             )
         )
         in_edges[d].append(e_idx)
@@ -258,6 +336,12 @@ def compile_problem(problem: Problem) -> Compiled:
         edges=tuple(cedges),
         in_edges=tuple(tuple(x) for x in in_edges),
         out_edges=tuple(tuple(x) for x in out_edges),
+        locations=locations,
+        opt_loc=opt_loc,
+        link_usd=link_usd,
+        link_hours=link_hours,
+        loc_sets=tuple(sets),
+        job_loc_set=np.asarray(job_set, dtype=np.int64),
     )
 
 

@@ -371,7 +371,10 @@ def risky_jobs(c: Compiled, reach: BoolArray | None = None) -> dict[str, list[in
     for pool in sorted(demand):
         g = demand[pool]
         # incomparable includes the diagonal (a job is not its own predecessor): j counts itself.
-        worst = incomparable.astype(np.float64) @ g
+        # In row blocks: a float copy of the whole n x n matrix is 800 MB at 10,000 jobs.
+        worst = np.empty(c.n)
+        for lo in range(0, c.n, 1024):
+            worst[lo:lo + 1024] = incomparable[lo:lo + 1024].astype(np.float64) @ g
         risky = [int(j) for j in np.flatnonzero((g > 0) & (worst > c.problem.capacity[pool]))]
         if risky:
             result[pool] = risky

@@ -1,18 +1,25 @@
-r"""Exact dynamic programming for chains and trees (joins or forks), with Pareto labels.
+r"""Exact dynamic programming for chains and trees (joins or forks).
 
 When the DAG is a forest — every job feeds at most one other job (an in-forest: inputs
 merging into a training job), or every job has at most one input (an out-forest: one
 preprocessing job fanning out to several trainings) — and no pool can be overcommitted,
 the problem is a resource-constrained shortest path and is solved exactly without a MILP.
 (A DAG with both a fork and a join, even a tree when undirected, goes to the MILP: a
-job's two branches would have to agree on a shared ancestor's choice.) The out-forest
-recursion is documented on :func:`_solve_out`; the in-forest one here.
+job's two branches would have to agree on a shared ancestor's choice.)
 
-For each job :math:`j` and option :math:`o` we keep the Pareto set :math:`L_{jo}` of pairs
-(cost, end time) over all choices for :math:`j`'s ancestors (which, in an in-forest, are
-disjoint for different inputs of a join). With :math:`\kappa_{jo}` the job's own cost
-(compute + reads [+ penalty]), :math:`\rho_{jo}` its read time, :math:`\delta_{jo}` its delay
-and :math:`d_{jo}` its duration:
+**Cost without a deadline** needs no labels: cost is a sum of per-job and per-edge terms
+over a forest, so it is a min-sum problem on a tree. Rooting each component at its
+lowest-index job, :func:`_min_cost` folds every subtree into its parent with one min-plus
+product per edge (a ``(parent options × child options)`` numpy matrix), then reads the plan
+back from the roots. That is O(Σ options²) array work and a handful of numpy calls per job,
+whatever the number of jobs.
+
+**With a deadline, a budget, the time objective or the frontier** it keeps, for each job,
+the Pareto set of (cost, end time) pairs over all choices for the job's ancestors, for all
+of the job's options at once (one label array per job with an option column, so the numpy
+overhead is per job, not per option). With :math:`\kappa_{jo}` the job's own cost (compute
++ reads [+ penalty]), :math:`\rho_{jo}` its read time, :math:`\delta_{jo}` its delay and
+:math:`d_{jo}` its duration:
 
 .. math::
 
@@ -22,21 +29,29 @@ and :math:`d_{jo}` its duration:
 over one label :math:`(C_e, T_e) \in L_{p\,o'}` per input edge :math:`e = (p, j)` and option
 :math:`o'` of :math:`p`, with :math:`u_e, h_e` the transfer cost and time between the two
 options' locations. Costs add and times take the maximum at a join; labels are combined one
-input at a time and filtered to their Pareto set after every step. Both operations are
-monotone, so a dominated partial label can never become part of a better plan: the result
-is exact, and deadline/budget constraints are exact too (labels that already break them, or
-must break them given the cheapest/fastest possible remainder, are dropped). The sinks are
-joined the same way by a virtual root, whose label set is the whole cost–makespan Pareto
-frontier.
+input at a time and filtered to their Pareto set (per option, by one sort of the whole
+job's array) after every step. Both operations are monotone, so a dominated partial label
+can never become part of a better plan: the result is exact, and deadline/budget
+constraints are exact too (labels that already break them, or must break them given the
+cheapest/fastest possible remainder, are dropped). The sinks are joined the same way by a
+virtual root, whose label set is the whole cost–makespan Pareto frontier. The out-forest
+recursion (forks) is documented on :func:`_solve_out`.
 
-Pruning keeps this fast without giving up exactness: before the DP, a few scalarised
-plans (cost + λ·time for a grid of λ) give an incumbent; exact "cheapest completion" and
-"fastest completion" bounds per (job, option), plus Lagrangian bounds
+Pruning keeps the labels few without giving up exactness: a few scalarised plans
+(cost + λ·time for a grid of λ) give an incumbent; exact "cheapest completion" and "fastest
+completion" bounds per (job, option), plus Lagrangian bounds
 :math:`g_\lambda - \lambda \cdot (\text{deadline} - \text{end})`, drop every label that
 cannot lead to a plan at least as good as the incumbent.
 
-Ties: labels are generated in option-index and job order and the Pareto filter keeps the
-first of equal labels, so results are deterministic.
+Ties. Without a deadline the cost DP returns, among all plans of minimum cost, the one
+brute force returns: the lexicographically smallest option vector in job order
+(``problem.jobs``), as :class:`~placer.optimizer.Problem` promises. When every subtree's
+root is its lowest-index job (chains declared in order, out-trees) this is plain
+first-index ``argmin``; otherwise each job carries, per option, where and how its best
+subtree plans first differ, so ties are still compared in job order. With labels, a label
+is dropped when another is no worse on both counts, so among plans of equal objective the
+DP prefers the faster (cost) or cheaper (time) one, then the first in label order (option
+index, then parent label): deterministic, but not necessarily the lexicographic choice.
 """
 
 from __future__ import annotations
@@ -46,94 +61,67 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from placer.optimizer._compile import Compiled, FloatArray, IntArray, risky_jobs
+from placer.optimizer._compile import BoolArray, Compiled, FloatArray, IntArray
 from placer.optimizer._solution import Objective, Solution, build, infeasible, ssgs, tol
+
+_INF = np.inf
+_EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
 def dp_method(c: Compiled) -> str | None:
     """``"dp-chain"`` / ``"dp-tree"`` if the DP is exact for ``c``, else ``None``.
 
-    The DP needs every job to feed at most one other job (joins are fine, forks are not:
-    a fork's branches would share the parent's choice) and no pool that could be
-    overcommitted (a chain never runs two jobs at once, so only per-job fit matters there).
+    The DP needs every job to feed at most one other job, or every job to have at most one
+    input (a fork joined again would make two branches share a choice), and no pool that
+    could be overcommitted (a chain never runs two jobs at once, so only per-job fit
+    matters there).
     """
     in_forest = all(len(out) <= 1 for out in c.out_edges)
     out_forest = all(len(ins) <= 1 for ins in c.in_edges)
-    if not (in_forest or out_forest) or risky_jobs(c):
+    if not (in_forest or out_forest) or _forest_risky(c, in_forest):
         return None
     return "dp-chain" if in_forest and out_forest else "dp-tree"
 
 
-def _pareto(cost: FloatArray, t: FloatArray) -> IntArray:
-    """Indices of the non-dominated (cost, time) pairs, by increasing time (first tie wins).
+def _forest_risky(c: Compiled, in_forest: bool) -> bool:
+    """:func:`risky_jobs` for a forest, in O(jobs) instead of its O(jobs²) reachability.
 
-    Sorts on time alone with a stable sort when no two times are equal (timsort: the inputs
-    are a few already-sorted runs, so this is much faster than a two-key sort), and by
-    (time, cost) when some are (joins take maxima, which makes ties common).
+    Job ``j`` can take part in overcommitting a pool when its demand plus that of every job
+    incomparable with it exceeds the pool; the incomparable jobs are all jobs but ``j``'s
+    predecessors and successors. In a forest one of the two is a subtree (disjoint subtrees
+    below a node, summed bottom-up) and the other the path to the root (summed top-down).
+    The sums are of whole GPU counts, so the test is exactly :func:`risky_jobs`'s.
     """
-    if cost.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.argsort(t, kind="stable")
-    ts = t[order]
-    if bool(np.any(ts[1:] == ts[:-1])):
-        order = np.lexsort((cost, t))
-    cs = cost[order]
-    keep = np.empty(cs.size, dtype=np.bool_)
-    keep[0] = True
-    keep[1:] = cs[1:] < np.minimum.accumulate(cs)[:-1]
-    return order[keep].astype(np.int64)
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One join step: labels after it come from (previous label, contribution label)."""
-
-    src: int
-    prov_opt: IntArray
-    prov_idx: IntArray
-    prev: IntArray
-    contrib: IntArray
-
-
-@dataclass(frozen=True, slots=True)
-class _Labels:
-    """Pareto labels of one (job, option); ``time`` is the end time (in-forest) or the
-    makespan lower bound ``A`` (out-forest, where ``tail`` is also kept)."""
-
-    cost: FloatArray
-    time: FloatArray
-    steps: tuple[_Step, ...]
-    tail: FloatArray | None = None
-
-
-_EMPTY = np.zeros(0)
-
-
-def _union(
-    sets: list[tuple[int, _Labels]], add_c: FloatArray | None, add_t: FloatArray | None
-) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
-    """Pareto union of several options' labels, shifted by per-option cost/time."""
-    cs, ts, po, pi = [], [], [], []
-    for k, (o, lab) in enumerate(sets):
-        cs.append(lab.cost + (0.0 if add_c is None else add_c[k]))
-        ts.append(lab.time + (0.0 if add_t is None else add_t[k]))
-        po.append(np.full(lab.cost.size, o, dtype=np.int64))
-        pi.append(np.arange(lab.cost.size, dtype=np.int64))
-    if not cs:
-        z = np.zeros(0, dtype=np.int64)
-        return _EMPTY, _EMPTY, z, z
-    c, t = np.concatenate(cs), np.concatenate(ts)
-    keep = _pareto(c, t)
-    return c[keep], t[keep], np.concatenate(po)[keep], np.concatenate(pi)[keep]
-
-
-def _join(
-    cur_c: FloatArray, cur_t: FloatArray, cc: FloatArray, tt: FloatArray
-) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
-    nc = (cur_c[:, None] + cc[None, :]).ravel()
-    nt = np.maximum(cur_t[:, None], tt[None, :]).ravel()
-    keep = _pareto(nc, nt)
-    return nc[keep], nt[keep], keep // cc.size, keep % cc.size
+    if not c.problem.capacity:
+        return False
+    demand: dict[str, FloatArray] = {}
+    for j, opts in enumerate(c.options):
+        for o, opt in enumerate(opts):
+            if opt.pool_gpus and opt.pool is not None and c.allowed[j][o]:
+                vec = demand.setdefault(opt.pool, np.zeros(c.n))
+                vec[j] = max(vec[j], opt.pool_gpus)
+    if not demand:
+        return False
+    # Edges towards the root: j -> its successor (in-forest) or its predecessor.
+    up = [
+        [c.edges[e].dst for e in c.out_edges[j]] if in_forest
+        else [c.edges[e].src for e in c.in_edges[j]]
+        for j in range(c.n)
+    ]
+    leaves_first = list(c.topo) if in_forest else list(reversed(c.topo))
+    for pool, g in demand.items():
+        below = g.copy()  # the job and its subtree
+        for j in leaves_first:
+            for u in up[j]:
+                below[u] += below[j]
+        above = np.zeros(c.n)  # the path to the root, without the job
+        for j in reversed(leaves_first):
+            for u in up[j]:
+                above[j] = above[u] + g[u]
+        worst = float(g.sum()) - (below - g) - above
+        if bool(np.any((g > 0) & (worst > c.problem.capacity[pool]))):
+            return True
+    return False
 
 
 def solve_dp(
@@ -159,17 +147,261 @@ def solve_dp(
         deadline = None
     else:
         budget = None
-    n = c.n
-    own = [
-        c.compute[j] + c.read_usd[j] + (c.penalty[j] if objective == "cost" and use_penalty else 0)
-        for j in range(n)
+    pen = objective == "cost" and use_penalty
+    own = [c.compute[j] + c.read_usd[j] + c.penalty[j] for j in range(c.n)] if pen else [
+        c.compute[j] + c.read_usd[j] for j in range(c.n)
     ]
+    if objective == "cost" and deadline is None and not frontier:
+        choice = _min_cost(c, own)
+        if choice is None:
+            return [infeasible(method, objective, "", time.perf_counter() - t0)]
+        return [build(c, choice, status="optimal", method=method, objective=objective,
+                      solve_time_s=time.perf_counter() - t0)]
     if any(len(out) > 1 for out in c.out_edges):
         return _solve_out(c, own, objective, deadline, budget, frontier, method, t0,
                           max_points)
+    return _solve_in(c, own, objective, deadline, budget, frontier, method, t0, max_points)
+
+
+# --------------------------------------------------------------------------------------
+# Cost without a deadline: min-sum on the undirected forest.
+
+
+def _forest(c: Compiled) -> tuple[list[int], list[int], list[int]]:
+    """BFS order, parent and parent edge of every job, each component rooted at its
+    lowest-index job (the undirected graph of a chain or tree DAG is a forest)."""
+    n = c.n
+    adj: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for e, ce in enumerate(c.edges):
+        adj[ce.src].append((e, ce.dst))
+        adj[ce.dst].append((e, ce.src))
+    parent = [-1] * n
+    pedge = [-1] * n
+    seen = [False] * n
+    order: list[int] = []
+    for r in range(n):
+        if seen[r]:
+            continue
+        seen[r] = True
+        head = len(order)
+        order.append(r)
+        while head < len(order):
+            v = order[head]
+            head += 1
+            for e, u in adj[v]:
+                if not seen[u]:
+                    seen[u] = True
+                    parent[u] = v
+                    pedge[u] = e
+                    order.append(u)
+    return order, parent, pedge
+
+
+@dataclass(slots=True)
+class _Lex:
+    """How the best subtree plans of a job's options compare in job order.
+
+    ``first[a, b]`` is the lowest job index at which the plans for options ``a`` and ``b``
+    differ (``inf`` on the diagonal) and ``less[a, b]`` whether plan ``a`` has the smaller
+    option there. ``None`` fields mean the job itself is that lowest index (plans are
+    ordered by option index alone).
+    """
+
+    first: FloatArray | None
+    less: BoolArray | None
+
+
+def _min_cost(c: Compiled, own: list[FloatArray]) -> list[int] | None:
+    """The cheapest plan (ties: lexicographically smallest in job order), or ``None``.
+
+    Bottom-up, ``f[v][o]`` is the cheapest cost of ``v``'s subtree with ``v`` on option
+    ``o``; an edge to the parent folds it in with a min-plus product whose ``argmin`` is
+    kept, and the plan is read top-down. For ties, the rows of each product are taken in
+    the lexicographic order of the child's subtree plans (the identity when the child is
+    the lowest index of its subtree), so the first ``argmin`` is the lexicographic choice:
+    with the rest of the plan fixed, disjoint subtrees are compared independently.
+    """
+    n = c.n
+    order, parent, pedge = _forest(c)
+    # All options in one flat array (one numpy call, not one per job); f[v] are views.
+    flat = np.where(np.concatenate(c.allowed), np.concatenate(own), _INF)
+    bounds = np.cumsum([0] + [len(x) for x in own]).tolist()
+    f = [flat[bounds[j]:bounds[j + 1]] for j in range(n)]
+    lowest = list(range(n))  # lowest job index in each subtree
+    children: list[list[int]] = [[] for _ in range(n)]
+    for v in reversed(order):
+        p = parent[v]
+        if p >= 0:
+            children[p].append(v)
+            if lowest[v] < lowest[p]:
+                lowest[p] = lowest[v]
+    aranges: dict[int, IntArray] = {}
+    lex: list[_Lex | None] = [None] * n
+    pick: list[IntArray] = [_EMPTY_I] * n
+    for v in reversed(order):
+        perm: IntArray | None = None
+        if lowest[v] != v:
+            lx = _lex_of(v, len(own[v]), children[v], pick, lex)
+            lex[v] = lx
+            assert lx.less is not None
+            perm = np.argsort(lx.less.sum(axis=0), kind="stable").astype(np.int64)
+            for ch in children[v]:
+                lex[ch] = None  # no longer needed
+        p = parent[v]
+        if p < 0:
+            continue
+        ce = c.edges[pedge[v]]
+        w = ce.usd if ce.dst == v else ce.usd.T  # (parent options, v's options)
+        if perm is None:
+            m = w + f[v]
+            k = m.argmin(axis=1)
+            pick[v] = k
+        else:
+            m = w[:, perm] + f[v][perm]
+            k = m.argmin(axis=1)
+            pick[v] = perm[k]
+        rows = aranges.get(k.size)
+        if rows is None:
+            rows = aranges[k.size] = np.arange(k.size)
+        f[p] += m[rows, k]
+    choice = [-1] * n
+    for v in order:
+        p = parent[v]
+        if p < 0:
+            o = int(np.argmin(f[v]))  # a root is the lowest index of its tree
+            if not np.isfinite(f[v][o]):
+                return None
+            choice[v] = o
+        else:
+            choice[v] = int(pick[v][choice[p]])
+    return choice
+
+
+def _lex_of(v: int, k: int, kids: list[int], pick: list[IntArray],
+            lex: list[_Lex | None]) -> _Lex:
+    """:class:`_Lex` of ``v``'s options from its children's (see :func:`_min_cost`)."""
+    ar = np.arange(k)
+    first = np.full((k, k), float(v))
+    np.fill_diagonal(first, _INF)
+    less = ar[:, None] < ar[None, :]
+    for ch in kids:
+        pk = pick[ch]
+        sub = lex[ch]
+        if sub is None or sub.first is None or sub.less is None:
+            same = pk[:, None] == pk[None, :]
+            f_ch = np.where(same, _INF, float(ch))
+            l_ch = pk[:, None] < pk[None, :]
+        else:
+            f_ch = sub.first[np.ix_(pk, pk)]
+            l_ch = sub.less[np.ix_(pk, pk)]
+        upd = f_ch < first
+        first = np.where(upd, f_ch, first)
+        less = np.where(upd, l_ch, less)
+    return _Lex(first, less)
+
+
+# --------------------------------------------------------------------------------------
+# Labels: one array per job, an option column, Pareto-filtered per option.
+
+
+def _pareto_rows(cost: FloatArray, t: FloatArray) -> tuple[IntArray, IntArray]:
+    """Non-dominated (cost, time) pairs of each row of two matrices, as (row, column)
+    indices in (row, time) order; of equal pairs the first wins, ``inf`` entries are
+    padding and never kept.
+
+    One stable sort of every row at once (rows are options, so numpy overhead is per job):
+    by time (a few already-sorted runs, which timsort merges quickly), and by (time, cost)
+    when some times are equal (maxima at joins make ties common); then a label is kept when
+    it is strictly cheaper than every faster one, a running minimum along the row.
+    """
+    if cost.size == 0:
+        return _EMPTY_I, _EMPTY_I
+    order = np.argsort(t, axis=1, kind="stable")
+    ts = np.take_along_axis(t, order, axis=1)
+    if bool(np.any(ts[:, 1:] == ts[:, :-1])):
+        order = np.lexsort((cost, t), axis=1)
+    cs = np.take_along_axis(cost, order, axis=1)
+    keep = np.empty(cs.shape, dtype=np.bool_)
+    keep[:, 0] = cs[:, 0] < _INF
+    keep[:, 1:] = cs[:, 1:] < np.minimum.accumulate(cs, axis=1)[:, :-1]
+    rows, cols = np.nonzero(keep)
+    return rows.astype(np.int64), order[rows, cols].astype(np.int64)
+
+
+def _pareto_flat(g: IntArray, cost: FloatArray, t: FloatArray, ngroups: int) -> IntArray:
+    """:func:`_pareto_rows` on a flat array sorted by group ``g``: indices into it."""
+    if cost.size == 0:
+        return _EMPTY_I
+    starts, counts = _segments(g, ngroups)
+    pos = np.arange(g.size, dtype=np.int64) - starts[g]
+    shape = (ngroups, int(counts.max()))
+    pc = np.full(shape, _INF)
+    pt = np.full(shape, _INF)
+    pc[g, pos] = cost
+    pt[g, pos] = t
+    rows, cols = _pareto_rows(pc, pt)
+    return starts[rows] + cols
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One input joined into a job's labels: label ``i`` after it is (label ``prev[i]``
+    before it) joined with label ``contrib[i]`` of job ``src``."""
+
+    src: int
+    contrib: IntArray
+    prev: IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class _Labels:
+    """Pareto labels of one job, all options together (sorted by option, then time).
+
+    ``time`` is the end time (in-forest) or the makespan lower bound ``A`` (out-forest,
+    where ``tail`` is also kept).
+    """
+
+    opt: IntArray
+    cost: FloatArray
+    time: FloatArray
+    steps: tuple[_Step, ...]
+    tail: FloatArray | None = None
+
+
+def _segments(g: IntArray, ngroups: int) -> tuple[IntArray, IntArray]:
+    """Start and size of each group in an array sorted by group."""
+    counts = np.bincount(g, minlength=ngroups).astype(np.int64)
+    starts = np.zeros(ngroups, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return starts, counts
+
+
+def _pairs(cur_g: IntArray, cand_g: IntArray, ngroups: int) -> tuple[IntArray, IntArray]:
+    """All (current, candidate) index pairs of the same group, current-major."""
+    c_start, c_count = _segments(cand_g, ngroups)
+    reps = c_count[cur_g]
+    i = np.repeat(np.arange(cur_g.size, dtype=np.int64), reps)
+    block = np.zeros(cur_g.size, dtype=np.int64)
+    np.cumsum(reps[:-1], out=block[1:])
+    k = np.arange(i.size, dtype=np.int64) - np.repeat(block - c_start[cur_g], reps)
+    return i, k
+
+
+def _solve_in(
+    c: Compiled,
+    own: list[FloatArray],
+    objective: Objective,
+    deadline: float | None,
+    budget: float | None,
+    frontier: bool,
+    method: str,
+    t0: float,
+    max_points: int | None,
+) -> list[Solution]:
+    """In-forest (chains and joins): labels from the sources down; see the module docstring."""
+    n = c.n
     # Exact cheapest / lower-bound fastest completions of each (job, option), for pruning.
     ctg, ttg = _to_go(c, own)
-
     # An incumbent plan bounds the objective, so labels that cannot beat it are dropped.
     bound = None if frontier else _incumbent(c, own, objective, deadline, budget)
     lagrange = (
@@ -177,55 +409,69 @@ def solve_dp(
         if bound is not None and (deadline is not None or budget is not None)
         else []
     )
-
-    labels: list[dict[int, _Labels]] = [{} for _ in range(n)]
+    labels = [_Labels(_EMPTY_I, np.zeros(0), np.zeros(0), ())] * n
     for j in c.topo:
-        for o in range(len(c.options[j])):
-            if not c.allowed[j][o]:
+        opts = np.flatnonzero(c.allowed[j]).astype(np.int64)
+        ng = opts.size
+        cur_g = np.arange(ng, dtype=np.int64)
+        cur_c = own[j][opts]
+        cur_t = c.read_h[j][opts]
+        steps: list[_Step] = []
+        for n_in, e in enumerate(c.in_edges[j]):
+            ce = c.edges[e]
+            src = labels[ce.src]
+            m = src.cost.size
+            if m == 0 or cur_c.size == 0:
+                cur_c = np.zeros(0)
+                break
+            # Candidates: a row per option of j, a column per label of the input.
+            cc = src.cost[None, :] + ce.usd[src.opt][:, opts].T
+            ct = src.time[None, :] + ce.hours[src.opt][:, opts].T
+            if n_in == 0:
+                # One label per option so far: join first, then filter once.
+                rows, cols = _pareto_rows(cc + cur_c[:, None], np.maximum(ct, cur_t[:, None]))
+                cur_c = cur_c[rows] + cc[rows, cols]
+                cur_t = np.maximum(cur_t[rows], ct[rows, cols])
+                cur_g = rows
+                steps.append(_Step(ce.src, cols, rows))
                 continue
-            cur_c = np.asarray([float(own[j][o])])
-            cur_t = np.asarray([float(c.read_h[j][o])])
-            steps: list[_Step] = []
-            for e in c.in_edges[j]:
-                ce = c.edges[e]
-                src_sets = list(labels[ce.src].items())
-                opts = [op for op, _ in src_sets]
-                cc, tt, po, pi = _union(src_sets, ce.usd[opts, o], ce.hours[opts, o])
-                if cc.size == 0:
-                    cur_c = _EMPTY
-                    break
-                cur_c, cur_t, prev, contrib = _join(cur_c, cur_t, cc, tt)
-                steps.append(_Step(ce.src, po, pi, prev, contrib))
-            if cur_c.size == 0:
-                continue
-            end = cur_t + float(c.delay[j][o] + c.dur[j][o])
-            keep = np.ones(end.size, dtype=np.bool_)
+            rows, cols = _pareto_rows(cc, ct)
+            # Join with the labels so far, option by option.
+            i, k = _pairs(cur_g, rows, ng)
+            nc = cur_c[i] + cc[rows[k], cols[k]]
+            nt = np.maximum(cur_t[i], ct[rows[k], cols[k]])
+            keep = _pareto_flat(cur_g[i], nc, nt, ng)
+            cur_c, cur_t, cur_g = nc[keep], nt[keep], cur_g[i[keep]]
+            steps.append(_Step(ce.src, cols[k[keep]], i[keep]))
+        if cur_c.size == 0:
+            continue
+        o = opts[cur_g]
+        end = cur_t + c.delay[j][o] + c.dur[j][o]
+        ok = np.ones(end.size, dtype=np.bool_)
+        if deadline is not None:
+            ok &= end + ttg[j][o] <= deadline + tol(deadline)
+        if budget is not None:
+            ok &= cur_c + ctg[j][o] <= budget + tol(budget)
+        if bound is not None and objective == "cost":
+            rest = ctg[j][o]
             if deadline is not None:
-                keep &= end + ttg[j][o] <= deadline + tol(deadline)
+                # Lagrangian bound: cost_rest >= g_lam - lam * (time still allowed).
+                for lam, g in lagrange:
+                    rest = np.maximum(rest, g[j][o] - lam * (deadline - end))
+            ok &= cur_c + rest <= bound + tol(bound)
+        elif bound is not None:
+            rest = ttg[j][o]
             if budget is not None:
-                keep &= cur_c + ctg[j][o] <= budget + tol(budget)
-            if bound is not None and objective == "cost":
-                rest = np.full(end.size, float(ctg[j][o]))
-                if deadline is not None:
-                    # Lagrangian bound: cost_rest >= g_lam - lam * (time still allowed).
-                    for lam, g in lagrange:
-                        rest = np.maximum(rest, float(g[j][o]) - lam * (deadline - end))
-                keep &= cur_c + rest <= bound + tol(bound)
-            elif bound is not None:
-                rest = np.full(end.size, float(ttg[j][o]))
-                if budget is not None:
-                    # time_rest >= (g_lam - money still allowed) / lam.
-                    for lam, g in lagrange:
-                        rest = np.maximum(rest, (float(g[j][o]) - (budget - cur_c)) / lam)
-                keep &= end + rest <= bound + 1e-6 + tol(bound)
-            if not keep.all():
-                idx = np.flatnonzero(keep)
-                cur_c, end = cur_c[idx], end[idx]
-                steps = _reindex(steps, idx)
-            if cur_c.size:
-                labels[j][o] = _Labels(cur_c, end, tuple(steps))
+                # time_rest >= (g_lam - money still allowed) / lam.
+                for lam, g in lagrange:
+                    rest = np.maximum(rest, (g[j][o] - (budget - cur_c)) / lam)
+            ok &= end + rest <= bound + 1e-6 + tol(bound)
+        if not ok.all():
+            idx = np.flatnonzero(ok)
+            cur_c, end, o = cur_c[idx], end[idx], o[idx]
+            steps = _reindex(steps, idx)
+        labels[j] = _Labels(o, cur_c, end, tuple(steps))
 
-    # Virtual root joining all sinks.
     root = _virtual_root(labels, [j for j in c.topo if not c.out_edges[j]])
     if root is None:
         return [infeasible(method, objective, "", time.perf_counter() - t0)]
@@ -233,27 +479,40 @@ def solve_dp(
                    max_points)
 
 
+def _reindex(steps: list[_Step], idx: IntArray) -> list[_Step]:
+    """Keep only labels ``idx`` of the last step (earlier steps are referenced by it)."""
+    if not steps:
+        return steps
+    last = steps[-1]
+    return [*steps[:-1], _Step(last.src, last.contrib[idx], last.prev[idx])]
+
+
 def _virtual_root(
-    labels: list[dict[int, _Labels]], terminals: list[int]
+    labels: list[_Labels], terminals: list[int]
 ) -> tuple[FloatArray, FloatArray, list[_Step]] | None:
     """Join the label sets of ``terminals`` (sinks or sources) under one virtual root.
 
     Returns ``None`` when some terminal has no feasible label (the problem is infeasible).
     """
-    root_c, root_t = np.asarray([0.0]), np.asarray([0.0])
+    root_c, root_t = np.zeros(1), np.zeros(1)
     root_steps: list[_Step] = []
     for j in terminals:
-        cc, tt, po, pi = _union(list(labels[j].items()), None, None)
-        if cc.size == 0:
+        lab = labels[j]
+        m = lab.cost.size
+        if m == 0:
             return None
-        root_c, root_t, prev, contrib = _join(root_c, root_t, cc, tt)
-        root_steps.append(_Step(j, po, pi, prev, contrib))
+        _, keep = _pareto_rows(lab.cost[None, :], lab.time[None, :])
+        nc = (root_c[:, None] + lab.cost[keep][None, :]).ravel()
+        nt = np.maximum(root_t[:, None], lab.time[keep][None, :]).ravel()
+        _, k2 = _pareto_rows(nc[None, :], nt[None, :])
+        root_c, root_t = nc[k2], nt[k2]
+        root_steps.append(_Step(j, keep[k2 % keep.size], k2 // keep.size))
     return root_c, root_t, root_steps
 
 
 def _finish(
     c: Compiled,
-    labels: list[dict[int, _Labels]],
+    labels: list[_Labels],
     root_c: FloatArray,
     root_t: FloatArray,
     root_steps: list[_Step],
@@ -301,85 +560,68 @@ def _finish(
     return out
 
 
-def _reindex(steps: list[_Step], idx: IntArray) -> list[_Step]:
-    """Keep only labels ``idx`` of the last step (earlier steps are referenced by it)."""
-    if not steps:
-        return steps
-    last = steps[-1]
-    return [*steps[:-1], _Step(last.src, last.prov_opt, last.prov_idx, last.prev[idx],
-                                last.contrib[idx])]
-
-
 def _reconstruct(
-    c: Compiled, labels: list[dict[int, _Labels]], root_steps: list[_Step], pick: int
+    c: Compiled, labels: list[_Labels], root_steps: list[_Step], pick: int
 ) -> list[int]:
+    """The option of every job in the plan behind root label ``pick``."""
     choice = [-1] * c.n
-    stack: list[tuple[int, int, int]] = []
+    stack: list[tuple[int, int]] = []
     idx = pick
     for step in reversed(root_steps):
-        k = int(step.contrib[idx])
-        stack.append((step.src, int(step.prov_opt[k]), int(step.prov_idx[k])))
+        stack.append((step.src, int(step.contrib[idx])))
         idx = int(step.prev[idx])
     while stack:
-        j, o, idx = stack.pop()
-        choice[j] = o
-        for step in reversed(labels[j][o].steps):
-            k = int(step.contrib[idx])
-            stack.append((step.src, int(step.prov_opt[k]), int(step.prov_idx[k])))
+        j, idx = stack.pop()
+        lab = labels[j]
+        choice[j] = int(lab.opt[idx])
+        for step in reversed(lab.steps):
+            stack.append((step.src, int(step.contrib[idx])))
             idx = int(step.prev[idx])
     return choice
 
 
+# --------------------------------------------------------------------------------------
+# Bounds and incumbents for pruning.
+
+
 def _scalar_plan(c: Compiled, own: list[FloatArray], lam: float) -> list[int] | None:
-    """Greedy-exact plan for the scalarised key ``cost + lam * end`` (one label per option).
+    """Greedy-exact plan for the scalarised key ``cost + lam * end`` (one value per option).
 
     Exact for ``lam == 0`` (pure cost is additive) and for pure time (``lam`` huge: the
     fastest input for each option minimises the max at a join); in between a heuristic,
     used only to find incumbents.
     """
-    best_c: list[FloatArray] = []
-    best_t: list[FloatArray] = []
-    pick: list[list[list[int]]] = []
-    for j in range(c.n):
-        k = len(c.options[j])
-        best_c.append(np.full(k, np.inf))
-        best_t.append(np.full(k, np.inf))
-        pick.append([[] for _ in range(k)])
+    best_c: list[FloatArray] = [np.zeros(0)] * c.n
+    best_t: list[FloatArray] = [np.zeros(0)] * c.n
+    pick: list[list[IntArray]] = [[] for _ in range(c.n)]
     for j in c.topo:
-        for o in range(len(c.options[j])):
-            if not c.allowed[j][o]:
-                continue
-            cost = float(own[j][o])
-            ready = float(c.read_h[j][o])
-            chosen = []
-            for e in c.in_edges[j]:
-                ce = c.edges[e]
-                pc = best_c[ce.src] + ce.usd[:, o]
-                pt = best_t[ce.src] + ce.hours[:, o]
-                with np.errstate(invalid="ignore"):
-                    key = pc + lam * pt
-                key[~np.isfinite(pc)] = np.inf
-                op = int(np.argmin(key))
-                if not np.isfinite(key[op]):
-                    cost = np.inf
-                    break
-                cost += float(pc[op])
-                ready = max(ready, float(pt[op]))
-                chosen.append(op)
-            best_c[j][o] = cost
-            best_t[j][o] = ready + float(c.delay[j][o] + c.dur[j][o])
-            pick[j][o] = chosen
+        cost = np.where(c.allowed[j], own[j], _INF)
+        ready = c.read_h[j].copy()
+        ar = np.arange(cost.size)
+        for e in c.in_edges[j]:
+            ce = c.edges[e]
+            pc = best_c[ce.src][:, None] + ce.usd
+            pt = best_t[ce.src][:, None] + ce.hours
+            with np.errstate(invalid="ignore"):
+                key = pc + lam * pt
+            key[~np.isfinite(pc)] = _INF
+            op = key.argmin(axis=0)
+            cost = cost + pc[op, ar]
+            ready = np.maximum(ready, pt[op, ar])
+            pick[j].append(op)
+        best_c[j] = cost
+        best_t[j] = ready + c.delay[j] + c.dur[j]
     choice = [-1] * c.n
     for j in reversed(c.topo):
         if not c.out_edges[j]:
             with np.errstate(invalid="ignore"):
                 key = best_c[j] + lam * best_t[j]
-            key[~np.isfinite(best_c[j])] = np.inf
+            key[~np.isfinite(best_c[j])] = _INF
             choice[j] = int(np.argmin(key))
             if not np.isfinite(key[choice[j]]):
                 return None
-        for e, op in zip(c.in_edges[j], pick[j][choice[j]], strict=True):
-            choice[c.edges[e].src] = op
+        for e, op in zip(c.in_edges[j], pick[j], strict=True):
+            choice[c.edges[e].src] = int(op[choice[j]])
     return choice
 
 
@@ -442,12 +684,13 @@ def _to_go(
     the cost still to come (a Lagrangian bound; symmetric for a budget).
     """
     n = c.n
-    inf = np.inf
-    fc = [np.where(c.allowed[j], own[j], inf) for j in range(n)]
+    fc = [np.where(c.allowed[j], own[j], _INF) for j in range(n)]
+    into = [np.zeros(0)] * len(c.edges)  # cheapest subtree through each edge, per dst option
     for j in c.topo:
         for e in c.in_edges[j]:
             ce = c.edges[e]
-            fc[j] = fc[j] + np.min(fc[ce.src][:, None] + ce.usd, axis=0)
+            into[e] = np.min(fc[ce.src][:, None] + ce.usd, axis=0)
+            fc[j] = fc[j] + into[e]
     sinks = [j for j in range(n) if not c.out_edges[j]]
     total = sum(float(np.min(fc[j])) for j in sinks)
     ctg = [np.zeros(len(c.options[j])) for j in range(n)]
@@ -457,33 +700,53 @@ def _to_go(
     for j in reversed(c.topo):
         if not c.out_edges[j]:
             continue
-        ce = c.edges[c.out_edges[j][0]]
+        e = c.out_edges[j][0]
+        ce = c.edges[e]
         s = ce.dst
         # Cost at s for option o', excluding j's branch: own + other inputs + rest.
-        rest = np.where(c.allowed[s], own[s] + lam * (c.delay[s] + c.dur[s]), inf) + ctg[s]
+        rest = np.where(c.allowed[s], own[s] + lam * (c.delay[s] + c.dur[s]), _INF) + ctg[s]
         for e2 in c.in_edges[s]:
-            other = c.edges[e2]
-            if other.src != j:
-                rest = rest + np.min(fc[other.src][:, None] + other.usd, axis=0)
+            if e2 != e:
+                rest = rest + into[e2]
         ctg[j] = np.min(ce.usd + lam * ce.hours + rest[None, :], axis=1)
-        run = np.where(c.allowed[s], c.delay[s] + c.dur[s], inf) + ttg[s]
+        run = np.where(c.allowed[s], c.delay[s] + c.dur[s], _INF) + ttg[s]
         ttg[j] = np.min(ce.hours + run[None, :], axis=1)
     return ctg, ttg
 
 
-def _pareto3(cost: FloatArray, tail: FloatArray, a: FloatArray) -> IntArray:
-    """Indices of the non-dominated (cost, tail, A) triples, cheapest first (first tie wins)."""
-    order = np.lexsort((a, tail, cost))
-    kept: list[int] = []
-    kt = np.zeros(0)
-    ka = np.zeros(0)
-    for i in order:
-        if kt.size and bool(np.any((kt <= tail[i]) & (ka <= a[i]))):
-            continue  # an earlier (no dearer) label is no slower on both counts
-        kept.append(int(i))
-        kt = np.append(kt, tail[i])
-        ka = np.append(ka, a[i])
-    return np.asarray(kept, dtype=np.int64)
+# --------------------------------------------------------------------------------------
+# Out-forests (forks).
+
+
+def _pareto3_groups(g: IntArray, cost: FloatArray, tail: FloatArray, a: FloatArray) -> IntArray:
+    """Indices of the non-dominated (cost, tail, A) triples within each group ``g``, sorted
+    by (group, cost); of equal triples the first wins.
+
+    After a stable sort by (group, cost, tail, A), a triple is dominated exactly when an
+    earlier one of its group has no larger tail and A (a dominated earlier triple has a
+    dominator earlier still, so checking all earlier ones is the same as checking the kept
+    ones). Pairs are compared in blocks of rows, all in numpy.
+    """
+    if cost.size == 0:
+        return _EMPTY_I
+    order = np.lexsort((a, tail, cost, g))
+    gs, ts, as_ = g[order], tail[order], a[order]
+    size = gs.size
+    dominated = np.zeros(size, dtype=np.bool_)
+    starts, _ = _segments(gs, int(gs[-1]) + 1)
+    block = max(1, 4_000_000 // max(1, size))
+    for lo in range(0, size, block):
+        hi = min(size, lo + block)
+        rows = np.arange(lo, hi)
+        first = starts[gs[lo:hi]]
+        # Only earlier triples of the same group: columns [first of the group, row).
+        c_lo, c_hi = int(first.min()), hi
+        cols = np.arange(c_lo, c_hi)
+        mask = (cols[None, :] >= first[:, None]) & (cols[None, :] < rows[:, None])
+        mask &= ts[None, c_lo:c_hi] <= ts[lo:hi, None]
+        mask &= as_[None, c_lo:c_hi] <= as_[lo:hi, None]
+        dominated[lo:hi] = mask.any(axis=1)
+    return order[~dominated].astype(np.int64)
 
 
 def _solve_out(
@@ -506,7 +769,8 @@ def _solve_out(
     depend only on choices in :math:`k`'s subtree, so labels are Pareto triples
     (cost, tail, A) with :math:`A` that maximum over the subtree; children join by adding
     costs and taking maxima, and :math:`A` at the roots is the makespan. A dominated triple
-    can never be part of a better plan, so the result is exact.
+    can never be part of a better plan, so the result is exact. As for in-forests, all
+    options of a job are handled in one array with an option column.
     """
     n = c.n
     # Earliest possible start per (job, option) (exact min-time head), for deadline pruning.
@@ -515,67 +779,66 @@ def _solve_out(
         head = c.read_h[j].copy()
         for e in c.in_edges[j]:
             ce = c.edges[e]
-            p_end = np.where(c.allowed[ce.src], es[ce.src] + c.dur[ce.src], np.inf)
+            p_end = np.where(c.allowed[ce.src], es[ce.src] + c.dur[ce.src], _INF)
             head = np.maximum(head, np.min(p_end[:, None] + ce.hours, axis=0))
         es[j] = head + c.delay[j]
     # Cheapest possible cost of everything outside each subtree (ignoring transfers).
-    min_own = [float(np.min(np.where(c.allowed[j], own[j], np.inf))) for j in range(n)]
+    min_own = [float(np.min(np.where(c.allowed[j], own[j], _INF))) for j in range(n)]
     sub = list(min_own)
     for j in reversed(c.topo):
         for e in c.out_edges[j]:
             sub[j] += sub[c.edges[e].dst]
     total = sum(min_own)
 
-    labels: list[dict[int, _Labels]] = [{} for _ in range(n)]
+    labels = [_Labels(_EMPTY_I, np.zeros(0), np.zeros(0), (), np.zeros(0))] * n
     for j in reversed(c.topo):
-        for o in range(len(c.options[j])):
-            if not c.allowed[j][o]:
-                continue
-            cur_c = np.asarray([float(own[j][o])])
-            cur_t = np.zeros(1)  # longest (transfer + delay + tail) over children
-            cur_a = np.zeros(1)
-            steps: list[_Step] = []
-            for e in c.out_edges[j]:
-                ce = c.edges[e]
-                parts = [(oc, lab) for oc, lab in labels[ce.dst].items()]
-                if not parts:
-                    cur_c = _EMPTY
-                    break
-                cc = np.concatenate([lab.cost + ce.usd[o, oc] for oc, lab in parts])
-                tt = np.concatenate([
-                    lab.tail + ce.hours[o, oc] + c.delay[ce.dst][oc]
-                    for oc, lab in parts if lab.tail is not None
-                ])
-                aa = np.concatenate([lab.time for _, lab in parts])
-                po = np.concatenate([np.full(lab.cost.size, oc) for oc, lab in parts])
-                pi = np.concatenate([np.arange(lab.cost.size) for _, lab in parts])
-                k = _pareto3(cc, tt, aa)
-                cc, tt, aa, po, pi = cc[k], tt[k], aa[k], po[k], pi[k]
-                nc = (cur_c[:, None] + cc[None, :]).ravel()
-                nt = np.maximum(cur_t[:, None], tt[None, :]).ravel()
-                na = np.maximum(cur_a[:, None], aa[None, :]).ravel()
-                k = _pareto3(nc, nt, na)
-                cur_c, cur_t, cur_a = nc[k], nt[k], na[k]
-                steps.append(_Step(ce.dst, po.astype(np.int64), pi.astype(np.int64),
-                                   k // cc.size, k % cc.size))
-            if cur_c.size == 0:
-                continue
-            tail = cur_t + float(c.dur[j][o])
-            a = np.maximum(cur_a, float(c.read_h[j][o] + c.delay[j][o]) + tail)
-            keep = np.ones(a.size, dtype=np.bool_)
-            if deadline is not None:
-                lim = deadline + tol(deadline)
-                keep &= (a <= lim) & (float(es[j][o]) + tail <= lim)
-            if budget is not None:
-                keep &= cur_c + (total - sub[j]) <= budget + tol(budget)
-            if not keep.all():
-                idx = np.flatnonzero(keep)
-                cur_c, tail, a = cur_c[idx], tail[idx], a[idx]
-                steps = _reindex(steps, idx)
-            if cur_c.size:
-                labels[j][o] = _Labels(cur_c, a, tuple(steps), tail)
+        opts = np.flatnonzero(c.allowed[j]).astype(np.int64)
+        ng = opts.size
+        cur_g = np.arange(ng, dtype=np.int64)
+        cur_c = own[j][opts]
+        cur_t = np.zeros(ng)  # longest (transfer + delay + tail) over children
+        cur_a = np.zeros(ng)
+        steps: list[_Step] = []
+        for e in c.out_edges[j]:
+            ce = c.edges[e]
+            d = ce.dst
+            lab = labels[d]
+            m = lab.cost.size
+            if m == 0 or cur_c.size == 0 or lab.tail is None:
+                cur_c = np.zeros(0)
+                break
+            cc = (lab.cost[None, :] + ce.usd[opts][:, lab.opt]).ravel()
+            tt = (lab.tail[None, :] + ce.hours[opts][:, lab.opt]
+                  + c.delay[d][lab.opt][None, :]).ravel()
+            aa = np.broadcast_to(lab.time[None, :], (ng, m)).ravel()
+            cg = np.repeat(np.arange(ng, dtype=np.int64), m)
+            keep = _pareto3_groups(cg, cc, tt, aa)
+            cc, tt, aa, cg, cq = cc[keep], tt[keep], aa[keep], cg[keep], keep % m
+            # _pareto3_groups sorts by group first, so cg is grouped as _pairs needs.
+            i, k = _pairs(cur_g, cg, ng)
+            nc = cur_c[i] + cc[k]
+            nt = np.maximum(cur_t[i], tt[k])
+            na = np.maximum(cur_a[i], aa[k])
+            keep = _pareto3_groups(cur_g[i], nc, nt, na)
+            cur_c, cur_t, cur_a, cur_g = nc[keep], nt[keep], na[keep], cur_g[i[keep]]
+            steps.append(_Step(d, cq[k[keep]], i[keep]))
+        if cur_c.size == 0:
+            continue
+        o = opts[cur_g]
+        tail = cur_t + c.dur[j][o]
+        a = np.maximum(cur_a, c.read_h[j][o] + c.delay[j][o] + tail)
+        ok = np.ones(a.size, dtype=np.bool_)
+        if deadline is not None:
+            lim = deadline + tol(deadline)
+            ok &= (a <= lim) & (es[j][o] + tail <= lim)
+        if budget is not None:
+            ok &= cur_c + (total - sub[j]) <= budget + tol(budget)
+        if not ok.all():
+            idx = np.flatnonzero(ok)
+            cur_c, tail, a, o = cur_c[idx], tail[idx], a[idx], o[idx]
+            steps = _reindex(steps, idx)
+        labels[j] = _Labels(o, cur_c, a, tuple(steps), tail)
 
-    # Virtual root joining all sources.
     root = _virtual_root(labels, [j for j in c.topo if not c.in_edges[j]])
     if root is None:
         return [infeasible(method, objective, "", time.perf_counter() - t0)]

@@ -11,7 +11,18 @@ relaxation's optimum, a lower bound on every capacity-respecting plan. Otherwise
 MILP runs; if it finds no plan in time, the repaired relaxation is still returned when it
 satisfies the constraints (``status="feasible"`` with the relaxation as the lower bound).
 
-``method="auto"`` uses the exact DP when the DAG is a chain or a tree (all joins or all
+For "min cost under a deadline" on DAGs the DP cannot take, ``auto`` uses the Lagrangian
+method (:mod:`placer.optimizer._lagrange`: a plan with a proven lower bound, never a MILP) from
+:data:`LAGRANGE_CONTENDED_JOBS` jobs when a pool can be overcommitted and from
+:data:`LAGRANGE_JOBS` jobs otherwise: there the exact MILP finds no plan, or closes its gap
+too slowly, within a usable time. Below :data:`EXACT_TOO_BELOW_JOBS` jobs, if its gap is above
+:data:`LAGRANGE_GAP`, the exact route runs too with the time left and the better plan wins
+(so ``auto`` is never worse than before, and has a plan and a bound where the MILP has none).
+``method="lagrange"`` asks for the Lagrangian method alone, at any size (for the time objective
+it takes auto's route). Its ``status`` is ``optimal`` only when the bound meets the plan's
+value.
+
+``method="auto"`` otherwise uses the exact DP when the DAG is a chain or a tree (all joins or all
 forks) and no pool can be overcommitted, and the MILP otherwise; ``method="dp"`` asks for
 the DP but falls back to the MILP when the structure does not allow it (``Solution.method``
 says which ran). Infeasibility is a value: the returned solution has
@@ -29,6 +40,7 @@ from placer.errors import SolverError
 from placer.optimizer._brute import solve_brute
 from placer.optimizer._compile import Compiled, compile_problem, risky_jobs
 from placer.optimizer._dp import dp_method, solve_dp
+from placer.optimizer._lagrange import min_makespan_bound, solve_lagrange
 from placer.optimizer._milp import solve_milp
 from placer.optimizer._problem import Problem
 from placer.optimizer._solution import (
@@ -37,17 +49,29 @@ from placer.optimizer._solution import (
     build,
     infeasible,
     ssgs,
+    tol,
     without_capacity,
 )
 
-Method = Literal["auto", "milp", "dp", "brute"]
+Method = Literal["auto", "milp", "dp", "brute", "lagrange"]
+
+#: ``auto`` hands "min cost under a deadline" to the Lagrangian method from this many jobs when
+#: a pool can be overcommitted (the exact MILP then rarely finds a plan in time) ...
+LAGRANGE_CONTENDED_JOBS = 40
+#: ... and from this many jobs otherwise (measured: at 1,000 jobs x 30 options the MILP alone
+#: reaches a 0.4 % gap in 30 s, the Lagrangian method 2.5 % in 2 s).
+LAGRANGE_JOBS = 5000
+#: Below this many jobs, when the Lagrangian gap exceeds :data:`LAGRANGE_GAP`, the exact route
+#: also runs with the time left, and the better plan is returned with the better bound.
+EXACT_TOO_BELOW_JOBS = 500
+LAGRANGE_GAP = 0.005
 
 
 def _check_args(objective: str, method: str, time_limit_s: float) -> None:
     if objective not in ("cost", "time"):
         raise ValueError(f"objective must be 'cost' or 'time', got {objective!r}")
-    if method not in ("auto", "milp", "dp", "brute"):
-        raise ValueError(f"method must be auto, milp, dp or brute, got {method!r}")
+    if method not in ("auto", "milp", "dp", "brute", "lagrange"):
+        raise ValueError(f"method must be auto, milp, dp, brute or lagrange, got {method!r}")
     if not time_limit_s > 0:
         raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
 
@@ -79,6 +103,18 @@ def _dispatch(
         return solve_brute(
             c, objective, deadline=deadline, budget=budget, use_penalty=use_penalty
         )
+    if method == "lagrange":
+        t0 = time.perf_counter()
+        if objective == "cost" and use_penalty:
+            sol = _lagrange(c, deadline, time_limit_s, t0)
+            if sol is not None:
+                return sol
+        # The time objective (and what _explain needs) is not Lagrangian's: use auto's route.
+        remaining = max(0.1, time_limit_s - (time.perf_counter() - t0))
+        if risky_jobs(c):
+            return _relax_then_repair(c, objective, deadline, budget, remaining,
+                                      time.perf_counter())
+        return _dispatch(c, objective, deadline, budget, "auto", remaining, use_penalty)
     if method in ("auto", "dp") and dp_method(c) is not None:
         return solve_dp(
             c, objective, deadline=deadline, budget=budget, use_penalty=use_penalty
@@ -91,6 +127,56 @@ def _dispatch(
         time_limit_s=time_limit_s,
         use_penalty=use_penalty,
     )
+
+
+def _lagrange(
+    c: Compiled, deadline: float | None, time_limit_s: float, t0: float
+) -> Solution | None:
+    """The Lagrangian method, or an infeasible result when a makespan bound proves it;
+    ``None`` when it found no plan and proved nothing (the caller falls back)."""
+    if deadline is not None and min_makespan_bound(c) > deadline + tol(deadline):
+        return infeasible("lagrange", "cost", "", time.perf_counter() - t0)
+    sol = solve_lagrange(c, deadline=deadline, time_limit_s=time_limit_s)
+    if sol is None:
+        return None
+    return replace(sol, solve_time_s=time.perf_counter() - t0)
+
+
+def _use_lagrange(c: Compiled, objective: Objective, deadline: float | None,
+                  risky: bool) -> bool:
+    """Whether ``auto`` should take the Lagrangian route (see the module docstring)."""
+    if objective != "cost" or deadline is None or dp_method(c) is not None:
+        return False
+    return c.n >= (LAGRANGE_CONTENDED_JOBS if risky else LAGRANGE_JOBS)
+
+
+def _also_exact(
+    c: Compiled, lag: Solution, deadline: float | None, time_limit_s: float, t0: float
+) -> Solution:
+    """Below :data:`EXACT_TOO_BELOW_JOBS` jobs and above :data:`LAGRANGE_GAP`, also run the
+    exact route with the time left; return the better plan with the better of the two bounds."""
+    remaining = time_limit_s - (time.perf_counter() - t0)
+    if remaining < 0.5:
+        return lag
+    try:
+        if risky_jobs(c):
+            exact = _relax_then_repair(c, "cost", deadline, None, remaining,
+                                       time.perf_counter())
+        else:
+            exact = _dispatch(c, "cost", deadline, None, "milp", remaining)
+    except SolverError:
+        return replace(lag, solve_time_s=time.perf_counter() - t0)
+    if exact.status in ("optimal", "infeasible"):
+        return replace(exact, solve_time_s=time.perf_counter() - t0)
+    best = lag if lag.objective_value <= exact.objective_value else exact
+    lb = max(lag.lower_bound or 0.0, exact.lower_bound or 0.0)
+    lb = min(lb, best.objective_value)
+    value = best.objective_value
+    gap = (value - lb) / value if value > 0 else 0.0
+    if gap <= 1e-9:
+        return replace(best, status="optimal", optimal=True, lower_bound=value, gap=0.0,
+                       solve_time_s=time.perf_counter() - t0)
+    return replace(best, lower_bound=lb, gap=gap, solve_time_s=time.perf_counter() - t0)
 
 
 def _critical_order(c: Compiled, choice: list[int]) -> list[int]:
@@ -226,9 +312,11 @@ def solve(
             of the best makespan, the cheapest in real cost is returned (lexicographic).
         deadline_h: Makespan bound; only used with ``objective="cost"``.
         budget_usd: Real-cost bound; only used with ``objective="time"``.
-        method: ``"auto"`` (DP where exact, else MILP), ``"dp"`` (falls back to the MILP
-            when the DAG is not a chain/tree or a pool could be overcommitted),
-            ``"milp"``, or ``"brute"`` (tests only; refuses > 200,000 assignments).
+        method: ``"auto"`` (DP where exact, Lagrangian for large deadline problems, else
+            MILP), ``"dp"`` (falls back to the MILP when the DAG is not a chain/tree or a
+            pool could be overcommitted), ``"milp"``, ``"lagrange"`` (min cost with a proven
+            bound and gap at any size; other objectives take auto's route), or ``"brute"``
+            (tests only; refuses > 200,000 assignments).
         time_limit_s: Wall-clock limit for the MILP; on timeout the best plan found is
             returned with ``status="feasible"``, its lower bound and gap.
 
@@ -252,7 +340,16 @@ def solve(
         )
     deadline = deadline_h if objective == "cost" else None
     budget = budget_usd if objective == "time" else None
-    if method == "auto" and risky_jobs(c):
+    risky = bool(risky_jobs(c)) if method == "auto" else False
+    lag = None
+    if method == "auto" and _use_lagrange(c, objective, deadline, risky):
+        lag = _lagrange(c, deadline, time_limit_s, t0)
+    if lag is not None and (lag.status != "feasible" or c.n >= EXACT_TOO_BELOW_JOBS
+                            or (lag.gap or 0.0) <= LAGRANGE_GAP):
+        sol = lag
+    elif lag is not None:
+        sol = _also_exact(c, lag, deadline, time_limit_s, t0)
+    elif method == "auto" and risky:
         sol = _relax_then_repair(c, objective, deadline, budget, time_limit_s, t0)
     else:
         sol = _dispatch(c, objective, deadline, budget, method, time_limit_s)

@@ -58,9 +58,10 @@ Method = Literal["auto", "milp", "dp", "brute", "lagrange"]
 #: ``auto`` hands "min cost under a deadline" to the Lagrangian method from this many jobs when
 #: a pool can be overcommitted (the exact MILP then rarely finds a plan in time) ...
 LAGRANGE_CONTENDED_JOBS = 40
-#: ... and from this many jobs otherwise (measured: at 1,000 jobs x 30 options the MILP alone
-#: reaches a 0.4 % gap in 30 s, the Lagrangian method 2.5 % in 2 s).
-LAGRANGE_JOBS = 5000
+#: ... and from this many jobs otherwise (measured at 1,000 jobs x 30 options: the MILP alone
+#: reached a 0.4 % gap in 30 s on a quiet machine but 50 % in 60 s on a loaded one; the
+#: Lagrangian method 2.5 % in about 2 s, predictably).
+LAGRANGE_JOBS = 1000
 #: Below this many jobs, when the Lagrangian gap exceeds :data:`LAGRANGE_GAP`, the exact route
 #: also runs with the time left, and the better plan is returned with the better bound.
 EXACT_TOO_BELOW_JOBS = 500

@@ -86,6 +86,11 @@ a2-highgpu-1g host VM in us-central1 (0.36975 / 0.73948, SkyPilot catalog v8 sam
 # -- GPU types -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
+def _run_time(gpu_types: tuple[tuple[str, float], ...], gpu: str) -> tuple[str, float] | None:
+    return run_time(dict(gpu_types), gpu)
+
+
 def run_time(gpu_types: Mapping[str, float], gpu: str) -> tuple[str, float] | None:
     """``(key, hours)``: which of a job's ``gpu_types`` an offer or pool of type ``gpu`` runs
     it as, and for how long; None if none matches (:func:`gpu_matches`).
@@ -325,6 +330,7 @@ def spot_run(
     return SpotRun(run_h, expected, conservative, billed, n, stats)
 
 
+@lru_cache(maxsize=8192)
 def spot_estimate(
     location: str,
     run_h: float,
@@ -437,10 +443,20 @@ def _label(gpu: str, instance_type: str | None, nodes: int, spot: bool) -> str:
     return f"{gpu}, {shape}, {'spot' if spot else 'on-demand'}"
 
 
-@lru_cache(maxsize=256)
-def _priced(offers: tuple[Offer, ...], host: HostVm) -> tuple[PricedOffer, ...]:
-    """A site's offers priced once, not once per job (values: safe to share)."""
-    return price_offers(offers, host)
+_PRICED: dict[int, tuple[Sequence[Offer], HostVm, tuple[PricedOffer, ...]]] = {}
+
+
+def _priced(offers: Sequence[Offer], host: HostVm) -> tuple[PricedOffer, ...]:
+    """A site's offers priced once, not once per job (values: safe to share). Keyed by the
+    offers' identity: hashing a tuple of models per lookup costs more than the pricing."""
+    hit = _PRICED.get(id(offers))
+    if hit is not None and hit[0] is offers and hit[1] is host:
+        return hit[2]
+    if len(_PRICED) > 1024:
+        _PRICED.clear()
+    priced = price_offers(offers, host)
+    _PRICED[id(offers)] = (offers, host, priced)  # holds offers: the id stays theirs
+    return priced
 
 
 def site_candidates(
@@ -476,8 +492,9 @@ def site_candidates(
                                     pool=f"{site.name}/{pool.gpu}")
                 out.append(Candidate(opt, nodes=0, gpus=gpus, label=f"{pool.gpu} on-prem"))
         return out
-    priced = _priced(tuple(site.offers), host)
-    keys = [run_time(gpu_types, o.gpu) for o in priced]
+    priced = _priced(site.offers, host)
+    types = tuple(gpu_types.items())
+    keys = [_run_time(types, o.gpu) for o in priced]
     for key, hours in gpu_types.items():
         group = [o for o, k in zip(priced, keys, strict=True) if k is not None and k[0] == key]
         if not group:

@@ -78,12 +78,12 @@ def dp_method(c: Compiled) -> str | None:
     """
     in_forest = all(len(out) <= 1 for out in c.out_edges)
     out_forest = all(len(ins) <= 1 for ins in c.in_edges)
-    if not (in_forest or out_forest) or _forest_risky(c, in_forest):
+    if not (in_forest or out_forest) or forest_risky(c, in_forest):
         return None
     return "dp-chain" if in_forest and out_forest else "dp-tree"
 
 
-def _forest_risky(c: Compiled, in_forest: bool) -> bool:
+def forest_risky(c: Compiled, in_forest: bool) -> bool:
     """:func:`risky_jobs` for a forest, in O(jobs) instead of its O(jobs²) reachability.
 
     Job ``j`` can take part in overcommitting a pool when its demand plus that of every job

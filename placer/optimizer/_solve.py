@@ -39,7 +39,7 @@ from typing import Literal
 from placer.errors import SolverError
 from placer.optimizer._brute import solve_brute
 from placer.optimizer._compile import Compiled, compile_problem, risky_jobs
-from placer.optimizer._dp import _forest_risky, dp_method, solve_dp
+from placer.optimizer._dp import dp_method, forest_risky, solve_dp
 from placer.optimizer._lagrange import min_makespan_bound, solve_lagrange
 from placer.optimizer._milp import solve_milp
 from placer.optimizer._problem import Problem
@@ -299,7 +299,7 @@ def _any_risky(c: Compiled) -> bool:
     :func:`risky_jobs` (its reachability matrix is O(jobs²): 10,000 jobs, 100 MB)."""
     in_forest = all(len(out) <= 1 for out in c.out_edges)
     if in_forest or all(len(ins) <= 1 for ins in c.in_edges):
-        return _forest_risky(c, in_forest)
+        return forest_risky(c, in_forest)
     return bool(risky_jobs(c))
 
 

@@ -25,7 +25,7 @@ from placer.optimizer import (
     solve,
 )
 from placer.optimizer._compile import compile_problem, risky_jobs
-from placer.optimizer._dp import _forest_risky, dp_method
+from placer.optimizer._dp import dp_method, forest_risky
 from placer.optimizer._solution import build
 
 LOCATIONS = ("A", "B", "C")
@@ -196,7 +196,7 @@ def test_forest_overcommit_test_equals_risky_jobs(
         p = replace(p, edges=tuple(Edge(e.dst, e.src, e.gb) for e in p.edges))
     c = compile_problem(p)
     in_forest = all(len(out) <= 1 for out in c.out_edges)
-    assert _forest_risky(c, in_forest) == bool(risky_jobs(c))
+    assert forest_risky(c, in_forest) == bool(risky_jobs(c))
     assert (dp_method(c) is None) == bool(risky_jobs(c))
 
 

@@ -12,9 +12,10 @@ solved by PuLP + CBC; chains go to a dynamic program instead (``_optimize_by_dp`
 module builds the same model from a :class:`placer.optimizer.Problem`, so both solve the very
 same instance: ``k`` is an option's compute cost (+ penalty) plus the egress of the stored
 inputs it reads (SkyPilot prices those on an edge from a dummy source with one resource,
-which is the same thing), ``F`` is ``gb x usd_per_gb`` of the link between the two options'
-locations. Its answer is priced again with ``placer.optimizer.evaluate`` so "same optimum" is
-checked by placer's cost model, not by this model's.
+which is the same thing), ``F`` is the price of the GB moved (``Link.usd``: SkyPilot's
+egress schedule where the instance has it) between the two options' locations. Its answer
+is priced again with ``placer.optimizer.evaluate`` so "same optimum" is checked by placer's
+cost model, not by this model's.
 
 Two additions SkyPilot does not have, each said where it is used:
 
@@ -135,7 +136,7 @@ def _unit_costs(problem: Problem) -> dict[str, list[float]]:
         reads[r.job].append(r)
     return {
         j: [o.compute_usd + o.penalty_usd
-            + sum(r.gb * _link(problem, r.location, o.location).usd_per_gb for r in reads[j])
+            + sum(_link(problem, r.location, o.location).usd(r.gb) for r in reads[j])
             for o in opts]
         for j, opts in problem.options.items()
     }
@@ -205,7 +206,7 @@ def solve_ilp(
         for a in ku:
             for b in kv:
                 link = _link(problem, opts[u][a].location, opts[v][b].location)
-                usd.append(sum(gbs) * link.usd_per_gb)
+                usd.append(sum(link.usd(gb) for gb in gbs))
                 hours.append(max(gbs) * link.hours_per_gb)
         objective.append(pulp.lpDot(flat, usd))
         edge_terms[u, v] = (flat, hours)
@@ -280,7 +281,7 @@ def solve_chain_dp(problem: Problem) -> BaselineResult:
         for b, ob in enumerate(opts[task]):
             low, arg = float("inf"), -1
             for a, oa in enumerate(opts[prev]):
-                cost = best[a] + size * _link(problem, oa.location, ob.location).usd_per_gb
+                cost = best[a] + _link(problem, oa.location, ob.location).usd(size)
                 if cost < low:
                     low, arg = cost, a
             new.append(low + k[task][b])

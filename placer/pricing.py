@@ -35,7 +35,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from placer.catalog import Catalog, SpotStats, gpu_matches, is_gpu_only, link_for, spot_stats
+from placer.catalog import (
+    Catalog,
+    SpotStats,
+    egress_schedule_for,
+    gpu_matches,
+    is_gpu_only,
+    link_for,
+    spot_stats,
+)
 from placer.models import Job, Location, Offer, ResolvedSite
 from placer.models import Link as NetworkLink
 from placer.optimizer import Link, Option
@@ -549,9 +557,11 @@ def link(
     """Price and speed of moving data from ``a`` to ``b``: the inventory's ``network:`` entries
     first, then the catalog's egress model (:func:`placer.catalog.link_for`). The same location
     is free and instant; hours per GB are ``8 / Gbit/s / 3600``."""
+    network = tuple(network)
     usd, gbps = link_for(network, catalog, a, b)
     hours = 0.0 if math.isinf(gbps) else 8.0 / gbps / SECONDS_PER_HOUR
-    return Link(usd_per_gb=usd, hours_per_gb=hours)
+    free, tiers = egress_schedule_for(network, a, b)
+    return Link(usd_per_gb=usd, hours_per_gb=hours, free_gb=free, tiers=tiers)
 
 
 def links(

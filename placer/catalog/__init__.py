@@ -21,6 +21,7 @@ from placer.catalog._catalog import (
 )
 from placer.catalog._inventory import (
     default_inventory,
+    egress_schedule_for,
     inventory_from_data,
     link_for,
     load_inventory,
@@ -52,6 +53,7 @@ __all__ = [
     "catalog_rows",
     "default_catalog",
     "default_inventory",
+    "egress_schedule_for",
     "format_spot_stats",
     "gpu_matches",
     "inventory_from_data",

@@ -380,7 +380,7 @@ BY_DEFAULT_SYMMETRY, BY_WRITTEN_SYMMETRY, AS_WRITTEN = 0, 1, 1
 _HOW = {AS_WRITTEN: "both stated for this direction (as written, or by a written "
                     "`symmetric: true`)",
         BY_DEFAULT_SYMMETRY: "both reaching it only by the default symmetry"}
-FIGURES = ("usd_per_gb", "bandwidth")
+FIGURES = ("usd_per_gb", "bandwidth", "free", "tiers")
 
 
 def _how(link: Link, a: str, b: str) -> int | None:
@@ -413,8 +413,10 @@ class LinkConflict:
     def message(self, links: Sequence[Link], where: Mapping[int, str] | None = None) -> str:
         def entry(i: int) -> str:
             link = links[i]
-            text = f"network[{i}] ({link.from_} → {link.to}, {self.figure} " \
-                   f"{getattr(link, self.figure):g})"
+            value = getattr(link, self.figure)
+            shown = f"{value:g}" if isinstance(value, float) else \
+                ", ".join(f"from {t.from_gb:g} GB ${t.usd_per_gb:g}" for t in value)
+            text = f"network[{i}] ({link.from_} → {link.to}, {self.figure} {shown})"
             return f"{text} at {where[i]}" if where and i in where else text
 
         return (
@@ -425,7 +427,7 @@ class LinkConflict:
 
 
 def _resolve(links: Sequence[Link], a: str, b: str
-             ) -> tuple[dict[str, float], list[LinkConflict]]:
+             ) -> tuple[dict[str, Any], list[LinkConflict]]:
     """Each figure the links state for ``a → b`` and the conflicts at its winning rank."""
     best: dict[str, tuple[tuple[int, int], list[int]]] = {}
     for i, link in enumerate(links):
@@ -441,7 +443,7 @@ def _resolve(links: Sequence[Link], a: str, b: str
                 best[figure] = (rank, [i])
             elif rank == top[0]:
                 top[1].append(i)
-    values: dict[str, float] = {}
+    values: dict[str, Any] = {}
     conflicts: list[LinkConflict] = []
     for figure, (rank, entries) in best.items():
         first = entries[0]
@@ -496,6 +498,23 @@ def link_for(
             ErrorDetail(c.message(links), field=f"network[{c.second}]", loc=("network", c.second))
             for c in conflicts])
     return values.get("usd_per_gb", usd), values.get("bandwidth", gbps)
+
+
+def egress_schedule_for(inventory_links: Iterable[Link], a: Location, b: Location
+                        ) -> tuple[float, tuple[tuple[float, float], ...]]:
+    """(free GB, ((from GB, USD per GB), ...)) of each transfer from ``a`` to ``b``: what the
+    inventory's ``network:`` entries say (resolved like :func:`link_for`; the catalog prices
+    every GB at its first paid rate, so it has none)."""
+    if a.key == b.key:
+        return 0.0, ()
+    links = tuple(inventory_links)
+    values, conflicts = _resolve(links, a.key, b.key)
+    if conflicts:
+        raise InventoryError([
+            ErrorDetail(c.message(links), field=f"network[{c.second}]", loc=("network", c.second))
+            for c in conflicts])
+    tiers = values.get("tiers") or ()
+    return float(values.get("free") or 0.0), tuple((t.from_gb, t.usd_per_gb) for t in tiers)
 
 
 def network_problems(

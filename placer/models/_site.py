@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from placer.models._base import USD, Gbps, Hours, LocationKey, Model, Name, keyed_to_list
+from placer.models._base import USD, Gbps, Hours, LocationKey, Model, Name, SizeGB, keyed_to_list
 from placer.models._location import CountryCode, Location
 
 
@@ -179,6 +179,13 @@ def storage_rule_problem(kind: str, storage: str | None, endpoint: str | None) -
     return None
 
 
+class EgressTier(Model):
+    """From ``from`` GB of one transfer on, each further GB costs ``usd_per_gb``."""
+
+    from_gb: SizeGB = Field(alias="from", gt=0)
+    usd_per_gb: USD = Field(ge=0)
+
+
 class Link(Model):
     """Transfer price and bandwidth between two locations, overriding the catalog's figures.
 
@@ -196,7 +203,23 @@ class Link(Model):
     to: str = Field(min_length=1)
     usd_per_gb: USD | None = None
     bandwidth: Gbps | None = Field(default=None, gt=0)
+    free: SizeGB | None = Field(
+        default=None, ge=0,
+        description="the first GB of each transfer cost nothing (AWS and Azure: 1GB)")
+    tiers: tuple[EgressTier, ...] | None = Field(
+        default=None, description="cheaper prices from a volume on, per transfer: "
+        "[{from: 10TB, usd_per_gb: 0.085}, ...]")
     symmetric: bool = True
+
+    @model_validator(mode="after")
+    def _tiers_ascend(self) -> Link:
+        last = self.free or 0.0
+        for i, t in enumerate(self.tiers or ()):
+            if not t.from_gb > last:
+                raise ValueError(f"tiers[{i}] starts at {t.from_gb:g} GB, not above "
+                                 f"{last:g} GB: tiers start above `free` in increasing order")
+            last = t.from_gb
+        return self
 
     @property
     def symmetric_written(self) -> bool:

@@ -143,6 +143,7 @@ class _Keys:
     col_of_loc: list[IntArray] = field(default_factory=list)
     usd: list[FloatArray] = field(default_factory=list)
     hours: list[FloatArray] = field(default_factory=list)
+    kind: list[IntArray] = field(default_factory=list)
 
     def row_part(self, b_set: int) -> IntArray:
         """Class of every location as a source towards location set ``b_set``."""
@@ -150,7 +151,10 @@ class _Keys:
         if found is None:
             b = self.c.loc_sets[b_set]
             lu, lh = self.c.link_usd[:, b], self.c.link_hours[:, b]
-            found = row_classes(np.hstack((lu, lh)) if self.timed else lu)[0]
+            key = np.hstack((lu, lh)) if self.timed else lu
+            if self.c.link_kind is not None:  # never merge links priced differently
+                key = np.hstack((key, self.c.link_kind[:, b].astype(np.float64)))
+            found = row_classes(key)[0]
             self.rows[b_set] = found
         return found
 
@@ -160,7 +164,10 @@ class _Keys:
         if found is None:
             a = self.c.loc_sets[a_set]
             lu, lh = self.c.link_usd[a].T, self.c.link_hours[a].T
-            found = row_classes(np.hstack((lu, lh)) if self.timed else lu)[0]
+            key = np.hstack((lu, lh)) if self.timed else lu
+            if self.c.link_kind is not None:
+                key = np.hstack((key, self.c.link_kind[a].T.astype(np.float64)))
+            found = row_classes(key)[0]
             self.cols[a_set] = found
         return found
 
@@ -182,6 +189,8 @@ class _Keys:
         self.col_of_loc.append(col_of_loc)
         ra, cb = a[rrep], b[crep]
         self.usd.append(c.link_usd[ra[:, None], cb])
+        if c.link_kind is not None:
+            self.kind.append(c.link_kind[ra[:, None], cb])
         zeros = np.zeros((ra.size, cb.size))
         self.hours.append(c.link_hours[ra[:, None], cb] if self.timed else zeros)
         self.index[k] = len(self.usd) - 1
@@ -237,6 +246,13 @@ def reduce_problem(
     for p in range(npar):
         usd += gbs[:, p, None, None] * lu[e_key]
     hours = gbs.max(axis=1)[:, None, None] * lh[e_key]
+    if c.link_kind is not None:  # links with an allowance or tiers: their own price of the GB
+        for i, e in enumerate(moving):
+            sub = keys.kind[int(e_key[i])]
+            for r, q in np.argwhere(sub).tolist():
+                kind = c.kinds[int(sub[r, q])]
+                assert kind is not None
+                usd[i, r, q] = sum(kind.usd(gb) for gb in e.gbs)
     live = np.any(usd != 0, axis=(1, 2))
     if timed:
         live |= np.any(hours != 0, axis=(1, 2))

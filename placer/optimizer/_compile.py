@@ -19,7 +19,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from placer.optimizer._problem import Option, Problem
+from placer.optimizer._problem import Link, Option, Problem
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -95,6 +95,12 @@ class Compiled:
     link_hours: FloatArray
     loc_sets: tuple[IntArray, ...]
     job_loc_set: IntArray
+    link_kind: IntArray | None = None
+    """Where some links have a free allowance or tiers (:attr:`Link.linear` False): per
+    location pair the index of its link in :attr:`kinds` (0: priced per GB by ``link_usd``).
+    Prices in ``read_usd`` and the edges' ``usd``/``loc_usd`` already include them; location
+    classes must not merge pairs of different kinds. None when every link is linear."""
+    kinds: tuple[Link | None, ...] = (None,)
 
     @property
     def n(self) -> int:
@@ -213,13 +219,29 @@ def compile_problem(problem: Problem) -> Compiled:
     n_loc = len(locations)
     link_usd = np.full((n_loc, n_loc), np.nan)
     link_hours = np.full((n_loc, n_loc), np.nan)
+    nonlinear: dict[tuple[int, int], Link] = {}
     for (a, b), link in problem.links.items():
         ia, ib = loc_index.get(a), loc_index.get(b)
         if ia is not None and ib is not None:
             link_usd[ia, ib] = link.usd_per_gb
             link_hours[ia, ib] = link.hours_per_gb
+            if not link.linear and ia != ib:
+                nonlinear[ia, ib] = link
     np.fill_diagonal(link_usd, 0.0)  # moving data within one location is free and instant
     np.fill_diagonal(link_hours, 0.0)
+    # Links with a free allowance or tiers: their pairs are marked, and every price below that
+    # crosses one is the link's own function of the GB moved, not GB x usd_per_gb.
+    link_kind: IntArray | None = None
+    kinds: list[Link | None] = [None]
+    if nonlinear:
+        link_kind = np.zeros((n_loc, n_loc), dtype=np.int64)
+        kind_of: dict[Link, int] = {}
+        for (ia, ib), link in nonlinear.items():
+            key = Link(link.usd_per_gb, 0.0, free_gb=link.free_gb, tiers=link.tiers)
+            if key not in kind_of:
+                kind_of[key] = len(kinds)
+                kinds.append(key)
+            link_kind[ia, ib] = kind_of[key]
 
     def missing(a: int, b: int, why: str) -> ValueError:
         return ValueError(f"no link from {locations[a]!r} to {locations[b]!r} (needed by {why})")
@@ -240,6 +262,11 @@ def compile_problem(problem: Problem) -> Compiled:
         if bad.size:
             raise missing(src_loc, int(opt_loc[j][bad[0]]), f"a read by {r.job!r}")
         read_usd[j] += r.gb * usd_row
+        if link_kind is not None:
+            for oi in np.flatnonzero(link_kind[src_loc, opt_loc[j]]).tolist():
+                kind = kinds[int(link_kind[src_loc, opt_loc[j][oi]])]
+                assert kind is not None
+                read_usd[j][oi] += kind.usd(r.gb) - r.gb * float(usd_row[oi])
         read_h[j] = np.maximum(read_h[j], r.gb * hours_row)
 
     merged: dict[tuple[int, int], list[float]] = {}
@@ -296,6 +323,12 @@ def compile_problem(problem: Problem) -> Compiled:
             for gb in nonzero[1:]:
                 loc_usd = loc_usd + gb * usd
                 loc_hours = np.maximum(loc_hours, gb * hours)
+            if link_kind is not None:
+                sub = link_kind[a_idx[:, None], b_idx]
+                for ai, bi in np.argwhere(sub):
+                    kind = kinds[int(sub[ai, bi])]
+                    assert kind is not None
+                    loc_usd[ai, bi] = sum(kind.usd(gb) for gb in nonzero)
             opt_usd = loc_usd.take(si, 0).take(di, 1)
             opt_hours = loc_hours.take(si, 0).take(di, 1)
         else:
@@ -342,6 +375,8 @@ def compile_problem(problem: Problem) -> Compiled:
         link_hours=link_hours,
         loc_sets=tuple(sets),
         job_loc_set=np.asarray(job_set, dtype=np.int64),
+        link_kind=link_kind,
+        kinds=tuple(kinds),
     )
 
 

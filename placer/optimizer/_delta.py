@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from placer.optimizer._problem import Option, Problem
+from placer.optimizer._problem import Link, Option, Problem
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -106,11 +106,15 @@ class _Deltas:
         hours = np.full((len(keys), len(keys)), np.nan)
         np.fill_diagonal(usd, 0.0)
         np.fill_diagonal(hours, 0.0)
+        # Links with a free allowance or tiers price a transfer by its size (Link.usd).
+        self.nonlinear: dict[tuple[int, int], Link] = {}
         for (a, b), link in problem.links.items():
             ia, ib = locs.get(a), locs.get(b)
             if ia is not None and ib is not None and ia != ib:
                 usd[ia, ib] = link.usd_per_gb
                 hours[ia, ib] = link.hours_per_gb
+                if not link.linear:
+                    self.nonlinear[ia, ib] = link
         self.usd_table, self.hours_table = usd, hours
 
         self.counts = np.asarray(counts, dtype=np.intp)
@@ -135,7 +139,8 @@ class _Deltas:
                 continue
             ks = np.arange(off[j], off[j + 1])
             per_gb = self._pair(usd, locs[r.location], self.loc[ks], f"a read by {r.job!r}")
-            self.read_usd[ks] += r.gb * per_gb
+            self.read_usd[ks] += self._priced(r.gb * per_gb, np.full(len(ks), r.gb),
+                                              np.full(len(ks), locs[r.location]), self.loc[ks])
             np.maximum.at(self.read_h, ks, r.gb * hours[locs[r.location], self.loc[ks]])
 
         # Edges as (src, dst, gb); parallel edges stay separate (costs add, times take the max).
@@ -225,9 +230,22 @@ class _Deltas:
                 raise ValueError(
                     f"no link from {self.keys[la[i]]!r} to {self.keys[lb[i]]!r} (needed by "
                     f"edge {self.names[self.src[e[i]]]!r} -> {self.names[self.dst[e[i]]]!r})")
-            usd[moving] = gb[moving] * self.usd_table[la, lb]
+            usd[moving] = self._priced(gb[moving] * self.usd_table[la, lb], gb[moving], la, lb)
             hours[moving] = gb[moving] * self.hours_table[la, lb]
         return usd, hours
+
+    def _priced(self, linear: FloatArray, gb: FloatArray, a: npt.NDArray[np.intp],
+                b: npt.NDArray[np.intp]) -> FloatArray:
+        """``linear`` (GB x per-GB price) with the transfers over a link with an allowance or
+        tiers priced by that link instead."""
+        if not self.nonlinear:
+            return linear
+        out = linear.copy()
+        for i, (ia, ib) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+            link = self.nonlinear.get((ia, ib))
+            if link is not None:
+                out[i] = link.usd(float(gb[i]))
+        return out
 
     def moves(self, jobs: Collection[str]) -> dict[str, MoveDeltas]:
         cloc = self.loc[self.chosen]

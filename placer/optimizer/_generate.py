@@ -208,12 +208,26 @@ SKY_REGIONS: dict[str, tuple[float, tuple[str, ...]]] = {
 }
 
 
-def sky_links(intra_cloud_usd_per_gb: float = 0.0) -> dict[tuple[str, str], Link]:
+SKY_EGRESS_SCHEDULE: dict[str, tuple[float, tuple[tuple[float, float], ...]]] = {
+    "aws": (1.0, ((10240.0, 0.085), (51200.0, 0.07), (153600.0, 0.05))),
+    "gcp": (0.0, ((1024.0, 0.11), (10240.0, 0.08))),
+    "azure": (1.0, ((10240.0, 0.083), (51200.0, 0.07), (153600.0, 0.05))),
+}
+"""SkyPilot 0.14.1's ``get_egress_cost()`` (sky/clouds/{aws,gcp,azure}.py; the tiers are
+also rows of placer/catalog/data/egress_prices.csv): the free first GB on AWS and Azure and the
+volume tiers, per transfer, as (free GB, ((from GB, USD per GB), ...)) after the first rate of
+:data:`SKY_EGRESS_USD_PER_GB`. Above 150 TB SkyPilot charges $0.05 on the whole volume; here
+from 150 TB on (outputs of these instances are at most 1 TB, so it never applies)."""
+
+
+def sky_links(intra_cloud_usd_per_gb: float = 0.0, *, exact_egress: bool = False
+              ) -> dict[tuple[str, str], Link]:
     """Links between every pair of :data:`SKY_REGIONS`, priced as SkyPilot prices them.
 
-    Between clouds: the source cloud's egress price at 10 Gbps. Within a cloud SkyPilot
-    charges nothing and takes no time; ``intra_cloud_usd_per_gb`` > 0 (real inter-region
-    prices are ~$0.02/GB) makes regions distinguishable, so no two can be merged.
+    Between clouds: the source cloud's egress price at 10 Gbps; with ``exact_egress`` its
+    whole schedule (:data:`SKY_EGRESS_SCHEDULE`: the free first GB, the tiers). Within a
+    cloud SkyPilot charges nothing and takes no time; ``intra_cloud_usd_per_gb`` > 0 (real
+    inter-region prices are ~$0.02/GB) makes regions distinguishable, so no two can be merged.
     """
     links: dict[tuple[str, str], Link] = {}
     for a in SKY_REGIONS:
@@ -224,7 +238,9 @@ def sky_links(intra_cloud_usd_per_gb: float = 0.0) -> dict[tuple[str, str], Link
             if ca == cb:
                 links[a, b] = Link(intra_cloud_usd_per_gb, 0.0)
             else:
-                links[a, b] = Link(SKY_EGRESS_USD_PER_GB[ca], SKY_EGRESS_HOURS_PER_GB)
+                free, tiers = SKY_EGRESS_SCHEDULE[ca] if exact_egress else (0.0, ())
+                links[a, b] = Link(SKY_EGRESS_USD_PER_GB[ca], SKY_EGRESS_HOURS_PER_GB,
+                                   free_gb=free, tiers=tiers)
     return links
 
 
@@ -234,6 +250,7 @@ def skypilot_problem(
     shape: SkyShape = "dag",
     *,
     intra_cloud_usd_per_gb: float = 0.0,
+    exact_egress: bool = False,
 ) -> Problem:
     """A random DAG shaped like what SkyPilot's optimizer sees; same arguments, same problem.
 
@@ -252,6 +269,8 @@ def skypilot_problem(
             tasks), ``"chain"`` (t0 → t1 → …) or ``"tree"`` (every task after the first has
             one parent among the earlier tasks: an out-tree of forks).
         intra_cloud_usd_per_gb: Price of moving data between regions of one cloud.
+        exact_egress: Egress with SkyPilot's whole schedule (the free first GB on AWS and
+            Azure, volume tiers) instead of its first paid rate on every GB.
     """
     if n_tasks < 1:
         raise ValueError(f"need n_tasks >= 1, got {n_tasks}")
@@ -294,4 +313,4 @@ def skypilot_problem(
         edges += [Edge(names[s], names[i], out_gb[s]) for s in parents]
     reads = (Read(names[0], rng.choice(regions), round(rng.uniform(0.0, 1000.0), 1)),)
     return Problem(jobs=names, options=options, edges=tuple(edges), reads=reads,
-                   links=sky_links(intra_cloud_usd_per_gb))
+                   links=sky_links(intra_cloud_usd_per_gb, exact_egress=exact_egress))

@@ -58,10 +58,55 @@ class Option:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """Price and speed of moving data from one location to another (per GB)."""
+    """Price and speed of moving data from one location to another (per GB).
+
+    A transfer of ``gb`` costs ``gb * usd_per_gb`` unless the link has a free allowance or
+    volume tiers (SkyPilot's affine egress: AWS and Azure charge nothing for the first GB;
+    cheaper tiers past 10 TB): then the first ``free_gb`` are free, ``usd_per_gb`` applies
+    up to the first tier, and each ``(from_gb, usd_per_gb)`` of ``tiers`` from its threshold
+    on, marginally. Each transfer is priced on its own (a monthly allowance shared by every
+    transfer of an account is not modelled).
+
+    >>> Link(0.09, 0.0, free_gb=1.0, tiers=((10240.0, 0.085),)).usd(11264.0)
+    1008.55
+    """
 
     usd_per_gb: float
     hours_per_gb: float
+    free_gb: float = 0.0
+    tiers: tuple[tuple[float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        last = self.free_gb
+        if not self.free_gb >= 0:
+            raise ValueError(f"free_gb must be >= 0, got {self.free_gb}")
+        for lo, rate in self.tiers:
+            if not lo > last or not rate >= 0:
+                raise ValueError(f"tiers must start above free_gb in increasing order with "
+                                 f"prices >= 0, got {self.tiers} (free_gb {self.free_gb})")
+            last = lo
+
+    def __repr__(self) -> str:
+        # Without an allowance or tiers, as before those fields existed (stable digests).
+        extra = "" if self.linear else f", free_gb={self.free_gb!r}, tiers={self.tiers!r}"
+        return f"Link(usd_per_gb={self.usd_per_gb!r}, hours_per_gb={self.hours_per_gb!r}{extra})"
+
+    @property
+    def linear(self) -> bool:
+        """Whether every GB costs ``usd_per_gb`` (no allowance, no tiers)."""
+        return not self.free_gb and not self.tiers
+
+    def usd(self, gb: float) -> float:
+        """What moving ``gb`` over this link costs."""
+        if self.linear:
+            return gb * self.usd_per_gb
+        steps = ((self.free_gb, self.usd_per_gb), *self.tiers)
+        total = 0.0
+        for k, (lo, rate) in enumerate(steps):
+            hi = steps[k + 1][0] if k + 1 < len(steps) else float("inf")
+            if gb > lo:
+                total += (min(gb, hi) - lo) * rate
+        return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,6 +182,12 @@ class CloudModel:
         got = memo.get(key)
         if got is None:
             ln = price_link(self._network, self._catalog, self._loc(from_loc), self._loc(to_loc))
+            if not ln.linear:
+                # Refused, not approximated: the planner would price these transfers otherwise.
+                raise ConfigError(
+                    f"the network entry for {from_loc} → {to_loc} sets `free` or `tiers`; the "
+                    "simulator prices every GB at usd_per_gb, so it cannot replay this "
+                    "inventory as the planner prices it (remove them for a benchmark)")
             got = memo[key] = (ln.usd_per_gb, ln.hours_per_gb)
         return got
 

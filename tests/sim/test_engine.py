@@ -356,6 +356,31 @@ def test_dag_jobs_start_after_dependencies_plus_transfer(sites: list[ResolvedSit
     assert result.site_locations["gcp-europe-west4"] == "gcp:europe-west4"
 
 
+def test_a_links_free_allowance_and_tiers_price_the_simulators_transfers() -> None:
+    # The same transfer as above (prep's 450 GB from gcp:us-central1 to Frankfurt), over a
+    # network entry with 100 GB free per transfer and $0.06/GB from 300 GB on: the planner's
+    # price of it, Link.usd, is what the simulator charges.
+    from placer.models import Inventory
+
+    base = default_inventory().model_dump(by_alias=True, exclude_none=True)
+    base["network"] = [*base.get("network", []),
+                       {"from": "gcp:*", "to": "onprem:*", "usd_per_gb": 0.12, "free": "100GB",
+                        "tiers": [{"from": "300GB", "usd_per_gb": 0.06}], "symmetric": False}]
+    inv = Inventory.model_validate(base)
+    sites = resolve_inventory(inv)
+    cloud = catalog_cloud(sites, gpu="V100", inventory=inv, provisioning="zero", spot_traces={})
+    link = cloud.link_of("gcp:us-central1", "onprem:fra-dc1")
+    assert link.usd(450) == pytest.approx(200 * 0.12 + 150 * 0.06)
+    with pytest.raises(PlacerError, match="not per GB"):
+        cloud.link("gcp:us-central1", "onprem:fra-dc1")
+    wl = _wl(("prep", 0, 1, 1), ("train", 0, 1, 2), deps={"train": ("prep",)},
+             output_gb={"prep": 450})
+    s = Scripted({"prep": Cloud("gcp-us-central1"), "train": OnPrem()})
+    onprem = OnPremConfig(site="fra-dc", location="onprem:fra-dc1", nodes=1)
+    result = simulate(wl, s, onprem=onprem, cloud=cloud)
+    assert result.records[1].attempts[0].egress_usd == pytest.approx(33.0)
+
+
 def _staging_cloud(sites: list[ResolvedSite], trace: SpotTrace | None = None) -> CloudModel:
     """One site ``eu`` at gcp:europe-west4: 1-GPU nodes at $2/h on demand, $0.50/h spot (spot
     availability ``trace``), provisioning exactly 0.1 h; the catalog's links."""

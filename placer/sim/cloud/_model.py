@@ -14,6 +14,7 @@ import numpy as np
 from placer.catalog import Catalog, default_catalog
 from placer.errors import CatalogError, ConfigError, ErrorDetail
 from placer.models import Inventory, Link, Location, ResolvedSite
+from placer.optimizer import Link as OptLink
 from placer.pricing import (
     DEFAULT_HOST_SPOT_USD_PER_GPU_H,
     DEFAULT_HOST_USD_PER_GPU_H,
@@ -26,6 +27,9 @@ from placer.pricing import (
 from placer.pricing import link as price_link
 from placer.sim.cloud._provisioning import Provisioning
 from placer.sim.cloud._spot import SpotTrace, auto_traces, shipped_trace
+
+_FREE = OptLink(0.0, 0.0)
+"""Within one location (or the uniform model): free and instant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,7 @@ class CloudModel:
     _catalog: Catalog | None
     _quote_memo: dict[tuple[str, int, bool], Quote | None]
     _quotes_memo: dict[tuple[int, bool], tuple[Quote, ...]]
-    _link_memo: dict[tuple[str, str], tuple[float, float]]
+    _link_memo: dict[tuple[str, str], OptLink]
     _trace_memo: dict[tuple[str, int], SpotTrace]
 
     def __init__(
@@ -175,20 +179,25 @@ class CloudModel:
         model; ``h/GB = 8 / Gbit/s / 3600``). The same location: ``(0, 0)``. The uniform model
         has free, instant links everywhere.
         """
+        ln = self.link_of(from_loc, to_loc)
+        if not ln.linear:
+            raise ConfigError(
+                f"the link {from_loc} → {to_loc} has a free allowance or tiers: its price is "
+                "not per GB; ask link_of() for the whole link (Link.usd prices a transfer)")
+        return ln.usd_per_gb, ln.hours_per_gb
+
+    def link_of(self, from_loc: str, to_loc: str) -> OptLink:
+        """The whole link from one location key to another (:func:`placer.pricing.link`), with
+        any free allowance and tiers: what the simulator's transfers are priced by
+        (``Link.usd(gb)``), as the planner prices them."""
         if from_loc == to_loc or self._free_links:
-            return 0.0, 0.0
+            return _FREE
         key = (from_loc, to_loc)
         memo = self._link_memo
         got = memo.get(key)
         if got is None:
-            ln = price_link(self._network, self._catalog, self._loc(from_loc), self._loc(to_loc))
-            if not ln.linear:
-                # Refused, not approximated: the planner would price these transfers otherwise.
-                raise ConfigError(
-                    f"the network entry for {from_loc} → {to_loc} sets `free` or `tiers`; the "
-                    "simulator prices every GB at usd_per_gb, so it cannot replay this "
-                    "inventory as the planner prices it (remove them for a benchmark)")
-            got = memo[key] = (ln.usd_per_gb, ln.hours_per_gb)
+            got = memo[key] = price_link(self._network, self._catalog, self._loc(from_loc),
+                                         self._loc(to_loc))
         return got
 
     def _loc(self, key: str) -> Location:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 
 from placer.errors import SimulationError
+from placer.optimizer import Link
 from placer.sim.engine._results import Replica
 from placer.sim.jobs import SimJob, Workload
 from placer.sim.kernel import EventQueue
@@ -22,7 +23,7 @@ from placer.sim.kernel import EventQueue
 class Data:
     """Dataset copies, reads, transfers and replicas of one run."""
 
-    def __init__(self, workload: Workload, link: Callable[[str, str], tuple[float, float]],
+    def __init__(self, workload: Workload, link: Callable[[str, str], Link],
                  events: EventQueue, *, cache_inputs: bool, strategy: str) -> None:
         self._datasets = workload.datasets
         self._jobs = workload.jobs
@@ -53,8 +54,8 @@ class Data:
         best = (math.inf, math.inf, "")
         for src, ready in copies.items():
             if ready <= now and src != location:
-                rate, h_per_gb = self._link(src, location)
-                cand = (gb * rate, gb * h_per_gb, src)
+                ln = self._link(src, location)
+                cand = (ln.usd(gb), gb * ln.hours_per_gb, src)
                 if cand[:2] < best[:2]:
                     best = cand
         return best
@@ -73,9 +74,9 @@ class Data:
             gb = self._jobs[d].output_gb
             src = self.output_at[d]
             if src != location and gb > 0:
-                rate, h_per_gb = link(src, location)
-                usd += gb * rate
-                hours = max(hours, gb * h_per_gb)
+                ln = link(src, location)
+                usd += ln.usd(gb)
+                hours = max(hours, gb * ln.hours_per_gb)
         return usd, hours
 
     def replica_ready(self, name: str, location: str) -> float | None:

@@ -93,7 +93,7 @@ class Simulator(View):
         self._site_loc = {onprem.site: onprem.location}
         for s in cloud.sites:
             self._site_loc[s] = cloud.location(s)
-        self.data = Data(workload, cloud.link, self.events, cache_inputs=cache_inputs,
+        self.data = Data(workload, cloud.link_of, self.events, cache_inputs=cache_inputs,
                          strategy=strategy.name)
         self.cloud_runs = CloudRuns(cloud, rng=self.rng, events=self.events, data=self.data,
                                     sites=self._site_loc, strategy=strategy.name)

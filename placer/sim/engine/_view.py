@@ -112,8 +112,7 @@ class View:
         return loc
 
     def link(self, from_location: str, to_location: str) -> Link:
-        usd, hours = self._cloud.link(from_location, to_location)
-        return Link(usd_per_gb=usd, hours_per_gb=hours)
+        return self._cloud.link_of(from_location, to_location)
 
     def allowed(self, job: JobRequest, mode: Residency) -> Allowed:
         return self.eligibility.allowed(job.id, mode)

@@ -25,6 +25,7 @@ from placer.optimizer._compile import Compiled, FloatArray
 from placer.optimizer._solution import (
     Objective,
     Placed,
+    Profile,
     Solution,
     build,
     earliest_start,
@@ -176,11 +177,13 @@ def _min_makespan(c: Compiled, choice: list[int]) -> tuple[float, list[int]]:
             d = float(c.dur[j][choice[j]])
             start[j], endt[j], done[j] = t, t + d, True
             order.append(j)
+            pool = opts[j].pool or ""
             if pooled[j]:
-                placed.setdefault(opts[j].pool or "", []).append((t, t + d, opts[j].pool_gpus))
+                placed.setdefault(pool, Profile(c.problem.capacity[pool])).add(
+                    t, d, opts[j].pool_gpus)
             rec(max(cur, t + d))
             if pooled[j]:
-                placed[opts[j].pool or ""].pop()
+                placed[pool].add(t, d, -opts[j].pool_gpus)  # back off, as before placing it
             order.pop()
             done[j] = False
 

@@ -53,18 +53,17 @@ profile per pool instead of re-summing every run) and priced from the compiled p
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from placer.optimizer._compile import BoolArray, Compiled, FloatArray, IntArray, risky_jobs
-from placer.optimizer._solution import JobSchedule, Solution, tol
+from placer.optimizer._solution import Profile, Solution, build, tol
 
 _INF = math.inf
 _TARGET = 0.02
@@ -697,47 +696,6 @@ class _Local:
         return True
 
 
-class _Profile:
-    """A pool's usage as a step function: ``times[i]`` starts a segment of ``use[i]`` GPUs.
-
-    The same earliest-fit rule as :func:`placer.optimizer._solution.earliest_fit` (the
-    earliest ``t >= t0`` with room for the whole run), found in one sweep over the segments
-    instead of re-summing every placed run for every candidate start.
-    """
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.times: list[float] = [0.0]
-        self.use: list[int] = [0]
-
-    def fit(self, t0: float, d: float, g: int) -> float:
-        times, use, room = self.times, self.use, self.cap - g
-        i = max(bisect.bisect_right(times, t0) - 1, 0)
-        t = t0
-        n = len(times)
-        while i < n:
-            if times[i] >= t + d:
-                return t
-            if use[i] > room:
-                if i + 1 >= n:
-                    raise AssertionError("unreachable: the last segment is empty")
-                t = max(t, times[i + 1])
-            i += 1
-        return t
-
-    def add(self, t: float, d: float, g: int) -> None:
-        times, use = self.times, self.use
-        for x in (t, t + d):
-            i = bisect.bisect_right(times, x) - 1
-            if times[i] != x:
-                times.insert(i + 1, x)
-                use.insert(i + 1, use[i])
-        lo = bisect.bisect_left(times, t)
-        hi = bisect.bisect_left(times, t + d)
-        for i in range(lo, hi):
-            use[i] += g
-
-
 def _ssgs(a: _Arrays, pick: IntArray, order: Sequence[int]) -> list[float]:
     """Serial schedule generation (the rule of :func:`placer.optimizer._solution.ssgs`)."""
     pools = a.pool_of[pick].tolist()
@@ -747,7 +705,7 @@ def _ssgs(a: _Arrays, pick: IntArray, order: Sequence[int]) -> list[float]:
     dl = a.delay[pick].tolist()
     du = a.dur[pick].tolist()
     hours = a.hours
-    prof = [_Profile(int(x)) for x in a.caps.tolist()]
+    prof = [Profile(int(x)) for x in a.caps.tolist()]
     start = [0.0] * a.n
     end = [0.0] * a.n
     for j in order:
@@ -816,7 +774,7 @@ def _mode_sgs(c: Compiled, a: _Arrays, local: _Local, pick: IntArray, deadline: 
     cur = pick.tolist()
     _, late = local.times(cur)
     order = _priority(c, a, pick)
-    prof = [_Profile(int(x)) for x in a.caps.tolist()]
+    prof = [Profile(int(x)) for x in a.caps.tolist()]
     loc, hours, usd, dd = local.loc, local.hours, local.usd, local.dd
     gpus = local.gpus
     end = [0.0] * a.n
@@ -972,39 +930,15 @@ def _priority(c: Compiled, a: _Arrays, pick: IntArray) -> list[int]:
 
 def _solution(c: Compiled, a: _Arrays, pick: IntArray, order: Sequence[int], *,
               lower_bound: float, solve_time_s: float) -> Solution:
-    """Price and schedule a plan like :func:`placer.optimizer._solution.build`, with the fast
-    SSGS; ``optimal`` when the proven bound meets the value (relative 1e-9)."""
-    start = _ssgs(a, pick, order)
+    """The plan priced and scheduled by :func:`placer.optimizer._solution.build`, the tail of
+    every method; ``optimal`` when the proven bound meets the value (relative 1e-9)."""
     choice = (pick - a.first[:-1]).tolist()
-    jobs: dict[str, JobSchedule] = {}
-    cost = penalty = makespan = 0.0
-    for j, name in enumerate(c.names):
-        o = choice[j]
-        t_usd = float(c.read_usd[j][o])
-        t_h = float(c.read_h[j][o])
-        for e in c.in_edges[j]:
-            ce = c.edges[e]
-            t_usd += float(ce.usd[choice[ce.src], o])
-            t_h = max(t_h, float(ce.hours[choice[ce.src], o]))
-        comp = float(c.compute[j][o])
-        pen = float(c.penalty[j][o])
-        end = start[j] + float(c.dur[j][o])
-        jobs[name] = JobSchedule(job=name, option=int(o), start_h=start[j], end_h=end,
-                                 compute_usd=comp, transfer_usd=t_usd, transfer_h=t_h,
-                                 penalty_usd=pen)
-        cost += comp + t_usd
-        penalty += pen
-        makespan = max(makespan, end)
-    value = cost + penalty
-    lb = min(lower_bound, value)
-    gap = (value - lb) / value if value > 0 else 0.0
-    optimal = gap <= 1e-9
-    return Solution(
-        status="optimal" if optimal else "feasible", optimal=optimal, method="lagrange",
-        objective="cost", cost_usd=cost, objective_value=value, makespan_h=makespan,
-        lower_bound=value if optimal else lb, gap=0.0 if optimal else max(gap, 0.0),
-        jobs=jobs, solve_time_s=solve_time_s,
-    )
+    sol = build(c, choice, status="feasible", method="lagrange", objective="cost",
+                solve_time_s=solve_time_s, order=order, lower_bound=lower_bound)
+    if sol.gap is not None and sol.gap <= 1e-9:
+        return replace(sol, status="optimal", optimal=True, lower_bound=sol.objective_value,
+                       gap=0.0)
+    return sol
 
 
 def _plan_cost(a: _Arrays, pick: IntArray) -> float:

@@ -17,6 +17,7 @@ MILP solution this way never makes it worse.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -148,14 +149,59 @@ def ssgs(c: Compiled, choice: Sequence[int], order: Sequence[int] | None = None)
         d = float(c.dur[j][choice[j]])
         opt = c.options[j][choice[j]]
         if opt.pool is not None and opt.pool_gpus > 0:
-            placed.setdefault(opt.pool, []).append((t, t + d, opt.pool_gpus))
+            placed.setdefault(opt.pool, Profile(c.problem.capacity[opt.pool])).add(
+                t, d, opt.pool_gpus)
         start[j] = t
         end[j] = t + d
     return start
 
 
-Placed = dict[str, list[tuple[float, float, int]]]
-"""Per pool: ``(start, end, GPUs)`` of the runs already placed on it."""
+class Profile:
+    """A pool's usage as a step function: ``times[i]`` starts a segment of ``use[i]`` GPUs.
+
+    :meth:`fit` is the earliest ``t >= t0`` with room for ``g`` more GPUs over the whole run
+    ``[t, t + d)``, found in one sweep over the segments, not by re-summing every placed run
+    for every candidate start (that was quadratic over a plan). ``add`` with a negative ``g``
+    takes a run back off (brute force backtracks so).
+    """
+
+    __slots__ = ("cap", "times", "use")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.times: list[float] = [0.0]
+        self.use: list[int] = [0]
+
+    def fit(self, t0: float, d: float, g: int) -> float:
+        times, use, room = self.times, self.use, self.cap - g
+        i = max(bisect.bisect_right(times, t0) - 1, 0)
+        t = t0
+        n = len(times)
+        while i < n:
+            if times[i] >= t + d:
+                return t
+            if use[i] > room:
+                if i + 1 >= n:
+                    raise AssertionError("unreachable: the last segment is empty")
+                t = max(t, times[i + 1])
+            i += 1
+        return t
+
+    def add(self, t: float, d: float, g: int) -> None:
+        times, use = self.times, self.use
+        for x in (t, t + d):
+            i = bisect.bisect_right(times, x) - 1
+            if times[i] != x:
+                times.insert(i + 1, x)
+                use.insert(i + 1, use[i])
+        lo = bisect.bisect_left(times, t)
+        hi = bisect.bisect_left(times, t + d)
+        for i in range(lo, hi):
+            use[i] += g
+
+
+Placed = dict[str, Profile]
+"""Per pool: the usage of the runs already placed on it."""
 
 
 def earliest_start(
@@ -173,32 +219,9 @@ def earliest_start(
         ready = max(ready, end[ce.src] + float(ce.hours[choice[ce.src], o]))
     t = ready + float(c.delay[j][o])
     opt = c.options[j][o]
-    if opt.pool is not None and opt.pool_gpus > 0:
-        t = earliest_fit(placed.get(opt.pool, []), t, float(c.dur[j][o]), opt.pool_gpus,
-                         c.problem.capacity[opt.pool])
+    if opt.pool is not None and opt.pool_gpus > 0 and opt.pool in placed:
+        t = placed[opt.pool].fit(t, float(c.dur[j][o]), opt.pool_gpus)
     return t
-
-
-def earliest_fit(
-    busy: list[tuple[float, float, int]], t0: float, d: float, g: int, cap: int
-) -> float:
-    """Earliest ``t >= t0`` such that ``g`` more GPUs fit over ``[t, t + d)``."""
-    # Only runs still going at t0 can overlap [t, t + d) for any t >= t0; when they leave room
-    # for g at every instant (their sum does), t0 fits. One pass, not three per candidate.
-    busy = [r for r in busy if r[1] > t0]
-    if g + sum(u for _, _, u in busy) <= cap:
-        return t0
-    # The earliest fit is t0 or the end of some placed run (usage only drops at run ends).
-    candidates = sorted({t0} | {e for _, e, _ in busy})
-    for t in candidates:
-        # Usage over [t, t+d) peaks at t or at a start inside the window.
-        points = [t] + [s for s, _, _ in busy if t < s < t + d]
-        if all(
-            g + sum(u for s, e, u in busy if s <= p < e) <= cap
-            for p in points
-        ):
-            return t
-    raise AssertionError("unreachable: a job that fits its pool fits after every run ends")
 
 
 def build(

@@ -25,8 +25,9 @@ from placer.optimizer import (
     violations,
 )
 from placer.optimizer._compile import compile_problem
-from placer.optimizer._lagrange import _flatten, _Profile, _ssgs
-from placer.optimizer._solution import earliest_fit, ssgs
+from placer.optimizer._lagrange import _flatten, _ssgs
+from placer.optimizer._solution import Profile as _Profile
+from placer.optimizer._solution import ssgs
 
 LOCATIONS = ("A", "B", "C")
 SETTINGS = settings(
@@ -183,6 +184,19 @@ def test_fast_ssgs_equals_the_reference_rule(seed: int) -> None:
     fast = _ssgs(a, pick, order)
     ref = ssgs(c, choice, order)
     assert all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for x, y in zip(fast, ref, strict=True))
+
+
+def earliest_fit(
+    busy: list[tuple[float, float, int]], t0: float, d: float, g: int, cap: int
+) -> float:
+    """The definition, by brute force: the earliest ``t >= t0`` (``t0`` or some run's end,
+    since usage only drops at run ends) such that ``g`` more GPUs fit at every instant of
+    ``[t, t + d)`` (usage there peaks at ``t`` or at a start inside the window)."""
+    for t in sorted({t0} | {e for _, e, _ in busy if e > t0}):
+        points = [t] + [s for s, _, _ in busy if t < s < t + d]
+        if all(g + sum(u for s, e, u in busy if s <= p < e) <= cap for p in points):
+            return t
+    raise AssertionError("unreachable: a job that fits its pool fits after every run ends")
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)

@@ -560,7 +560,8 @@ def link(
     network = tuple(network)
     usd, gbps = link_for(network, catalog, a, b)
     hours = 0.0 if math.isinf(gbps) else 8.0 / gbps / SECONDS_PER_HOUR
-    free, tiers = egress_schedule_for(network, a, b)
+    free, tiers = (egress_schedule_for(network, a, b)
+                   if any(n.free is not None or n.tiers for n in network) else (0.0, ()))
     return Link(usd_per_gb=usd, hours_per_gb=hours, free_gb=free, tiers=tiers)
 
 

@@ -18,6 +18,7 @@ exception is contained: HiGHS prints a banner from its C++ constructor, so
 from placer.optimizer._delta import MoveDeltas, move_deltas
 from placer.optimizer._generate import random_problem, skypilot_problem
 from placer.optimizer._problem import Edge, Link, Option, Problem, Read
+from placer.optimizer._replan import Replanner
 from placer.optimizer._solution import JobSchedule, Solution, evaluate, violations
 from placer.optimizer._solve import pareto_frontier, solve
 
@@ -29,6 +30,7 @@ __all__ = [
     "Option",
     "Problem",
     "Read",
+    "Replanner",
     "Solution",
     "evaluate",
     "move_deltas",

@@ -198,7 +198,8 @@ class _Keys:
 
 
 def reduce_problem(
-    c: Compiled, *, timed: bool, risky: dict[str, list[int]], use_penalty: bool
+    c: Compiled, *, timed: bool, risky: dict[str, list[int]], use_penalty: bool,
+    prune: bool = True,
 ) -> Reduction:
     """Classes, folding and dominance (module docstring) for one solve.
 
@@ -209,6 +210,9 @@ def reduce_problem(
             decides dominance.
         risky: The contended pools' risky jobs (:func:`~placer.optimizer._compile.risky_jobs`).
         use_penalty: Whether penalties count in the cost that dominance compares.
+        prune: Whether dominated options are dropped. A model that will later lose options
+            (:class:`~placer.optimizer.Replanner`) keeps them: the option that dominated
+            another may be the one taken away. Classes and folding stay exact under removal.
     """
     n = c.n
     counts = np.asarray([len(o) for o in c.options], dtype=np.int64)
@@ -312,14 +316,14 @@ def reduce_problem(
         real = base_real + cost_fold
         cost = real + pen if use_penalty else real
         cand = np.flatnonzero(keep)
-        if not timed:
+        if prune and not timed:
             # Only cost matters: each (job, signature) keeps its cheapest option.
             order = cand[np.lexsort((oidx[cand], cost[cand], sig[cand], ojob[cand]))]
             first = np.ones(order.size, dtype=np.bool_)
             first[1:] = (ojob[order[1:]] != ojob[order[:-1]]) | (sig[order[1:]]
                                                                  != sig[order[:-1]])
             keep[order[~first]] = False
-        else:
+        elif prune:
             order = cand[np.lexsort((oidx[cand], sig[cand], ojob[cand]))]
             keep[_dominated(c, order, ojob, oidx, sig, cost, risky)] = False
         kid = np.flatnonzero(keep)

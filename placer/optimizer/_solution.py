@@ -70,7 +70,9 @@ class Solution:
         status: ``optimal``; ``feasible`` (a time limit was hit with a plan in hand); or
             ``infeasible`` (proven: no plan meets the constraints; ``jobs`` is empty).
         optimal: ``status == "optimal"``.
-        method: ``"dp-chain"``, ``"dp-tree"``, ``"milp"``, ``"brute"`` or ``"evaluate"``.
+        method: ``"dp-chain"``, ``"dp-tree"``, ``"milp"``, ``"milp-warm"`` (a
+            :class:`~placer.optimizer.Replanner` re-plan), ``"lagrange"``, ``"brute"`` or
+            ``"evaluate"`` (a ``+ssgs`` suffix: scheduled with capacity after the relaxation).
         objective: What was minimised.
         cost_usd: Real cost (compute + transfer), without penalties.
         objective_value: The minimised value: cost + penalties for ``"cost"``, makespan for

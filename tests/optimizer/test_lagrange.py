@@ -7,8 +7,10 @@ when the method claims optimality, and the plan within its claimed gap of the op
 
 from __future__ import annotations
 
+import itertools
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +22,7 @@ from placer.optimizer import (
     Read,
     Solution,
     evaluate,
+    pareto_frontier,
     random_problem,
     solve,
     violations,
@@ -214,3 +217,27 @@ def test_profile_fit_equals_earliest_fit(
         prof.add(t, float(dur), gpus)
         busy.append((t, t + dur, gpus))
     assert prof.fit(float(t0), float(d), g) == earliest_fit(busy, float(t0), float(d), g, cap)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_spaced_frontier_brackets_brute_force_at_every_point(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The large-DAG frontier (evenly spaced deadlines, Lagrangian points), forced on small
+    DAGs: every point's proven bound is at most brute force's optimum at its makespan, its
+    value at least that, and the points form a staircase from the cheapest plan."""
+    from placer.optimizer import _solve
+
+    monkeypatch.setattr(_solve, "SPACED_FRONTIER_JOBS", 1)
+    p = random_problem(7, 3, "dag", seed, pool_gpus=10**6)
+    points = pareto_frontier(p, max_points=5, time_limit_s=10)
+    assert points[0].objective_value == pytest.approx(solve(p).objective_value)
+    assert 1 <= len(points) <= 5
+    for a, b in itertools.pairwise(points):
+        assert a.objective_value < b.objective_value and a.makespan_h > b.makespan_h
+    assert points[-1].makespan_h == pytest.approx(solve(p, "time").makespan_h, rel=1e-6)
+    for q in points:
+        assert violations(p, q) == []
+        assert q.lower_bound is not None and q.gap is not None and 0 <= q.gap < 1
+        best = solve(p, deadline_h=q.makespan_h + 1e-9, method="brute")
+        assert q.lower_bound <= best.objective_value + 1e-6 <= q.objective_value + 2e-6

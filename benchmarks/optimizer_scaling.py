@@ -17,6 +17,10 @@ Cases (``--cases`` picks some by name; ``--max-jobs`` drops the big ones):
   uses no pool, so the deadline is always feasible and is computed by no solver under test.
 * ``pareto-{100,1000}``: the cost-makespan frontier of a random DAG (a pool that never
   binds: with a contended one every point is a capacity MILP, which the rows above time).
+  From 500 jobs the points are evenly spaced deadlines, each with its proven gap.
+* ``replan-sky-dag-1000``: a site fails after a third of the jobs ran; the time is the
+  :class:`~placer.optimizer.Replanner`'s warm re-plan, beside a cold ``solve`` of the same
+  narrowed problem (its optimum must be the same); median of the five busiest sites failing.
 * ``e2e-{100,500,2000}``: YAML to explained plan, measured by ``plan_end_to_end.py`` (its
   own SkyPilot-style pipelines and inventory) when that file is present.
 
@@ -49,7 +53,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +68,7 @@ from skypilot_ilp import pair_binaries, solve_chain_dp, solve_ilp  # noqa: E402
 from placer.errors import SolverError  # noqa: E402
 from placer.optimizer import (  # noqa: E402
     Problem,
+    Replanner,
     evaluate,
     pareto_frontier,
     random_problem,
@@ -87,11 +92,12 @@ class Case:
     n_jobs: int
     make: Callable[[int], Problem]
     recipe: str  # how the instance is made, for the markdown
-    kind: str = "solve"  # solve / pareto / e2e
+    kind: str = "solve"  # solve / pareto / e2e / replan
     deadline: bool = False
     baselines: tuple[str, ...] = ()
     repeats: int | None = None  # None: --repeats
     note: str = ""
+    budget: float | None = None  # a frontier's whole time budget (else the time limit)
 
 
 def _sky(n: int, shape: str) -> Callable[[int], Problem]:
@@ -123,6 +129,8 @@ def cases(quick: bool) -> list[Case]:
                  "random_problem(8, 4, 'chain', seed)", baselines=("sky-dp", "ilp")),
             Case("pareto-8", "pareto", 8, _rand(8, 4, "dag", BIG),
                  "random_problem(8, 4, 'dag', seed, pool_gpus=10**6)", kind="pareto"),
+            Case("replan-sky-dag-12", "replan", 12, _sky(12, "dag"),
+                 "skypilot_problem(12, seed); 5 site failures", kind="replan"),
         ]
     out = [
         *(Case(f"sky-dag-{n}", "sky-dag", n, _sky(n, "dag"), f"skypilot_problem({n}, seed)",
@@ -149,10 +157,17 @@ def cases(quick: bool) -> list[Case]:
         Case("rand-chain-10000", "rand-chain", 10000, _rand(10000, 4, "chain", 16),
              "random_problem(10000, 4, 'chain', seed)", baselines=("sky-dp", "ilp"),
              repeats=3),
-        *(Case(f"pareto-{n}", "pareto", n, _rand(n, 4, "dag", BIG),
-               f"random_problem({n}, 4, 'dag', seed, pool_gpus=10**6)", kind="pareto",
-               repeats=3, note="frontier: no baseline") for n in (100, 1000)),
+        Case("pareto-100", "pareto", 100, _rand(100, 4, "dag", BIG),
+             "random_problem(100, 4, 'dag', seed, pool_gpus=10**6)", kind="pareto",
+             repeats=3, note="frontier: no baseline; exact walk, up to 20 points"),
+        Case("pareto-1000", "pareto", 1000, _rand(1000, 4, "dag", BIG),
+             "random_problem(1000, 4, 'dag', seed, pool_gpus=10**6)", kind="pareto",
+             repeats=3, budget=5.0,
+             note="frontier: no baseline; 10 spaced points in a 5 s budget, gap = worst"),
     ]
+    out.append(Case("replan-sky-dag-1000", "replan", 1000, _sky(1000, "dag"),
+                    "skypilot_problem(1000, seed); 5 site failures", kind="replan",
+                    repeats=3, note="median of 5 failures per run; time = warm re-plan"))
     if (BENCH / "plan_end_to_end.py").exists():
         out += [Case(f"e2e-{n}", "e2e", n, lambda seed: Problem(jobs=(), options={}),
                      f"plan_end_to_end.run_size({n}, ...)", kind="e2e", repeats=3,
@@ -226,7 +241,8 @@ def placer_call(case: Case, p: Problem, deadline: float | None, limit: float,
                 seed: int) -> Callable[[], dict[str, Any]]:
     if case.kind == "pareto":
         def frontier() -> dict[str, Any]:
-            pts = pareto_frontier(p, time_limit_s=limit)
+            pts = (pareto_frontier(p, time_limit_s=limit) if case.budget is None else
+                   pareto_frontier(p, max_points=10, time_limit_s=min(limit, case.budget)))
             gaps = [s.gap for s in pts if s.gap is not None]
             return {"status": f"{len(pts)} points" + (
                         "" if all(s.optimal for s in pts) else
@@ -234,6 +250,8 @@ def placer_call(case: Case, p: Problem, deadline: float | None, limit: float,
                     "method": "/".join(sorted({s.method for s in pts})),
                     "gap": max(gaps) if gaps else None, "objective": None}
         return frontier
+    if case.kind == "replan":
+        return lambda: replan_failures(p, limit)
     if case.kind == "e2e":
         def e2e() -> dict[str, Any]:
             import plan_end_to_end as pe
@@ -254,6 +272,39 @@ def placer_call(case: Case, p: Problem, deadline: float | None, limit: float,
         return {"status": s.status, "method": s.method, "gap": s.gap,
                 "objective": s.objective_value if s.status != "infeasible" else None}
     return run
+
+
+FAILURES = 5
+
+
+def replan_failures(p: Problem, limit: float) -> dict[str, Any]:
+    """Each of the plan's :data:`FAILURES` busiest sites fails after the first third of the
+    jobs (in the generator's topological order) ran: the warm re-plan (timed) against a cold
+    :func:`solve` of the same narrowed problem, whose optimum it must equal."""
+    r = Replanner(p, time_limit_s=limit)
+    used: dict[str, int] = {}
+    for name, js in r.solution.jobs.items():
+        site = p.options[name][js.option].site
+        used[site] = used.get(site, 0) + 1
+    done = {name: r.solution.jobs[name].option for name in p.jobs[: len(p.jobs) // 3]}
+    warm: list[float] = []
+    cold: list[float] = []
+    same = True
+    for site in sorted(used, key=lambda s: (-used[s], s))[:FAILURES]:
+        t0 = time.perf_counter()
+        got = r.replan(pinned=done, exclude_sites={site})
+        warm.append(time.perf_counter() - t0)
+        q = replace(p, options={
+            n: (p.options[n][done[n]],) if n in done
+            else tuple(o for o in p.options[n] if o.site != site) for n in p.jobs})
+        t0 = time.perf_counter()
+        ref = solve(q, time_limit_s=limit)
+        cold.append(time.perf_counter() - t0)
+        same &= abs(got.objective_value - ref.objective_value) <= 1e-6 * ref.objective_value
+    return {"status": f"{len(warm)} re-plans, " + ("same optimum as cold" if same
+                                                    else "DIFFERENT from cold"),
+            "method": "milp-warm" if r.warm else "cold", "gap": 0.0, "objective": None,
+            "seconds": statistics.median(warm), "cold_s": statistics.median(cold)}
 
 
 def baseline_call(name: str, p: Problem, deadline: float | None,
@@ -324,6 +375,24 @@ class Result:
     deadline: float | None
     placer: Stats
     baselines: dict[str, Stats]
+    seeds: list[Result] = field(default_factory=list)  # one per seed when several ran
+
+
+def merged(results: list[Result]) -> Result:
+    """One row for a case run on several seeds: every run counted, each seed kept."""
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    placer = Stats(runs=[run for r in results for run in r.placer.runs])
+    baselines = {
+        name: Stats(runs=[run for r in results for run in r.baselines[name].runs],
+                    skipped=next((r.baselines[name].skipped for r in results
+                                  if r.baselines[name].skipped), None))
+        for name in first.baselines
+    }
+    return Result(first.case, statistics.mean(r.opts_per_job for r in results),
+                  round(statistics.mean(r.edges for r in results)), first.deadline, placer,
+                  baselines, seeds=results)
 
 
 def run_case(case: Case, seed: int, limit: float, repeats: int, max_pairs: int,
@@ -409,12 +478,25 @@ HEADERS = ["case", "jobs", "opts/job", "edges", "placer method", "solve (median)
            "SkyPilot DP (×placer)", "same optimum", "note"]
 
 
+def spread(r: Result) -> str:
+    """The range of per-seed medians, when several seeds ran and all finished."""
+    meds = [x.placer.median for x in r.seeds if x.placer.finished]
+    if len(r.seeds) < 2 or len(meds) < len(r.seeds):
+        return ""
+    return f" [{secs(min(m for m in meds if m is not None))}–" \
+           f"{secs(max(m for m in meds if m is not None))}, {len(meds)} seeds]"
+
+
 def cells(r: Result, limit: float) -> list[str]:
+    if r.seeds:
+        return seeds_cells(r, limit)
     pl = r.placer
     out = pl.last
     t = secs(pl.median) if pl.finished else f"> {limit:g} s"
     if r.case.kind == "e2e" and out.get("solve_s") is not None:
         t += f" (solve {secs(out['solve_s'])})"
+    if r.case.kind == "replan" and out.get("cold_s") is not None:
+        t += f" (cold re-solve {secs(out['cold_s'])}, {out['cold_s'] / (pl.median or 1):.3g}×)"
     gap = out.get("gap")
     opj = "-" if math.isnan(r.opts_per_job) else f"{r.opts_per_job:.1f}"
     edges = "-" if r.case.kind == "e2e" else f"{r.edges:,}"
@@ -423,6 +505,36 @@ def cells(r: Result, limit: float) -> list[str]:
             "-" if gap is None else f"{gap:.2%}", f"{pl.rss:,.0f} MB",
             baseline_cell(r, "ilp", limit), baseline_cell(r, "merged", limit),
             baseline_cell(r, "sky-dp", limit), agreement(r), r.case.note]
+
+
+def seeds_cells(r: Result, limit: float) -> list[str]:
+    """A row over several seeds: median of every run and the per-seed range; statuses and
+    agreement from every seed, the worst gap."""
+    rows = [cells(x, limit) for x in r.seeds]
+    pl = r.placer
+    t = (secs(pl.median) + spread(r)) if pl.finished else f"> {limit:g} s"
+    extra = [x.placer.last.get("cold_s") for x in r.seeds]
+    if r.case.kind == "replan" and all(e is not None for e in extra):
+        cold = statistics.median(extra)
+        t += f" (cold re-solve {secs(cold)}, {cold / (pl.median or 1):.3g}×)"
+    gaps = [x.placer.last.get("gap") for x in r.seeds if x.placer.last.get("gap") is not None]
+
+    def joined(i: int) -> str:
+        return "; ".join(dict.fromkeys(row[i] for row in rows))
+
+    def base(name: str, i: int) -> str:
+        b = r.baselines.get(name)
+        if b is None:
+            return ""
+        if b.skipped or not b.finished:
+            return joined(i)
+        ratio = f", {b.median / pl.median:.3g}×" if b.median and pl.median else ""
+        return secs(b.median) + ratio
+    agree = {row[13] for row in rows}
+    return [r.case.key, f"{r.case.n_jobs:,}", rows[0][2], rows[0][3], joined(4), t,
+            str(len(pl.times)), joined(7), "-" if not gaps else f"{max(gaps):.2%} (worst)",
+            f"{pl.rss:,.0f} MB", base("ilp", 10), base("merged", 11), base("sky-dp", 12),
+            "yes" if agree == {"yes"} else "; ".join(sorted(agree)), r.case.note]
 
 
 def markdown_table(results: list[Result], limit: float) -> str:
@@ -474,7 +586,8 @@ def plot(results: list[Result], path: Path, limit: float) -> None:
     plt.close(fig)
 
 
-def markdown(results: list[Result], command: str, limit: float, seed: int, png: str) -> str:
+def markdown(results: list[Result], command: str, limit: float, seed: int, png: str,
+             seeds: int = 1) -> str:
     try:
         import pulp
 
@@ -488,7 +601,11 @@ def markdown(results: list[Result], command: str, limit: float, seed: int, png: 
         f"Command: `{command}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (load average {load} at the "
-        f"end), Python {platform.python_version()}, {pulp_v}. Seed {seed}; per-case time "
+        f"end), Python {platform.python_version()}, {pulp_v}. "
+        + (f"Seed {seed}" if seeds == 1 else
+           f"Seeds {seed}-{seed + seeds - 1} (a row's time is the median of every run of every "
+           "seed, then in brackets the range of the per-seed medians)")
+        + f"; per-case time "
         f"limit {limit:g} s. Times are wall-clock medians of the runs counted, placer and "
         "baselines interleaved run by run in one process tree; a baseline's ratio is its "
         "median over placer's (above 1: placer is faster). Deadlines are "
@@ -510,13 +627,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="toy sizes, 10 s limit (smoke test)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="instances per case (seeds --seed, --seed+1, ...); one row each case")
     ap.add_argument("--time-limit", type=float, default=300.0, help="per case and method (s)")
     ap.add_argument("--repeats", type=int, default=5, help="runs per method (at most)")
     ap.add_argument("--cases", default="", help="comma-separated substrings of case names")
     ap.add_argument("--max-jobs", type=int, default=None, help="skip larger cases")
     ap.add_argument("--max-pairs", type=int, default=1_500_000,
                     help="skip an ILP with more edge-pair binaries (memory)")
-    ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "out")
+    ap.add_argument("--out-dir", type=Path, default=None,
+                    help="where the plot goes (default benchmarks/out; with --quick a "
+                         "temporary folder, so a toy run never replaces the recorded plot)")
     ap.add_argument("--plot-name", default="optimizer_scaling.png")
     ap.add_argument("--record", action="store_true",
                     help="append the table and command to benchmarks/RESULTS.md")
@@ -533,11 +654,14 @@ def main(argv: list[str] | None = None) -> int:
         todo = [c for c in todo if c.n_jobs <= args.max_jobs]
     results = []
     for i, case in enumerate(todo, start=1):
-        results.append(run_case(case, args.seed, limit, repeats, args.max_pairs,
-                                f"[{i}/{len(todo)}]"))
+        results.append(merged([
+            run_case(case, seed, limit, repeats, args.max_pairs, f"[{i}/{len(todo)}]")
+            for seed in range(args.seed, args.seed + args.seeds)]))
     table = markdown_table(results, limit)
     print(table)
-    png = args.out_dir / args.plot_name
+    out_dir = args.out_dir or (Path(tempfile.mkdtemp(prefix="optimizer_scaling-"))
+                               if args.quick else ROOT / "benchmarks" / "out")
+    png = out_dir / args.plot_name
     plot(results, png, limit)
     print(f"wrote {png}")
     target = args.results or (ROOT / "benchmarks" / "RESULTS.md" if args.record else None)
@@ -548,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
             "# Benchmark results\n\nEach section is appended by the benchmark named in its "
             "title; the command that produced it is quoted.\n\n")
         with target.open("a", encoding="utf-8") as fh:
-            fh.write(header + markdown(results, command, limit, args.seed, args.plot_name))
+            fh.write(header + markdown(results, command, limit, args.seed, args.plot_name,
+                                       args.seeds))
         print(f"appended to {target}")
     return 0
 

@@ -9,6 +9,7 @@ sites of the inventory given to ``submit`` and of every run a command reads
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -608,8 +609,17 @@ def submit_cmd(
     wait: Annotated[bool, typer.Option(help="drive the run until it ends")] = False,
     journal: JournalOpt = None,
     offline: OfflineOpt = False,
+    no_controller: Annotated[bool, typer.Option(
+        "--no-controller", envvar="PLACER_NO_CONTROLLER",
+        help="start no background controller (one runs as a service)")] = False,
 ) -> None:
     """Plan a pipeline and run it: each job on its planned site, recorded in the journal.
+
+    Without --wait, a controller drives the run from there in the background (placer
+    controller, started for the journal unless one is running; its log is beside the journal),
+    so placer status shows the run live and it goes on to its end. --no-controller leaves that
+    to a controller run as a service (or to placer resume). With --wait, this command drives
+    the run itself until it ends (if a controller took it first, it waits for it).
 
     Datasets given by uri are resolved through their stores as for plan, then asked
     again (no cached answer) just before the run starts: if a dataset's location, copies or
@@ -656,9 +666,55 @@ def submit_cmd(
                       f"decision could not be logged: {_plain(exc)}; the journal holds its "
                       "plan and inputs", highlight=False)
         if wait:
-            _finish(run.wait())
+            _finish(_drive_until_done(run))
+        elif not no_controller:
+            _start_controller(journal, run.id)
     except PlacerError as exc:
         raise _fail(exc) from None
+
+
+def _drive_until_done(run: Any) -> Any:
+    """Drive the run to its end; while another process drives it (a controller took it
+    between two of our ticks), wait for that one, and drive again if it lets go."""
+    import time
+
+    from placer.errors import RunLockedError
+
+    told = False
+    while True:
+        try:
+            return run.wait()
+        except RunLockedError as exc:
+            st = run.status()
+            if st.done:
+                return st
+            if not told:
+                who = f"pid {exc.pid}" if exc.pid else "another process"
+                err.print(f"note: {who} drives run {_plain(run.id)}; waiting for it to end",
+                          highlight=False)
+                told = True
+            time.sleep(run.executor.poll_interval_s)
+
+
+def _start_controller(journal: Path | None, run_id: str) -> None:
+    """Make sure a controller drives the journal now that a run was submitted without --wait."""
+    from placer.controller import start_in_background
+    from placer.journal import default_path
+
+    bg = start_in_background(journal or default_path())
+    if bg.pid is not None and bg.started:
+        out.print(f"controller pid {bg.pid} started: it drives the run to its end (log: "
+                  f"{_plain(bg.log)})", highlight=False)
+        if bg.error:
+            err.print(f"[bold yellow]warning[/]: controller pid {bg.pid}: {_plain(bg.error)}; "
+                      f"see {_plain(bg.log)}", highlight=False)
+    elif bg.pid is not None:
+        out.print(f"controller pid {bg.pid} drives the journal: it takes the run from here",
+                  highlight=False)
+    else:
+        err.print(f"[bold yellow]warning[/]: no controller could be started ({_plain(bg.error)};"
+                  f" log: {_plain(bg.log)}): run {_plain(run_id)} moves on only with `placer "
+                  f"controller` or `placer resume {_plain(run_id)}`", highlight=False)
 
 
 @app.command()
@@ -702,27 +758,49 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
            watch: Annotated[bool, typer.Option(help="refresh until the run ends")] = False,
            interval: Annotated[float, typer.Option(help="seconds between refreshes",
                                                    min=0.1)] = 2.0) -> None:
-    """Per job: state, site, attempt and cost, as the journal records them."""
+    """Per job: state, site, attempt and cost, as the journal records them; and whether a
+    controller drives the journal (its pid), or nothing moves the run on."""
     import time
 
+    from rich.console import Group
     from rich.live import Live
 
     from placer.executor import run_status
+
+    def view(st: Any) -> Group:
+        line = _controller_line(j.path, st)
+        return Group(_status_table(st), *([Text(line)] if line else []))
 
     try:
         j = _journal(journal, readonly=True)
         st = run_status(j, run_id)
         if not watch:
-            out.print(_status_table(st))
+            out.print(view(st))
             return
-        # Only reads the journal: whoever drives the run (submit --wait, resume) writes it.
-        with Live(_status_table(st), console=out, auto_refresh=False) as live:
+        # Only reads the journal: whoever drives the run (a controller, submit --wait, resume)
+        # writes it.
+        with Live(view(st), console=out, auto_refresh=False) as live:
             while not st.done:
                 time.sleep(interval)
                 st = run_status(j, run_id)
-                live.update(_status_table(st), refresh=True)
+                live.update(view(st), refresh=True)
     except PlacerError as exc:
         raise _fail(exc) from None
+
+
+def _controller_line(path: Path, st: Any) -> str:
+    """Who moves the run on: the journal's controller, or (if none, and the run is not over)
+    a warning that only a driver in a terminal would."""
+    from placer.controller import controller_holder
+
+    holder = controller_holder(path)
+    if holder is not None:
+        return _mask(f"controller: {holder.describe()} drives journal {path}")
+    if st.done:
+        return ""
+    return _mask(f"controller: none drives journal {path}; unless `placer submit --wait` or "
+                 f"`placer resume` drives run {st.run_id}, it moves on only once `placer "
+                 "controller` runs")
 
 
 @app.command()
@@ -798,6 +876,73 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
         _finish(run.wait() if wait else run.wait(timeout=0))
     except PlacerError as exc:
         raise _fail(exc) from None
+
+
+@app.command("controller")
+def controller_cmd(
+    ctx: typer.Context,
+    journal: JournalOpt = None,
+    poll: Annotated[float, typer.Option(
+        "--poll", envvar="PLACER_CONTROLLER_POLL", min=0.01,
+        help="seconds between rounds over the journal's runs")] = 5.0,
+    idle_exit: Annotated[float, typer.Option(
+        "--idle-exit", envvar="PLACER_CONTROLLER_IDLE_EXIT", min=0,
+        help="exit once no run has been left to drive for this many seconds")] = 60.0,
+    forever: Annotated[bool, typer.Option(
+        "--forever", help="never exit when idle: run as a service")] = False,
+    once: Annotated[bool, typer.Option("--once", help="one round over the runs, then exit")
+                    ] = False,
+) -> None:
+    """Drive every unfinished run of the journal: one round every --poll seconds.
+
+    placer submit starts one in the background; run it yourself as a service (--forever) and
+    submit with --no-controller. One per journal: if another controller drives the journal,
+    this exits at once (code 2) naming its pid. A run that another process drives (submit
+    --wait, resume) is left to it; a run whose round fails is tried again after a backoff, the
+    error recorded in its events; the other runs go on. Killed at any moment, it loses nothing:
+    the next controller (or placer resume) continues, and no job is submitted twice.
+    """
+    import signal
+
+    from placer import decisions
+    from placer.controller import Controller
+
+    try:
+        given = getattr(ctx.get_parameter_source("idle_exit"), "name", None) == "COMMANDLINE"
+        if forever and (once or given):
+            raise ConfigError("--forever never exits: it takes neither --idle-exit nor --once")
+        j = _journal(journal)
+        # Re-plans after a failure go to the decision log, as with `placer resume`.
+        ctl = Controller(j, poll_s=poll, idle_exit_s=None if forever else idle_exit,
+                         decision_log=decisions.default_path())
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("placer")
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            previous = signal.signal(signal.SIGTERM, lambda *_: ctl.stop())
+        except ValueError:  # not the main thread: no SIGTERM handler of ours
+            previous = None
+        try:
+            ctl.run(once=once)
+        except KeyboardInterrupt:
+            err.print("controller stopped", highlight=False)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    except PlacerError as exc:
+        raise _fail(exc) from None
+
+
+class _MaskingFormatter(logging.Formatter):
+    """Log lines with every secret this command knows masked (the runs' site tokens)."""
+
+    def format(self, record: Any) -> str:
+        return _mask(super().format(record))
 
 
 # -- policies ------------------------------------------------------------------------------

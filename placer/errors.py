@@ -21,7 +21,8 @@ infrastructure that cannot be reached::
     ├── JournalError (RuntimeError)     the run store cannot be opened or written (not a placer
     │   │                               journal, from a newer placer, damaged, disk full)
     │   ├── RunNotFoundError (LookupError)  no run with that id in the journal
-    │   └── RunLockedError              another process drives that run (names its pid)
+    │   ├── RunLockedError              another process drives that run (names its pid)
+    │   └── ControllerRunningError      a controller already drives that journal (names its pid)
     ├── ExecutionError (RuntimeError)   the executor was asked for something it cannot do
     │   └── ResidencyError              an output location outside the job's allowed location
     └── SimulationError (RuntimeError)  a strategy decided the impossible in a simulation
@@ -126,6 +127,19 @@ class RunNotFoundError(JournalError, LookupError):
 
 class RunLockedError(JournalError):
     """Another process is driving the run (``submit --wait``, ``resume``): one driver per run.
+
+    ``pid`` and ``since`` (epoch seconds) name the holder when it could be read.
+    """
+
+    def __init__(self, message: str, *, pid: int | None = None,
+                 since: float | None = None) -> None:
+        self.pid = pid
+        self.since = since
+        super().__init__(message)
+
+
+class ControllerRunningError(JournalError):
+    """A ``placer controller`` already drives the journal: one controller per journal.
 
     ``pid`` and ``since`` (epoch seconds) name the holder when it could be read.
     """

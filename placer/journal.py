@@ -29,11 +29,11 @@ Step and run states are :class:`StepState` and :class:`RunState`, ``str`` enums 
 their names.
 
 Concurrency: one driver per run. Whoever drives a run (``Executor.start``, ``resume``,
-``Run.wait``) holds :meth:`Journal.driving`, an exclusive ``flock`` on
-``<journal>.<run>.lock`` that the OS releases when the process dies; a second driver is refused
-at once with :class:`~placer.errors.RunLockedError` naming the holder's pid (it does not wait:
-run it again once the first has finished). ``cancel`` takes no lock: it may stop a run's jobs
-while another process drives it. Any number of
+``Run.wait``, ``placer controller`` one tick at a time) holds :meth:`Journal.driving`, an
+exclusive ``flock`` on ``<journal>.<run>.lock`` that the OS releases when the process dies; a
+second driver is refused at once with :class:`~placer.errors.RunLockedError` naming the
+holder's pid (it does not wait: run it again once the first has finished). ``cancel`` takes no
+lock: it may stop a run's jobs while another process drives it. Any number of
 readers (``placer status``, ``placer runs``) may open the journal with ``readonly=True`` at the
 same time, which WAL mode allows without blocking the writer.
 
@@ -620,19 +620,22 @@ class Journal:
 
     # -- drivers --------------------------------------------------------------------------------
     @contextmanager
-    def driving(self, run_id: str) -> Iterator[DriverLock]:
+    def driving(self, run_id: str, *, new: bool = False) -> Iterator[DriverLock]:
         """Hold the run's :class:`DriverLock` for the block: only one process drives a run.
 
         Re-entrant within this journal object. Raises :class:`RunLockedError` at once if
         another process holds it (``placer resume`` of a run that ``submit --wait`` drives),
-        :class:`RunNotFoundError` for an unknown run.
+        :class:`RunNotFoundError` for an unknown run. ``new``: the run is about to be
+        created in the block (``Executor.start`` locks it first, so a controller never drives
+        a run before the process that submits it has let go of it).
         """
         lock = self._driving.get(run_id)
         if lock is None:
             if self.readonly:
                 raise JournalError(f"journal {self.path} was opened read-only; it cannot drive "
                                    f"run {run_id}")
-            self.run(run_id)
+            if not new:
+                self.run(run_id)
             lock = DriverLock(self._lock_path(run_id), run_id, self._clock)
             lock.acquire()
             self._driving[run_id] = lock
@@ -702,6 +705,15 @@ class Journal:
                 if run_id is not None:
                     raise JournalError(f"run {run_id} already exists in {self.path}") from None
         raise JournalError("could not find a free run id")  # pragma: no cover
+
+    @_sql("list unfinished runs")
+    def unfinished_runs(self) -> list[RunRecord]:
+        """Every run not in a terminal state, oldest first: what a controller drives."""
+        done = tuple(TERMINAL_RUN_STATES)
+        rows = self._db.execute(
+            f"SELECT * FROM runs WHERE state NOT IN ({', '.join('?' * len(done))})"
+            " ORDER BY created, id", done).fetchall()
+        return [self._run_record(r) for r in rows]
 
     @_sql("read a run")
     def run(self, run_id: str) -> RunRecord:

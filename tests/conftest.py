@@ -16,6 +16,13 @@ def _decision_log(tmp_path_factory: pytest.TempPathFactory,
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_background_controller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`placer submit` without --wait starts no detached controller (it would outlive the test
+    and drive runs the test means to drive); tests/cli/test_controller.py asks for one."""
+    monkeypatch.setenv("PLACER_NO_CONTROLLER", "1")
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

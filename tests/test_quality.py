@@ -37,8 +37,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "front": ("placer", "__main__", "cli", "report"),
     "simulator": ("sim",),
     "plugins": ("placer_ray", "placer_k8s", "placer_s3", "placer_gcs"),
-    "edges": ("executor", "decisions", "journal", "resolve", "backends", "storage", "secrets",
-              "testing"),
+    "edges": ("controller", "executor", "decisions", "journal", "resolve", "backends", "storage",
+              "secrets", "testing"),
     "core": (
         "scheduler", "queue", "limits", "online", "pricing", "optimizer", "explain",
         "cluster_spec", "schema",
@@ -63,8 +63,8 @@ ALLOWED: dict[str, str] = {
     # front
     "placer": "catalog errors executor explain journal loading models policy scheduler",
     "__main__": "cli",
-    "cli": "backends catalog cluster_spec decisions errors executor explain journal loading models "
-           "placer policy queue ~report resolve schema secrets ~sim units yamlio",
+    "cli": "backends catalog cluster_spec controller decisions errors executor explain journal "
+           "loading models placer policy queue ~report resolve schema secrets ~sim units yamlio",
     "report": "errors models placer sim",
     # simulator
     "sim": "catalog errors models online optimizer policy pricing yamlio",
@@ -74,6 +74,7 @@ ALLOWED: dict[str, str] = {
     "placer_s3": "catalog errors models storage",
     "placer_gcs": "catalog errors models storage",
     # edges
+    "controller": "errors executor journal models",
     "executor": "backends catalog decisions errors journal models policy scheduler secrets",
     "decisions": "errors explain journal models policy scheduler secrets",
     "journal": "errors models policy secrets",

@@ -23,6 +23,7 @@ from placer.errors import (
     ExecutionError,
     PlacerError,
     ResidencyError,
+    RunNotFoundError,
     SiteUnreachableError,
 )
 from placer.executor._failover import Failover
@@ -181,14 +182,26 @@ class Executor:
         if policies is None:
             policies = self.policies
         policies = policies or PolicySet(name="empty")
-        rid = self.journal.create_run(pipeline=pipeline, plan=plan, inventory=inventory,
-                                      policies=policies, policy_hash=plan.policy_hash,
-                                      pipeline_name=pipeline.name)
-        log.info("run %s started: %d jobs", rid, len(names))
+        rid = self._unused_run_id()
         run = Run(self, rid)
-        with self._driving(rid):
+        # Locked before it is recorded: a controller driving the journal sees the run only
+        # once its first tick is done, never between its creation and its first submission.
+        with self._driving(rid, new=True):
+            self.journal.create_run(pipeline=pipeline, plan=plan, inventory=inventory,
+                                    policies=policies, policy_hash=plan.policy_hash,
+                                    pipeline_name=pipeline.name, run_id=rid)
+            log.info("run %s started: %d jobs", rid, len(names))
             run.step()
         return run
+
+    def _unused_run_id(self) -> str:
+        for _ in range(8):
+            rid = self.journal.new_run_id()
+            try:
+                self.journal.run(rid)
+            except RunNotFoundError:
+                return rid
+        raise ExecutionError("could not find a free run id")  # pragma: no cover
 
     def resume(self, run_id: str) -> Run:
         """Continue a run from the journal (after a crash, or from another process).
@@ -201,11 +214,12 @@ class Executor:
         return Run(self, run_id)
 
     @contextmanager
-    def _driving(self, run_id: str) -> Iterator[None]:
+    def _driving(self, run_id: str, *, new: bool = False) -> Iterator[None]:
         """Drive ``run_id`` as its only driver (:meth:`Journal.driving`, a lock the OS drops
-        if this process dies). Taking it afresh, what this executor remembers of the run is
-        dropped if anything was recorded since it last let go (another process drove it)."""
-        with self.journal.driving(run_id) as lock:
+        if this process dies; ``new``: a run about to be recorded). Taking it afresh, what this
+        executor remembers of the run is dropped if anything was recorded since it last let go
+        (another process drove it)."""
+        with self.journal.driving(run_id, new=new) as lock:
             fresh = lock.depth == 1
             if fresh and self._seen.get(run_id) != self.journal.last_event(run_id):
                 self._runs.pop(run_id, None)

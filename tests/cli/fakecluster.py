@@ -15,7 +15,8 @@ resume``, ``placer logs``) sees the jobs the first one submitted. Outputs go und
   environment, an SDK that logs its headers), read from ``token_env``;
 * ``fail_init``: ``"1"`` makes building the backend fail with an error that holds the token.
 
-Run the command in a subprocess with ``python -m tests.cli.fakecluster ARGS…`` (cwd: the repo).
+Run the command in a subprocess with ``python -m tests.cli.fakecluster ARGS…`` (cwd: the repo);
+a controller it starts in the background runs the same way.
 """
 
 from __future__ import annotations
@@ -66,8 +67,10 @@ class SharedFakeBackend:
                     self.site, outcomes=json.loads(self.options.get("outcomes", "{}")))
             try:
                 yield fake
-            finally:
-                state.write_bytes(pickle.dumps(fake))
+            finally:  # all or nothing: a client killed mid-write leaves the cluster as it was
+                tmp = state.with_suffix(".tmp")
+                tmp.write_bytes(pickle.dumps(fake))
+                os.replace(tmp, state)
 
     def _call(self, fn: Callable[[FakeComputeBackend], _T]) -> _T:
         with self._state() as fake:
@@ -121,10 +124,13 @@ def install(setattr_: Callable[[Any, str, Any], None] = setattr) -> None:
     """Make the CLI use the shared fake clusters (``setattr_``: pytest's monkeypatch.setattr
     in-process, plain setattr in a subprocess)."""
     import placer.backends as backends
+    import placer.controller as controller
 
     setattr_(backends, "load_backend", _load_backend(backends.load_backend))
     setattr_(backends, "layout_for", _layout_for)
     setattr_(backends, "storage_for", lambda sites: None)
+    # A controller `placer submit` starts in the background uses these fake clusters too.
+    setattr_(controller, "CONTROLLER_COMMAND", [sys.executable, "-m", "tests.cli.fakecluster"])
 
 
 if __name__ == "__main__":

@@ -100,3 +100,52 @@ def test_submit_wait_then_runs_status_and_logs(ray_clusters: ClusterPair, endpoi
     res = runner.invoke(app, ["logs", run_id, "nope", "--journal", db])
     assert res.exit_code == 2
     assert res.stderr == f"error: no job 'nope' in run {run_id}\n"
+
+
+def test_submit_without_wait_a_controller_drives_the_run_to_its_end(
+        ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """No --wait, no resume: the controller `placer submit` starts drives a 2-job DAG."""
+    import time
+
+    from placer.controller import controller_holder
+
+    pipe, inv = _files(tmp_path, ray_clusters, endpoint, onprem_endpoint)
+    spec = yaml.safe_load(pipe.read_text())
+    del spec["jobs"]["pretrain"]
+    spec["jobs"]["finetune"]["inputs"] = ["prep.features"]
+    pipe.write_text(yaml.safe_dump(spec))
+    db = tmp_path / "journal.db"
+    env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+           "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1",
+           "PLACER_CONTROLLER_POLL": "0.5", "PLACER_CONTROLLER_IDLE_EXIT": "1"}
+    monkeypatch.delenv("PLACER_NO_CONTROLLER")  # the controller inherits this environment
+    res = runner.invoke(app, ["submit", str(pipe), "--inventory", str(inv), "--policies",
+                              str(ROOT / "policies"), "--journal", str(db)], env=env)
+    assert res.exit_code == 0, res.output
+    [run_id] = re.findall(r"run (run-\d{8}-[0-9a-f]{6}) submitted", res.stdout)
+    [pid] = re.findall(r"controller pid (\d+) started", res.stdout)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            res = runner.invoke(app, ["status", run_id, "--journal", str(db)])
+            assert res.exit_code == 0, res.output
+            if f"{run_id}: SUCCEEDED" in res.stdout:
+                break
+            assert f"{run_id}: RUNNING" in res.stdout, res.stdout
+            assert time.monotonic() < deadline, res.stdout
+            time.sleep(0.5)
+        assert re.search(r"finetune\s+SUCCEEDED\s+fra-dc", res.stdout), res.stdout
+        while controller_holder(db) is not None:  # idle: it exits on its own
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        if controller_holder(db) is not None:
+            import os
+            import signal
+
+            os.kill(int(pid), signal.SIGKILL)
+    log = db.with_name("journal.db-controller.log").read_text()
+    assert f"run {run_id} SUCCEEDED" in log
+    for cluster in (ray_clusters.onprem, ray_clusters.cloud):
+        assert cluster.token not in log

@@ -197,14 +197,27 @@ class Run:
     out: dict[str, Any]
 
 
+def _resident_mb() -> float:
+    """This process's resident memory now (Linux: /proc/self/statm), in MB."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _child(fn: Callable[[], dict[str, Any]], conn: Any) -> None:
     os.setpgrp()  # CBC and anything else it starts die with it
     try:
+        # A forked child starts with the benchmark's own pages resident (every instance built
+        # so far): its peak is counted above that, so a row measures its solve, not its place
+        # in the table.
+        inherited = _resident_mb()
         t0 = time.perf_counter()
         out = fn()
         seconds = out.pop("seconds", time.perf_counter() - t0)  # a baseline's own clock
-        rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024.0
+        rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - inherited,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
         conn.send((seconds, rss, out))
     except BaseException as exc:  # reported, not raised: the table says what failed
         conn.send((None, 0.0, {"status": f"error: {type(exc).__name__}: {exc}"[:120],
@@ -610,7 +623,8 @@ def markdown(results: list[Result], command: str, limit: float, seed: int, png: 
         "baselines interleaved run by run in one process tree; a baseline's ratio is its "
         "median over placer's (above 1: placer is faster). Deadlines are "
         f"{DEADLINE_FACTOR} x the makespan of every job on its fastest pool-free option. "
-        "Peak RSS is the solving process's (placer's, or PuLP's and CBC's).",
+        "Peak RSS is the solving process's (placer's, or PuLP's and CBC's) above what it "
+        "inherited from the benchmark when it was forked (the instance and earlier rows).",
         "",
         markdown_table(results, limit),
         "",

@@ -36,6 +36,8 @@ import time
 from dataclasses import replace
 from typing import Literal
 
+import numpy as np
+
 from placer.errors import SolverError
 from placer.optimizer._brute import solve_brute
 from placer.optimizer._compile import Compiled, compile_problem, risky_jobs
@@ -465,7 +467,10 @@ def _spaced_frontier(c: Compiled, max_points: int, time_limit_s: float) -> list[
     cheapest = _dispatch(c, "cost", None, None, "auto", share)
     if cheapest.status == "infeasible":
         return []
-    fastest = _dispatch(c, "time", None, None, "auto", share)
+    try:
+        fastest = _dispatch(c, "time", None, None, "auto", share)
+    except SolverError:  # no plan in its share: every job on its quickest option instead
+        fastest = _quickest(c)
     floor = cheapest.lower_bound or 0.0
     lo, hi = fastest.makespan_h, cheapest.makespan_h
     points = [cheapest]
@@ -485,6 +490,18 @@ def _spaced_frontier(c: Compiled, max_points: int, time_limit_s: float) -> list[
             end = tight
     points.append(_floored(end, floor))
     return points
+
+
+def _quickest(c: Compiled) -> Solution:
+    """Every job on its quickest allowed option (provisioning + run; the cheaper on a tie),
+    scheduled: a fast plan, not proven the fastest (transfers are not weighed)."""
+    choice = []
+    for j in range(c.n):
+        ok = np.flatnonzero(c.allowed[j])
+        span = (c.delay[j] + c.dur[j])[ok]
+        choice.append(int(ok[np.lexsort((c.compute[j][ok], span))[0]]))
+    return build(c, choice, status="feasible", method="quickest", objective="time",
+                 solve_time_s=0.0)
 
 
 def _point(c: Compiled, deadline: float, time_limit_s: float) -> Solution | None:

@@ -1035,6 +1035,8 @@ def solve_lagrange(
         else:
             cands = [cand]
         for cand in cands:
+            if best_pick is not None and time.perf_counter() - t0 > time_limit_s:
+                break  # out of time with a plan in hand (one repair of 10,000 jobs: ~5 s)
             if not risky:
                 fixed: tuple[IntArray, list[int]] | None = (cand, list(c.topo))
             else:

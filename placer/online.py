@@ -10,7 +10,8 @@ and against live clusters (a later issue implements the view from them):
 * :class:`JobRequest` is what a strategy knows of a job (GPUs, run-time estimate, spot
   tolerance, deadline, pipeline membership, datasets read), never the job's true run time;
 * :class:`ClusterView` is what it may see of the world: the time, the on-prem pool (capacity,
-  free GPUs, queue, running jobs' estimated ends), cloud quotes (plain
+  free GPUs, the queue by GPU count, running jobs' estimated ends, earliest first), cloud
+  quotes (plain
   :class:`placer.pricing.Quote` values), where each job may run (:func:`placer.policy.evaluate`,
   with lineage), what moving its inputs costs, and where copies of datasets are. The view is
   read-only;
@@ -37,7 +38,7 @@ Nothing here imports the simulator, the executor or the command line (a test che
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -53,6 +54,7 @@ __all__ = [
     "JobRequest",
     "OnPrem",
     "QueueMode",
+    "Queued",
     "Replicate",
     "Residency",
     "StopReason",
@@ -151,6 +153,11 @@ class Cloud:
 
 Decision = OnPrem | Cloud
 
+Queued = tuple[float, int, JobRequest]
+"""A job waiting in the on-prem queue as ``(priority, seq, job)``: the queue's order is
+``(priority, seq)``, lower first, and ``seq`` grows in the order jobs were queued (so equal
+priorities keep it). ``seq`` is unique, so entries compare without comparing jobs."""
+
 
 class ClusterView(Protocol):
     """What a strategy may see of the world when it decides. Read-only."""
@@ -190,11 +197,22 @@ class ClusterView(Protocol):
         ...
 
     def running_onprem(self) -> Iterator[tuple[float, int]]:
-        """``(estimated end, GPUs)`` of every job running on-prem, in no particular order."""
+        """``(estimated end, GPUs)`` of every job running on-prem, earliest end first (ties
+        by GPUs), lazily: a reader that needs only the first few ends stops there."""
         ...
 
     def queued(self) -> Iterator[JobRequest]:
         """Jobs waiting in the on-prem queue, in queue order."""
+        ...
+
+    def queued_by_gpus(self) -> Mapping[int, Sequence[Queued]]:
+        """The on-prem queue split by GPU count: each count with jobs waiting maps to its
+        jobs as :data:`Queued` entries, in queue order (counts with none may be absent).
+
+        Sequences rather than one iterator so that a strategy can bisect a count's jobs by
+        priority and read the first few of each count without walking the queue (placer's
+        wait prediction does). Read-only, and valid until the world changes.
+        """
         ...
 
     def remaining_h(self, job: JobRequest) -> float:

@@ -8,7 +8,7 @@ scheduler would answer from its clusters; the strategies run against it unchange
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -20,6 +20,7 @@ from placer.online import (
     DatasetInfo,
     JobRequest,
     OnPrem,
+    Queued,
     Replicate,
     Residency,
     Strategy,
@@ -76,10 +77,13 @@ class _StaticView:
         return 0.0
 
     def running_onprem(self) -> Iterator[tuple[float, int]]:
-        return iter(self.ends)
+        return iter(sorted(self.ends))
 
     def queued(self) -> Iterator[JobRequest]:
         return iter(())
+
+    def queued_by_gpus(self) -> Mapping[int, Sequence[Queued]]:
+        return {}
 
     def remaining_h(self, job: JobRequest) -> float:
         return job.estimate_h

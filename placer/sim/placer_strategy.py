@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from placer import pricing
@@ -50,12 +52,16 @@ from placer.online import (
     Decision,
     JobRequest,
     OnPrem,
+    Queued,
     Replicate,
     StopReason,
     Strategy,
 )
 from placer.optimizer import Edge, Option, Problem, solve
 from placer.pricing import Quote
+
+_END = (math.inf, math.inf)
+"""A place in the queue after every queued job."""
 
 
 class PlacerStrategy(Strategy):
@@ -107,6 +113,8 @@ class PlacerStrategy(Strategy):
         self._tail = math.inf
         self._ready: dict[int, float] = {}
         self._prio: dict[int, float] = {}  # queue priority of each job placer queued
+        # jobs queued at a priority other than their _prio: (_prio or -inf, priority, GPUs)
+        self._stale: dict[int, tuple[float, float, int]] = {}
         self._allow: dict[int, float] = {}
         self._failed: dict[int, set[tuple[str, bool]]] = {}
         # spot launches and preemptions seen per site: the preemption rate is learnt online
@@ -207,51 +215,127 @@ class PlacerStrategy(Strategy):
 
         Replays the queue's own discipline (out-of-order: at each release, every job that fits
         starts, in queue order) on GPU counts, with the estimated ends of running jobs, the
-        job taking its place among the queued ones by priority. Node fragmentation is ignored,
-        hence the re-check when the predicted wait runs out.
+        job taking its place among the queued ones by priority (:meth:`_place`). Node
+        fragmentation is ignored, hence the re-check when the predicted wait runs out.
+
+        The replay walks neither the queue nor the running jobs. Within one pass over the
+        queue the free GPUs only go down, so once a job of ``g`` GPUs does not fit, no later
+        job of ``g`` GPUs does: what a pass starts is, for each GPU count, the first jobs left
+        of that count. So the replay keeps a cursor per GPU count
+        (:meth:`~placer.online.ClusterView.queued_by_gpus`, each count in queue order) and
+        starts the earliest cursor among the counts that fit; releases come from the running
+        jobs' ends, read earliest first, and from the replay's own starts. A prediction costs
+        O(log n) to place the job plus O(GPU counts) per release and per start it replays (at
+        most ``max_steps`` releases), whatever the lengths of the queue and the running set;
+        its result is, bit for bit, that of a replay over the whole queue.
         """
         if view.fits_now(job) and not view.queue_length():
             return 0.0
         now = view.now
         free = view.free_gpus
-        ends = [(max(end, now), g) for end, g in view.running_onprem()]
-        heapq.heapify(ends)
-        pending: list[tuple[int, float, bool]] = []
-        placed = False
-        for o in view.queued():
-            if not placed and self._prio.get(o.id, -math.inf) > priority:
-                pending.append((job.gpus, 0.0, True))
-                placed = True
-            pending.append((o.gpus, view.remaining_h(o), False))
-        if not placed:
-            pending.append((job.gpus, 0.0, True))
+        queues = view.queued_by_gpus()
+        mark = self._place(priority, queues)
+        sizes = sorted(queues)
+        lanes = [queues[g] for g in sizes]
+        n = len(sizes)
+        cursor = [0] * n  # jobs of each GPU count the replay has started
+        heads: list[Queued | None] = [lane[0] if lane else None for lane in lanes]
+        lo = min((sizes[i] for i in range(n) if heads[i] is not None), default=math.inf)
+        need = job.gpus
+        # releases: the running jobs' ends, earliest first (one past its estimate is taken to
+        # end now), and a heap of the replayed starts' ends
+        running = view.running_onprem()
+        item = next(running, None)
+        te, ge = (0.0, 0) if item is None else (now if now > item[0] else item[0], item[1])
+        ends: list[tuple[float, int]] = []
+        remaining, push, pop = view.remaining_h, heapq.heappush, heapq.heappop
         t = now
         for _ in range(self.max_steps):
-            rest: list[tuple[int, float, bool]] = []
-            for k, entry in enumerate(pending):
-                g, h, me = entry
-                if not free:
-                    rest.extend(pending[k:])
+            reached = False  # whether this pass has come to the job's place in the queue
+            while free and (free >= lo or free >= need):
+                pick = -1
+                head: Queued | None = None  # the next job in queue order of a count that fits
+                for i in range(n):
+                    if sizes[i] > free:
+                        break
+                    h = heads[i]
+                    if h is not None and (head is None or h < head):
+                        pick, head = i, h
+                if not reached and (head is None or not head < mark):
+                    reached = True
+                    if need <= free and (t > now or view.fits_now(job)):
+                        return t - now
+                    # too few GPUs, or enough but not on one node (fragmentation): the pass
+                    # goes on past the job, which waits for the next release
+                    continue
+                if head is None:
                     break
-                if g <= free:
-                    if me:
-                        if t > now or view.fits_now(job):
-                            return t - now
-                        # enough GPUs now, but not on one node (fragmentation): next release
-                        rest.append(entry)
-                        continue
-                    free -= g
-                    heapq.heappush(ends, (t + h, g))
+                g = sizes[pick]
+                free -= g
+                k = cursor[pick] = cursor[pick] + 1
+                lane = lanes[pick]
+                if k < len(lane):
+                    heads[pick] = lane[k]
                 else:
-                    rest.append(entry)
-            pending = rest
-            if not ends:
+                    heads[pick] = None
+                    lo = min((sizes[i] for i in range(n) if heads[i] is not None),
+                             default=math.inf)
+                push(ends, (t + remaining(head[2]), g))
+            # the next release: every end at the earliest time left
+            if item is None and not ends:
                 return math.inf
-            t, freed = heapq.heappop(ends)
-            free += freed
+            t = te if item is not None and (not ends or te <= ends[0][0]) else ends[0][0]
+            while item is not None and te <= t:
+                free += ge
+                item = next(running, None)
+                if item is not None:
+                    te, ge = now if now > item[0] else item[0], item[1]
             while ends and ends[0][0] <= t:
-                free += heapq.heappop(ends)[1]
+                free += pop(ends)[1]
         return math.inf
+
+    def _place(
+        self, priority: float, queues: Mapping[int, Sequence[Queued]]
+    ) -> tuple[float, float]:
+        """Where a job queued now at ``priority`` goes in the queue, as the ``(priority, seq)``
+        of the queued job it goes just before (``(inf, inf)``: at the end).
+
+        That is the first queued job whose priority, as this strategy queued it (``_prio``; a
+        job queued without one counts as lowest), is above ``priority``: the queue is in
+        priority order, so a bisection per GPU count finds it. ``priority`` is a ready time
+        plus an allowance (or infinite), never negative, so a job queued at priority 0
+        without one of this strategy's priorities sorts as it does in the queue. A job queued
+        at a priority other than its ``_prio`` (plain ``OnPrem()`` after its cloud options
+        were all refused; :attr:`_stale`) is placed by its ``_prio``, as the whole-queue
+        replay did: that costs a scan of the jobs queued at its priority, while it waits.
+        """
+        mark = _END
+        stale = self._stale
+        for lane in queues.values():
+            k = bisect_right(lane, (priority, math.inf))
+            while k < len(lane):
+                odd = stale.get(lane[k][2].id)
+                if odd is None or odd[0] > priority:
+                    break
+                k += 1  # queued above ``priority`` but keyed at or below it
+            if k < len(lane) and lane[k] < mark:
+                mark = (lane[k][0], lane[k][1])
+        for j, (key, queued_at, gpus) in list(stale.items()):
+            if not key > priority >= queued_at:
+                continue
+            # keyed above ``priority`` but queued at or below it: find it among the jobs queued
+            # at exactly its priority (a job that has left the queue never comes back to it
+            # without a decision, which settles whether it is stale again)
+            lane = queues.get(gpus, ())
+            k = bisect_left(lane, (queued_at,))
+            while k < len(lane) and lane[k][0] == queued_at and lane[k][2].id != j:
+                k += 1
+            if k < len(lane) and lane[k][2].id == j:
+                if lane[k] < mark:
+                    mark = (lane[k][0], lane[k][1])
+            else:
+                del stale[j]
+        return mark
 
     def _allowance(self, job: JobRequest, saving: float) -> float:
         """``(C - C_onprem) / lambda``: proportional to what running on-prem saves, within
@@ -433,16 +517,25 @@ class PlacerStrategy(Strategy):
             self._spot_runs[d.site] = self._spot_runs.get(d.site, 0) + 1
         return d
 
+    def _note(self, job: JobRequest, d: Decision) -> Decision:
+        """Keep :attr:`_stale` (see :meth:`_place`) up to date with the decision about ``job``:
+        a job queued at a priority that sorts differently from its ``_prio``."""
+        self._stale.pop(job.id, None)
+        if isinstance(d, OnPrem):
+            key = self._prio.get(job.id, -math.inf)
+            if max(key, 0.0) != max(d.priority, 0.0):
+                self._stale[job.id] = (key, d.priority, job.gpus)
+        return d
+
     def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         self._ready[job.id] = view.now
         if job.pipeline is not None and not job.deps and job.id not in self._plan:
             self._plan_pipeline(job, view)
-        return self._account(job, view, self._decide(job, view, waited=0.0))
+        return self._note(job, self._account(job, view, self._decide(job, view, waited=0.0)))
 
     def on_timeout(self, job: JobRequest, view: ClusterView) -> Decision:
-        return self._account(
-            job, view, self._decide(job, view, waited=view.now - self._ready[job.id])
-        )
+        waited = view.now - self._ready[job.id]
+        return self._note(job, self._account(job, view, self._decide(job, view, waited=waited)))
 
     def on_cloud_stopped(
         self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
@@ -455,9 +548,8 @@ class PlacerStrategy(Strategy):
             # rate makes it dearer from now on. What on-prem saves has changed: re-price it.
             self._spot_lost[site] = self._spot_lost.get(site, 0) + 1
             self._allow.pop(job.id, None)
-        return self._account(
-            job, view, self._decide(job, view, waited=view.now - self._ready[job.id])
-        )
+        waited = view.now - self._ready[job.id]
+        return self._note(job, self._account(job, view, self._decide(job, view, waited=waited)))
 
 
 def _with_reads(opt: Option, usd: float, hours: float) -> Option:

@@ -33,10 +33,10 @@ The :class:`Simulator` is the simulator's implementation of :class:`placer.onlin
 strategies see :class:`placer.online.JobRequest` values, never the simulator's own records.
 
 One room per concern, each private: ``_simulator`` (the event loop and the decisions),
-``_view`` (what a strategy sees: the ``ClusterView``), ``_queues`` (the pool, the queue and its
-three disciplines), ``_data`` (copies, reads, transfers, replicas), ``_cloud`` (cloud runs:
-launch, refusal, preemption, billing), ``_results`` (what a run produces) and ``_events``
-(event kinds, job states); this module is their public face.
+``_view`` (what a strategy sees: the ``ClusterView``), ``_queues`` (the pool, the running jobs,
+the queue and its three disciplines), ``_data`` (copies, reads, transfers, replicas),
+``_cloud`` (cloud runs: launch, refusal, preemption, billing), ``_results`` (what a run
+produces) and ``_events`` (event kinds, job states); this module is their public face.
 """
 
 from placer.sim.engine._results import (

@@ -41,7 +41,7 @@ from placer.sim.engine._events import (
     TIMEOUT,
     WAITING_DEPS,
 )
-from placer.sim.engine._queues import DISCIPLINES, Fifo, OnPremQueue, Pool
+from placer.sim.engine._queues import DISCIPLINES, Fifo, OnPremQueue, Pool, Running
 from placer.sim.engine._results import (
     STORAGE_USD_PER_GB_MONTH,
     Attempt,
@@ -119,7 +119,7 @@ class Simulator(View):
         self.discipline = kind(self.queue, self.pool, [j.gpus for j in self.jobs],
                                running=self.running_onprem, remaining=self._remaining)
         self.alloc: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-        self.running: dict[int, float] = {}  # on-prem job -> estimated end
+        self.running = Running(n)  # on-prem jobs by estimated end
         self.busy: list[tuple[float, int]] = [(0.0, 0)]
 
     # -- the loop --------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ class Simulator(View):
                 f"needs {job.gpus} GPUs and the on-prem pool has {self.onprem.gpus}"
             )
         self.state[j] = QUEUED
-        self.queue.push(j, job.gpus, d.priority, job.gpus * self._remaining(j))
+        self.queue.push(self.requests[j], d.priority, job.gpus * self._remaining(j))
         if d.wait_h is not None:
             self.timeout_token[j] = self.events.push(
                 now + max(d.wait_h, 0.0), TIMEOUT, TIMEOUT, j
@@ -277,7 +277,7 @@ class Simulator(View):
         self.data.keep(job, self.onprem.location)
         work = job.runtime_h - self.done_work[j] + self.overhead[j]
         # the estimate includes the restart overhead owed, so read it before it is paid
-        self.running[j] = now + hours + self._remaining(j)
+        self.running.add(j, now + hours + self._remaining(j), job.gpus)
         self.overhead[j] = 0.0
         end = now + hours + work
         self._busy(now)
@@ -296,7 +296,7 @@ class Simulator(View):
     def _end_onprem(self, j: int, now: float) -> None:
         self.pool.release(self.alloc[j])
         self.alloc[j] = []
-        del self.running[j]
+        self.running.remove(j, self.jobs[j].gpus)
         self._busy(now)
         self._finish(j, self.onprem.location, now)
 

@@ -7,15 +7,15 @@ simulator's own records. :class:`View` reads the state :class:`~._simulator.Simu
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from placer.errors import SimulationError
-from placer.online import Allowed, DatasetInfo, JobRequest, Residency
+from placer.online import Allowed, DatasetInfo, JobRequest, Queued, Residency
 from placer.optimizer import Link
 from placer.pricing import Quote
 from placer.sim.cloud import CloudModel
 from placer.sim.engine._data import Data
-from placer.sim.engine._queues import OnPremQueue, Pool
+from placer.sim.engine._queues import OnPremQueue, Pool, Running
 from placer.sim.engine._results import HOURS_PER_MONTH, OnPremConfig
 from placer.sim.jobs import SimJob, Workload
 from placer.sim.kernel import EventQueue
@@ -34,7 +34,7 @@ class View:
     events: EventQueue
     pool: Pool
     queue: OnPremQueue
-    running: dict[int, float]
+    running: Running
     done_work: list[float]
     overhead: list[float]
     data: Data
@@ -72,16 +72,19 @@ class View:
         return self.queue.gpu_h
 
     def running_onprem(self) -> Iterator[tuple[float, int]]:
-        jobs = self.jobs
-        for j, end in self.running.items():
-            yield end, jobs[j].gpus
+        return self.running.by_end()
 
     def queued(self) -> Iterator[JobRequest]:
-        for _, _, j in self.queue.entries():
-            yield self.requests[j]
+        for _, _, job in self.queue.entries():
+            yield job
+
+    def queued_by_gpus(self) -> Mapping[int, Sequence[Queued]]:
+        """The queue's own lists (no copy): the strategy only reads them."""
+        return self.queue.buckets
 
     def remaining_h(self, job: JobRequest) -> float:
-        return self._remaining(job.id)
+        j = job.id  # _remaining inlined: the wait prediction asks for every job it replays
+        return max(self.jobs[j].estimate_h - self.done_work[j], 0.0) + self.overhead[j]
 
     def _remaining(self, j: int) -> float:
         return max(self.jobs[j].estimate_h - self.done_work[j], 0.0) + self.overhead[j]

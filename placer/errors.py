@@ -21,8 +21,9 @@ infrastructure that cannot be reached::
     ├── JournalError (RuntimeError)     the run store cannot be opened or written (not a placer
     │   │                               journal, from a newer placer, damaged, disk full)
     │   ├── RunNotFoundError (LookupError)  no run with that id in the journal
-    │   ├── RunLockedError              another process drives that run (names its pid)
-    │   └── ControllerRunningError      a controller already drives that journal (names its pid)
+    │   └── LockHeldError               another process holds a lock (names its pid)
+    │       ├── RunLockedError          ... the run's: it drives that run
+    │       └── ControllerRunningError  ... the journal's: a controller already drives it
     ├── ExecutionError (RuntimeError)   the executor was asked for something it cannot do
     │   └── ResidencyError              an output location outside the job's allowed location
     └── SimulationError (RuntimeError)  a strategy decided the impossible in a simulation
@@ -125,11 +126,9 @@ class RunNotFoundError(JournalError, LookupError):
     """No run with that id in the journal."""
 
 
-class RunLockedError(JournalError):
-    """Another process is driving the run (``submit --wait``, ``resume``): one driver per run.
-
-    ``pid`` and ``since`` (epoch seconds) name the holder when it could be read.
-    """
+class LockHeldError(JournalError):
+    """Another process holds a lock this one needs; ``pid`` and ``since`` (epoch seconds)
+    name the holder when it could be read, so the message can say whom to wait for."""
 
     def __init__(self, message: str, *, pid: int | None = None,
                  since: float | None = None) -> None:
@@ -138,17 +137,12 @@ class RunLockedError(JournalError):
         super().__init__(message)
 
 
-class ControllerRunningError(JournalError):
-    """A ``placer controller`` already drives the journal: one controller per journal.
+class RunLockedError(LockHeldError):
+    """Another process is driving the run (``submit --wait``, ``resume``): one driver per run."""
 
-    ``pid`` and ``since`` (epoch seconds) name the holder when it could be read.
-    """
 
-    def __init__(self, message: str, *, pid: int | None = None,
-                 since: float | None = None) -> None:
-        self.pid = pid
-        self.since = since
-        super().__init__(message)
+class ControllerRunningError(LockHeldError):
+    """A ``placer controller`` already drives the journal: one controller per journal."""
 
 
 class ExecutionError(PlacerError, RuntimeError):

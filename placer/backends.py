@@ -100,6 +100,40 @@ class ComputeBackend(Protocol):
     def find(self, submission_id: str) -> Handle | None: ...
 
 
+@dataclass(frozen=True)
+class GpuCapacity:
+    """A site's cluster as it reports itself now: its GPUs, and how many no work holds.
+
+    >>> GpuCapacity(total=8, free=2).used
+    6
+    """
+
+    total: int
+    free: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.free <= self.total:
+            raise ValueError(f"free GPUs must be within 0..total, got {self.free}/{self.total}")
+
+    @property
+    def used(self) -> int:
+        return self.total - self.free
+
+
+@runtime_checkable
+class CapacityReporter(Protocol):
+    """Optional capability of a compute backend: its cluster's GPUs, read live from the cluster.
+
+    An online strategy (``placer controller --strategy``) decides from what the on-prem cluster
+    has free *now*; a backend that cannot say does not implement this, and the strategy step
+    refuses to run on it rather than guess (:class:`~placer.errors.ExecutionError`). Errors as
+    for :class:`ComputeBackend`: :class:`~placer.errors.SiteUnreachableError` when the cluster
+    does not answer, :class:`~placer.errors.BackendError` when its answer cannot be read.
+    """
+
+    def gpus(self) -> GpuCapacity: ...
+
+
 @runtime_checkable
 class StorageLayout(Protocol):
     """Where a job of a run writes its outputs, given the location it runs in.

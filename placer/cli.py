@@ -769,7 +769,9 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
 
     def view(st: Any) -> Group:
         line = _controller_line(j.path, st)
-        return Group(_status_table(st), *([Text(line)] if line else []))
+        shown = [line] if line else []
+        shown += _decision_lines(j, st.run_id)
+        return Group(_status_table(st), *(Text(x) for x in shown))
 
     try:
         j = _journal(journal, readonly=True)
@@ -786,6 +788,33 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
                 live.update(view(st), refresh=True)
     except PlacerError as exc:
         raise _fail(exc) from None
+
+
+def _strategy_factory(name: str, budget: float) -> Callable[[], Any]:
+    """Makes a fresh strategy per run, by the simulator's names (loaded lazily: only this
+    command imports the simulator, and only with --strategy). An unknown name fails now."""
+    from placer.sim.registry import make_strategy
+
+    make_strategy(name, budget)
+    return lambda: make_strategy(name, budget)
+
+
+def _decision_lines(j: Any, run_id: str, limit: int = 10) -> list[str]:
+    """The latest online-strategy decisions of a run (``placer controller --strategy``)."""
+    import datetime as dt
+
+    events = j.events(run_id, "strategy_decision")
+    lines = []
+    for e in events[-limit:]:
+        when = dt.datetime.fromtimestamp(e.ts, dt.UTC).strftime("%H:%M:%S")
+        site = e.data.get("site")
+        lines.append(_mask(f"  {when} {e.job}: {e.data.get('decision')}"
+                           + (f" on {site}" if site else "") + f": {e.data.get('reason', '')}"))
+    if lines:
+        more = len(events) - len(lines)
+        lines.insert(0, "strategy decisions" + (f" (latest {len(lines)} of {len(events)})"
+                                                if more else "") + ":")
+    return lines
 
 
 def _controller_line(path: Path, st: Any) -> str:
@@ -892,6 +921,12 @@ def controller_cmd(
         "--forever", help="never exit when idle: run as a service")] = False,
     once: Annotated[bool, typer.Option("--once", help="one round over the runs, then exit")
                     ] = False,
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", help="decide for each ready job: on-prem now, wait, or burst to a cloud "
+        "site, with this online strategy (e.g. placer; as `placer bench hybrid` names them); "
+        "default: every job runs where its plan put it")] = None,
+    strategy_budget: Annotated[float, typer.Option(
+        "--budget", min=0, help="the strategy's waiting budget (with --strategy)")] = 0.5,
 ) -> None:
     """Drive every unfinished run of the journal: one round every --poll seconds.
 
@@ -901,6 +936,11 @@ def controller_cmd(
     --wait, resume) is left to it; a run whose round fails is tried again after a backoff, the
     error recorded in its events; the other runs go on. Killed at any moment, it loses nothing:
     the next controller (or placer resume) continues, and no job is submitted twice.
+
+    With --strategy, each ready job is decided live: run on the on-prem site now, wait for it,
+    or burst to a cloud site, from the on-prem cluster's free GPUs (its backend must report
+    them) and the run's own policies; each decision and its reason is in placer status. The
+    residency guard checks every site a strategy picks, as it checks every plan.
     """
     import signal
 
@@ -911,10 +951,13 @@ def controller_cmd(
         given = getattr(ctx.get_parameter_source("idle_exit"), "name", None) == "COMMANDLINE"
         if forever and (once or given):
             raise ConfigError("--forever never exits: it takes neither --idle-exit nor --once")
+        options: dict[str, Any] = {}
+        if strategy is not None:
+            options["strategy"] = _strategy_factory(strategy, strategy_budget)
         j = _journal(journal)
         # Re-plans after a failure go to the decision log, as with `placer resume`.
         ctl = Controller(j, poll_s=poll, idle_exit_s=None if forever else idle_exit,
-                         decision_log=decisions.default_path())
+                         decision_log=decisions.default_path(), **options)
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger = logging.getLogger("placer")

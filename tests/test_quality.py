@@ -37,8 +37,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "front": ("placer", "__main__", "cli", "report"),
     "simulator": ("sim",),
     "plugins": ("placer_ray", "placer_k8s", "placer_s3", "placer_gcs"),
-    "edges": ("controller", "executor", "decisions", "journal", "resolve", "backends", "storage",
-              "secrets", "testing"),
+    "edges": ("controller", "executor", "live", "decisions", "journal", "resolve", "backends",
+              "storage", "secrets", "testing"),
     "core": (
         "scheduler", "queue", "limits", "online", "pricing", "optimizer", "explain",
         "cluster_spec", "schema",
@@ -75,7 +75,9 @@ ALLOWED: dict[str, str] = {
     "placer_gcs": "catalog errors models storage",
     # edges
     "controller": "errors executor journal models",
-    "executor": "backends catalog decisions errors journal models policy scheduler secrets",
+    "executor": "backends catalog decisions errors journal live models online policy scheduler "
+                "secrets",
+    "live": "backends catalog errors models online optimizer policy pricing",
     "decisions": "errors explain journal models policy scheduler secrets",
     "journal": "errors models policy secrets",
     "resolve": "backends errors models storage",

@@ -17,6 +17,7 @@ from placer.backends import (
     GPU_TYPE_RESOURCE_PREFIX,
     TERMINAL_STATES,
     ClusterFormat,
+    GpuCapacity,
     Handle,
     JobState,
     gpu_type_resource,
@@ -342,6 +343,40 @@ class RayJobsBackend:
         except JobNotFoundError:
             return None
         return Handle(NAME, self.site, submission_id)
+
+    def gpus(self) -> GpuCapacity:
+        """The cluster's GPUs and how many are free now (:class:`placer.backends.CapacityReporter`).
+
+        Read from the dashboard the Jobs API already talks to (``GET /api/cluster_status``,
+        with the same token): the load report Ray's monitor writes, ``usage["GPU"] = [used,
+        total]`` summed over the nodes. Ray's ``GPU`` resource is what every job placer submits
+        asks for (``entrypoint_num_gpus``); a site whose jobs do not (``entrypoint_num_gpus:
+        "false"``) has no GPU figure placer can trust, so it refuses. A report that is missing
+        (the monitor has not written one yet) or malformed is refused too, never guessed. The
+        report trails the cluster by Ray's monitor interval (about a second): GPUs of a job just
+        submitted may still show free, which the live view accounts for.
+        """
+        if not _truthy(self._options.get("entrypoint_num_gpus"), default=True):
+            raise BackendError(f"{self.site}: the site's jobs do not ask for Ray's GPU resource "
+                               "(entrypoint_num_gpus: false), so its free GPUs are unknown")
+        response = self._call("read cluster resources",
+                              lambda c: c._do_request("GET", "/api/cluster_status"))
+        code = getattr(response, "status_code", None)
+        if code != 200:
+            raise BackendError(f"{self.site}: Ray cluster at {self.address}: cannot read "
+                               f"cluster resources (HTTP {code})")
+        try:
+            usage = response.json()["data"]["clusterStatus"]["loadMetricsReport"]["usage"]
+            if not usage:  # the monitor's first reports, before it has heard from a node
+                raise ValueError("the report lists no resources")
+            # A resource nobody has is absent: a cluster without GPUs has none free.
+            used, total = (float(x) for x in usage.get("GPU", (0.0, 0.0)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendError(f"{self.site}: Ray cluster at {self.address} reports no resource "
+                               f"usage yet ({type(exc).__name__}: {exc}); try again") from None
+        # Fractions of a GPU held count as held: a job needs whole free GPUs.
+        whole = int(total)
+        return GpuCapacity(total=whole, free=max(0, min(whole, int(total - used))))
 
     def list_submission_ids(self) -> list[str]:
         """Submission ids of every job the cluster knows (for audits and tests)."""

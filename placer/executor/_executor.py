@@ -13,10 +13,19 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from placer.backends import ComputeBackend, DataMover, Handle, StorageLayout, StorageResolver
+from placer.backends import (
+    CapacityReporter,
+    ComputeBackend,
+    DataMover,
+    GpuCapacity,
+    Handle,
+    StorageLayout,
+    StorageResolver,
+)
 from placer.catalog import Catalog, default_catalog, resolve_inventory
 from placer.errors import (
     BackendError,
@@ -47,8 +56,19 @@ from placer.executor._state import (
 )
 from placer.executor._status import RunStatus, run_status
 from placer.journal import Journal
-from placer.models import Inventory, JobPlacement, Pipeline, Plan
-from placer.policy import PolicySet
+from placer.live import (
+    LiveView,
+    StepDecision,
+    StrategyFactory,
+    StrategyStep,
+    allowed_by_policy,
+    job_requests,
+)
+from placer.models import Inventory, JobPlacement, Pipeline, Plan, ResolvedSite
+from placer.online import DatasetInfo, Queued
+from placer.policy import JobEligibility, PolicySet
+from placer.policy import evaluate as evaluate_policies
+from placer.scheduler import plan as make_plan
 from placer.secrets import Redactor, secret_values
 
 __all__ = ["Executor", "Hook"]
@@ -85,6 +105,13 @@ class Executor:
         poll_interval_s: pause between ticks in :meth:`Run.wait`.
         clock, sleep: injectable time (monotonic seconds) for tests.
         hook: test hook, see :data:`Hook`.
+        strategy: makes the online strategy (:class:`placer.online.Strategy`, one per run) that
+            decides, for each ready job, on-prem now, wait, or burst to a cloud site
+            (:class:`placer.live.StrategyStep`, over a :class:`placer.live.LiveView` of the
+            clusters); every decision is a ``strategy_decision`` event with its reason. The
+            residency guard checks whatever it picks. ``None`` (the default): every job runs
+            where the plan put it.
+        wall_clock: seconds since the Unix epoch, for the strategy's view (the journal's clock).
 
     :meth:`from_inventory` builds one with every backend an inventory names.
     """
@@ -95,7 +122,9 @@ class Executor:
                  retry: RetryPolicy | None = None, max_concurrency: int = 8,
                  poll_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, catalog: Catalog | None = None,
-                 hook: Hook | None = None, decision_log: Path | None = None) -> None:
+                 hook: Hook | None = None, decision_log: Path | None = None,
+                 strategy: StrategyFactory | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.journal = journal
@@ -112,6 +141,10 @@ class Executor:
         self.hook = hook
         # Where re-plans are logged for auditors (placer.decisions); None: not logged.
         self.decision_log = decision_log
+        self.strategy = strategy
+        self.wall_clock = wall_clock
+        self._steps: dict[str, _RunStrategy] = {}  # run → its strategy and what it sees
+        self._capacity: GpuCapacity | None = None  # read once per tick
         # Display text only (logs, errors): the journal teaches it each run's site secrets.
         self.redactor: Redactor = journal.redactor
         # Defaults for start(), when built for an inventory (from_inventory).
@@ -346,6 +379,7 @@ class Executor:
         self._states.submitted(rs, j, handle)
 
     def _submit_ready(self, rs: LiveRun) -> None:
+        self._capacity = None  # the on-prem cluster is asked again each tick
         in_flight = sum(1 for j in rs.jobs.values() if j.state in ACTIVE_STEP_STATES)
         for name in rs.order:
             if in_flight >= self.max_concurrency or rs.state != RunState.RUNNING:
@@ -356,9 +390,16 @@ class Executor:
             if any(rs.jobs[p].state != StepState.SUCCEEDED for p in rs.graph.predecessors(name)):
                 continue
             placement = rs.placements[name]
+            if self.strategy is not None:
+                chosen = self._ask_strategy(rs, name, placement)
+                if chosen is None:  # waits for the on-prem pool: asked again next tick
+                    continue
+                placement = chosen
             attempt = j.attempt + 1
             try:
                 self._staging.check_eligible(rs, name, placement)
+                if placement != rs.placements[name]:
+                    placement = self._move(rs, name, placement.site)
                 manifest = self._contract(rs, name, attempt, placement).manifest()
                 self._staging.move_inputs(rs, name, placement)
             except ResidencyError as exc:
@@ -371,6 +412,129 @@ class Executor:
             in_flight += 1
             self._call_hook("after_intent", rs, name)
             self._submit(rs, j)
+
+    # -- the online strategy (placer controller --strategy) --------------------------------------
+    def _run_strategy(self, rs: LiveRun) -> _RunStrategy:
+        """What the run's strategy works from: built once per run (and executor)."""
+        got = self._steps.get(rs.id)
+        if got is not None:
+            return got
+        assert self.strategy is not None
+        sites = resolve_inventory(rs.inventory, self.catalog)
+        onprem = [s for s in sites if s.kind == "onprem" and s.name in self.backends]
+        if len(onprem) != 1:
+            raise ExecutionError(
+                f"run {rs.id}: an online strategy needs exactly one on-prem site with a "
+                f"compute backend; the inventory has {', '.join(s.name for s in onprem) or 'none'}")
+        if not isinstance(self.backends[onprem[0].name], CapacityReporter):
+            raise ExecutionError(
+                f"run {rs.id}: the compute backend of on-prem site {onprem[0].name} cannot report "
+                "its free GPUs (no CapacityReporter); an online strategy does not guess them")
+        gpu_of = {n: p.gpu for n, p in rs.placements.items()}
+        requests = job_requests(rs.pipeline, gpu_of, submitted_h=self.wall_clock() / 3600.0)
+        eligibility = evaluate_policies(rs.pipeline, sites, rs.policies)
+        got = self._steps[rs.id] = _RunStrategy(
+            step=StrategyStep(self.strategy(), requests), onprem=onprem[0],
+            sites=tuple(sites), eligibility=eligibility)
+        return got
+
+    def _ask_strategy(self, rs: LiveRun, name: str,
+                      planned: JobPlacement) -> JobPlacement | None:
+        """The strategy's decision for ready job ``name``, recorded with its reason: where to
+        submit it (not yet checked: the residency guard does that next), or None to wait."""
+        ctx = self._run_strategy(rs)
+        d = ctx.step.decide(name, lambda: self._live_view(rs, ctx, name))
+        if ctx.step.changed(d):
+            self._record_decision(rs, d)
+        if d.site is None:
+            return None
+        if d.site == planned.site:
+            return planned
+        site = next((s for s in ctx.sites if s.name == d.site), None)
+        location = planned.location if site is None else site.location.key
+        # Provisional, for the guard: the planner prices it once the guard has passed (_move).
+        return planned.model_copy(update={"site": d.site, "location": location})
+
+    def _record_decision(self, rs: LiveRun, d: StepDecision) -> None:
+        self.journal.record_event(rs.id, "strategy_decision", d.job, decision=d.kind,
+                                  site=d.site, reason=d.reason, **d.facts)
+        log.info("run %s: %s: %s%s: %s", rs.id, d.job, d.kind,
+                 f" on {d.site}" if d.site else "", self.redactor.text(d.reason))
+
+    def _live_view(self, rs: LiveRun, ctx: _RunStrategy, name: str) -> LiveView:
+        """The clusters as they are now, for one decision about ``name``."""
+        onprem = ctx.onprem
+        if self._capacity is None:
+            backend = self.backends[onprem.name]
+            assert isinstance(backend, CapacityReporter)
+            self._capacity = backend.gpus()
+        step = ctx.step
+        now_h = self.wall_clock() / 3600.0
+        queued: list[Queued] = []
+        running: list[tuple[float, int]] = []
+        reserved = 0
+        starts = {s.job: s for s in self.journal.steps(rs.id)}
+        for n, j in rs.jobs.items():
+            p = rs.placements.get(n)
+            if j.site != onprem.name or p is None:
+                continue
+            req = step.requests[n]
+            if j.state in (StepState.INTENT, StepState.SUBMITTED):
+                # Submitted this tick, after the cluster reported: its GPUs are not free, and
+                # it is taken to start now.
+                reserved += req.gpus
+                running.append((now_h + req.estimate_h, req.gpus))
+            elif j.state == StepState.PENDING:  # in the cluster's own queue, ahead of ours
+                queued.append((0.0, -len(rs.jobs) + len(queued), req))
+            elif j.state == StepState.RUNNING:
+                rec = starts.get(n)
+                began = (rec.started or rec.updated) / 3600.0 if rec is not None else now_h
+                running.append((began + req.estimate_h, req.gpus))
+        queued.extend(q for q in step.queued() if q[2].name != name)
+        sites = [s for s in ctx.sites if s.kind == "cloud" and s.name in self.backends
+                 and s.name not in rs.excluded]
+        requests = tuple(step.requests.values())
+        datasets = {d.name: DatasetInfo(d.name, d.location, d.size, dict(d.tags))
+                    for d in rs.pipeline.datasets if d.location is not None}
+        return LiveView(
+            now_h=now_h, onprem=onprem, capacity=self._capacity, cloud=sites,
+            gpu=rs.placements[name].gpu,
+            allowed=allowed_by_policy(ctx.eligibility, requests, onprem.name,
+                                      [s.name for s in sites]),
+            requests=requests, queued=queued, running=running, datasets=datasets,
+            replicas={d.name: d.replicas for d in rs.pipeline.datasets},
+            output_at={step.requests[n].id: rs.placements[n].location
+                       for n, j in rs.jobs.items() if j.state == StepState.SUCCEEDED},
+            locations={s.location.key: s.location for s in ctx.sites},
+            network=rs.inventory.network, catalog=self.catalog, reserved=reserved)
+
+    def _move(self, rs: LiveRun, name: str, site: str) -> JobPlacement:
+        """Place ``name`` on ``site`` (the strategy's choice, past the residency guard), priced
+        by the planner with every finished or running job pinned where it ran, and record the
+        plan in the journal: its outputs are found there from now on, by this process or any
+        other. A site the planner cannot place it on is refused (ResidencyError: STUCK)."""
+        if site not in self.backends or site in rs.excluded:
+            why = "it went down during the run" if site in rs.excluded else \
+                "no compute backend serves that site"
+            raise ResidencyError(f"refused to run {name} on {site}, where the strategy sent "
+                                 f"it: {why}")
+        pinned = {n: j.site for n, j in rs.jobs.items()
+                  if j.site is not None and (j.state == StepState.SUCCEEDED
+                                             or j.state in ACTIVE_STEP_STATES)}
+        pinned[name] = site
+        keep = tuple(job for job in rs.pipeline.jobs if job.name in pinned)
+        sub = Pipeline(name=rs.pipeline.name, datasets=rs.pipeline.datasets, jobs=keep)
+        others = {s.name for s in resolve_inventory(rs.inventory, self.catalog)
+                  if s.name not in self.backends} | rs.excluded
+        new = make_plan(sub, rs.inventory, rs.policies, objective=rs.objective,
+                        catalog=self.catalog, pinned=pinned, exclude_sites=sorted(others))
+        if new.status != "placed" or name not in new.jobs or new.jobs[name].site != site:
+            raise ResidencyError(f"refused to run {name} on {site}, where the strategy sent "
+                                 f"it: the planner cannot place it there ({new.status}: "
+                                 + "; ".join(new.reasons) + ")")
+        self.journal.record_plan(rs.id, new, f"strategy: {name} to {site}")
+        rs.placements[name] = new.jobs[name]
+        return new.jobs[name]
 
     # -- cancel ---------------------------------------------------------------------------------
     def _cancel(self, rs: LiveRun) -> None:
@@ -396,3 +560,13 @@ class Executor:
                                        "could not stop yet: " + ", ".join(sorted(failed)))
         else:
             self._states.set_run_state(rs, RunState.CANCELLED, "cancelled")
+
+
+@dataclass
+class _RunStrategy:
+    """One run's strategy and the fixed things its views are built from."""
+
+    step: StrategyStep
+    onprem: ResolvedSite
+    sites: tuple[ResolvedSite, ...]
+    eligibility: Mapping[str, JobEligibility]

@@ -13,7 +13,10 @@ resume``, ``placer logs``) sees the jobs the first one submitted. Outputs go und
   ends);
 * ``leaky``: ``"1"`` makes ``logs`` print the site's token (a job that echoes its
   environment, an SDK that logs its headers), read from ``token_env``;
-* ``fail_init``: ``"1"`` makes building the backend fail with an error that holds the token.
+* ``fail_init``: ``"1"`` makes building the backend fail with an error that holds the token;
+* ``gpus``: the cluster's GPUs, which it reports (``gpus()``, a CapacityReporter) less those
+  its RUNNING jobs hold and ``held`` more (work placer did not submit); without ``gpus`` it
+  cannot say, and ``gpus()`` refuses.
 
 Run the command in a subprocess with ``python -m tests.cli.fakecluster ARGS…`` (cwd: the repo);
 a controller it starts in the background runs the same way.
@@ -31,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from placer.backends import Handle, JobState, PrefixLayout
+from placer.backends import RUNNING, GpuCapacity, Handle, JobState, PrefixLayout
 from placer.errors import BackendError
 from placer.models import Job, JobPlacement
 from placer.testing import FakeComputeBackend
@@ -98,6 +101,14 @@ class SharedFakeBackend:
 
     def find(self, submission_id: str) -> Handle | None:
         return self._call(lambda f: f.find(submission_id))
+
+    def gpus(self) -> GpuCapacity:
+        if "gpus" not in self.options:
+            raise BackendError(f"{self.site}: this fake cluster was given no gpus option")
+        total = int(self.options["gpus"])
+        held = int(self.options.get("held", "0")) + self._call(
+            lambda f: sum(j.placement.gpus for j in f.jobs.values() if j.state == RUNNING))
+        return GpuCapacity(total=total, free=max(0, total - held))
 
 
 def submissions(state_dir: Path) -> dict[str, list[str]]:

@@ -1,0 +1,127 @@
+"""The Ray backend reports its cluster's GPUs (placer.backends.CapacityReporter).
+
+Unit tests with a fake dashboard answer, then one against a real local Ray cluster: a job that
+holds 6 of the cluster's 8 GPUs leaves 2 free, as Ray itself reports it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from placer.backends import CapacityReporter, GpuCapacity
+from placer.errors import BackendError, SiteUnreachableError
+from placer.models import Cluster, Job, JobPlacement, Site
+from tests.backends.conftest_ray import ray_clusters  # noqa: F401  (session fixture)
+from tests.backends.ray_clusters import GPU, GPUS_PER_CLUSTER, ClusterPair
+
+placer_ray = pytest.importorskip("placer_ray")
+
+
+class Response:
+    def __init__(self, status_code: int, body: Any) -> None:
+        self.status_code, self._body = status_code, body
+
+    def json(self) -> Any:
+        if isinstance(self._body, Exception):
+            raise self._body
+        return self._body
+
+
+def _report(usage: dict[str, list[float]]) -> dict[str, Any]:
+    return {"result": True, "data": {"clusterStatus": {"loadMetricsReport": {
+        "usage": usage, "resourceDemand": []}}}}
+
+
+def backend(answer: Any, **options: str) -> Any:
+    calls: list[tuple[str, str]] = []
+
+    class Client:
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            pass
+
+        def _do_request(self, method: str, endpoint: str, **kw: Any) -> Any:
+            calls.append((method, endpoint))
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    site = Site(name="dc", kind="cloud", location="aws:eu-central-1",
+                cluster=Cluster(backend="ray", address="http://127.0.0.1:1",
+                                options={"confirm_down_s": "0", **options}))
+    b = placer_ray.RayJobsBackend(site, client_factory=Client)
+    b.calls = calls
+    return b
+
+
+def test_it_reads_the_gpus_from_the_dashboards_cluster_status() -> None:
+    b = backend(Response(200, _report({"GPU": [6.0, 8.0], "CPU": [1.0, 2.0]})))
+    assert isinstance(b, CapacityReporter)
+    assert b.gpus() == GpuCapacity(total=8, free=2)
+    b = backend(Response(200, _report({"GPU": [6.0, 8.0], "CPU": [1.0, 2.0]})))
+    b.gpus()
+    assert b.calls == [("GET", "/api/cluster_status")]
+
+
+def test_a_fraction_of_a_gpu_held_is_a_gpu_not_free() -> None:
+    assert backend(Response(200, _report({"GPU": [0.5, 8.0]}))).gpus() == GpuCapacity(8, 7)
+
+
+def test_a_cluster_without_gpus_reports_none_free() -> None:
+    assert backend(Response(200, _report({"CPU": [0.0, 2.0]}))).gpus() == GpuCapacity(0, 0)
+
+
+@pytest.mark.parametrize("answer", [
+    Response(200, {"result": True, "data": {"clusterStatus": None}}),  # no report yet
+    Response(200, _report({})),  # a report that has heard from no node yet
+    Response(200, ValueError("not JSON")),
+    Response(500, {}),
+])
+def test_a_report_it_cannot_read_is_refused_not_guessed(answer: Response) -> None:
+    with pytest.raises(BackendError, match=r"dc: Ray cluster at http://127\.0\.0\.1:1"):
+        backend(answer).gpus()
+
+
+def test_a_cluster_that_does_not_answer_is_unreachable() -> None:
+    import requests
+
+    with pytest.raises(SiteUnreachableError):
+        backend(requests.exceptions.ConnectionError("refused")).gpus()
+
+
+def test_jobs_that_do_not_ask_for_rays_gpu_resource_leave_the_count_unknown() -> None:
+    b = backend(Response(200, _report({"GPU": [0.0, 8.0]})), entrypoint_num_gpus="false")
+    with pytest.raises(BackendError, match="free GPUs are unknown"):
+        b.gpus()
+    assert b.calls == []
+
+
+def test_a_real_cluster_reports_the_gpus_a_job_holds(ray_clusters: ClusterPair,  # noqa: F811
+                                                     ) -> None:
+    cluster = ray_clusters.onprem
+    b = placer_ray.RayJobsBackend(cluster.site())
+    deadline = time.monotonic() + 60
+    while True:  # Ray's monitor writes its first report a few seconds after the head starts
+        try:
+            before = b.gpus()
+            break
+        except BackendError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    assert before.total == GPUS_PER_CLUSTER
+    sleepy = Job(name="hold", command="sleep 60", gpu_types={GPU: 1}, resources={"gpus": 6})
+    placement = JobPlacement(site=cluster.name, location=f"onprem:{cluster.name}", gpu=GPU,
+                             gpus=6, nodes=0, spot=False, start_h=0, end_h=0.1, cost_usd=0,
+                             compute_usd=0, transfer_usd=0, transfer_h=0)
+    sid = f"placer-capacity-{time.time_ns()}"
+    h = b.submit(sleepy, placement, submission_id=sid, env={})
+    try:
+        deadline = time.monotonic() + 60
+        while b.gpus().free != before.free - 6:
+            assert time.monotonic() < deadline, b.gpus()
+            time.sleep(0.5)
+    finally:
+        b.cancel(h)

@@ -1,0 +1,107 @@
+"""``placer controller --strategy``: each ready job decided live, and ``placer status`` says
+what was decided and why (issue 13, item 1)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from placer.cli import app
+from placer.journal import Journal
+from tests.cli import fakecluster
+from tests.cli.test_cli_runs import TOKEN
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv(fakecluster.STATE_ENV, str(tmp_path / "cluster"))
+    monkeypatch.setenv("MUNICH_RAY", TOKEN)
+    fakecluster.install(monkeypatch.setattr)
+    return tmp_path / "cluster"
+
+
+def run(*args: str | Path) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _files(tmp: Path, held: int) -> tuple[Path, Path]:
+    """On-prem muc-dc (8 GPUs, ``held`` of them busy with work placer does not know the end
+    of) and the cloud site aws-fra; the job reads EU data (never aws-va)."""
+    def cluster(root: str, **options: str) -> dict[str, Any]:
+        return {"backend": "fake", "token_env": "MUNICH_RAY",
+                "options": {"root": root, **options}}
+
+    inventory = {"apiVersion": "placer/v1", "kind": "Inventory", "name": "hybrid", "sites": {
+        "muc-dc": {"location": "onprem:muc-dc1", "country": "DE",
+                   "pools": [{"gpu": "A100-40GB", "count": 8, "cost_per_gpu_hour": "$1"}],
+                   "cluster": cluster("mem://muc/placer", gpus="8", held=str(held))},
+        "aws-fra": {"kind": "cloud", "location": "aws:eu-central-1",
+                    "cluster": cluster("mem://fra/placer")},
+        "aws-va": {"kind": "cloud", "location": "aws:us-east-1",
+                   "cluster": cluster("mem://va/placer")}}}
+    pipe = {"apiVersion": "placer/v1", "kind": "Pipeline", "name": "p",
+            "datasets": {"notes": {"location": "onprem:muc-dc1", "size": "1GB",
+                                   "tags": {"residency": "EU"}}},
+            "jobs": {"prep": {"command": "python prep.py", "inputs": ["notes"],
+                              "outputs": {"features": "1GB"},
+                              "gpu_types": {"A100-40GB": "0.1h"}},
+                     "train": {"command": "python train.py", "inputs": ["prep.features"],
+                               "gpu_types": {"A100-40GB": "2h"}, "resources": {"gpus": 8}}}}
+    (tmp / "inv.yaml").write_text(yaml.safe_dump(inventory))
+    (tmp / "pipe.yaml").write_text(yaml.safe_dump(pipe))
+    return tmp / "pipe.yaml", tmp / "inv.yaml"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ("--policies", ROOT / "policies" / "locations.yaml",
+            "--policies", ROOT / "policies" / "eea-residency.yaml")
+
+
+def _submit(tmp: Path, held: int) -> tuple[Path, str]:
+    pipe, inv = _files(tmp, held)
+    db = tmp / "j.db"
+    res = run("submit", pipe, "--inventory", inv, "--journal", db, "--no-controller",
+              "--offline", *POLICIES)
+    assert res.exit_code == 0, res.output
+    [rid] = re.findall(r"run (run-\d{8}-[0-9a-f]{6}) submitted", res.stdout)
+    return db, str(rid)
+
+
+@pytest.mark.parametrize(("held", "site", "kind"), [(8, "aws-fra", "burst"),
+                                                     (0, "muc-dc", "onprem")])
+def test_the_controller_decides_each_ready_job_and_status_says_why(
+        fake: Path, tmp_path: Path, held: int, site: str, kind: str) -> None:
+    db, rid = _submit(tmp_path, held)
+    # `placer submit` ran the run's first tick itself, as planned (prep on muc-dc); from
+    # there the controller drives it, and decides train when prep is done.
+    res = run("controller", "--journal", db, "--poll", "0.01", "--idle-exit", "0",
+              "--strategy", "placer", "--budget", "0.5")
+    assert res.exit_code == 0, res.output
+    with Journal(db) as j:
+        events = j.events(rid, "strategy_decision")
+    assert [(e.job, e.data["decision"], e.data["site"]) for e in events] == [
+        ("train", kind, site)]
+    subs = fakecluster.submissions(fake)
+    assert subs.pop("muc-dc")[0] == f"placer-{rid}-prep-1"
+    assert [s for ids in subs.values() for s in ids] == (
+        [] if site == "muc-dc" else [f"placer-{rid}-train-1"])
+    assert fakecluster.submissions(fake).get(site, [])[-1] == f"placer-{rid}-train-1"
+    res = run("status", rid, "--journal", db)
+    assert res.exit_code == 0, res.output
+    assert "strategy decisions:" in res.stdout
+    assert re.search(rf"train: {kind} on {site}: ", res.stdout), res.stdout
+
+
+def test_an_unknown_strategy_is_refused_before_anything_is_driven(fake: Path,
+                                                                  tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    res = run("controller", "--journal", db, "--once", "--strategy", "nonesuch")
+    assert res.exit_code != 0
+    assert "nonesuch" in res.output

@@ -612,6 +612,14 @@ def submit_cmd(
     no_controller: Annotated[bool, typer.Option(
         "--no-controller", envvar="PLACER_NO_CONTROLLER",
         help="start no background controller (one runs as a service)")] = False,
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", help="decide each ready job live: on-prem now, wait, or burst to a "
+        "cloud site, with this online strategy (e.g. placer); recorded with the run, so every "
+        "controller that drives it uses it; default: every job runs where the plan put it")
+    ] = None,
+    strategy_budget: Annotated[float, typer.Option(
+        "--strategy-budget", min=0, help="the strategy's waiting budget (with --strategy)")
+    ] = 0.5,
 ) -> None:
     """Plan a pipeline and run it: each job on its planned site, recorded in the journal.
 
@@ -636,6 +644,9 @@ def submit_cmd(
     decided: dict[str, Any] = {}
     facts: dict[str, Any] = {}
     try:
+        # Refused before anything is planned or journalled: an unknown name fails here.
+        chosen: dict[str, Any] = {} if strategy is None else {
+            "strategy": _strategy_factory(strategy, strategy_budget)}
         result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget,
                            decided=decided, offline=offline, facts=facts, journal=journal)
         if result.status != "placed":
@@ -656,7 +667,7 @@ def submit_cmd(
             result, pipeline=resolved,
             inventory=placer.load_inventory(inventory),
             policies=placer.load_policies(*policies) if policies else None,
-            journal=_journal(journal), decision_log=decisions.default_path(),
+            journal=_journal(journal), decision_log=decisions.default_path(), **chosen,
         )
         out.print(f"run {_plain(run.id)} submitted", highlight=False)
         try:
@@ -791,12 +802,14 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
 
 
 def _strategy_factory(name: str, budget: float) -> Callable[[], Any]:
-    """Makes a fresh strategy per run, by the simulator's names (loaded lazily: only this
-    command imports the simulator, and only with --strategy). An unknown name fails now."""
+    """Makes a fresh strategy per run, by the simulator's names (loaded lazily: only a run
+    with a strategy imports the simulator), named so the run records it. An unknown name
+    fails now."""
+    from placer.live import NamedStrategy
     from placer.sim.registry import make_strategy
 
     make_strategy(name, budget)
-    return lambda: make_strategy(name, budget)
+    return NamedStrategy(name, budget, lambda: make_strategy(name, budget))
 
 
 def _decision_lines(j: Any, run_id: str, limit: int = 10) -> list[str]:
@@ -926,7 +939,8 @@ def controller_cmd(
         "site, with this online strategy (e.g. placer; as `placer bench hybrid` names them); "
         "default: every job runs where its plan put it")] = None,
     strategy_budget: Annotated[float, typer.Option(
-        "--budget", min=0, help="the strategy's waiting budget (with --strategy)")] = 0.5,
+        "--strategy-budget", "--budget", min=0,
+        help="the strategy's waiting budget (with --strategy)")] = 0.5,
 ) -> None:
     """Drive every unfinished run of the journal: one round every --poll seconds.
 
@@ -940,7 +954,8 @@ def controller_cmd(
     With --strategy, each ready job is decided live: run on the on-prem site now, wait for it,
     or burst to a cloud site, from the on-prem cluster's free GPUs (its backend must report
     them) and the run's own policies; each decision and its reason is in placer status. The
-    residency guard checks every site a strategy picks, as it checks every plan.
+    residency guard checks every site a strategy picks, as it checks every plan. A run
+    submitted with its own --strategy is always decided by that one.
     """
     import signal
 
@@ -957,7 +972,8 @@ def controller_cmd(
         j = _journal(journal)
         # Re-plans after a failure go to the decision log, as with `placer resume`.
         ctl = Controller(j, poll_s=poll, idle_exit_s=None if forever else idle_exit,
-                         decision_log=decisions.default_path(), **options)
+                         decision_log=decisions.default_path(), strategies=_strategy_factory,
+                         **options)
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger = logging.getLogger("placer")

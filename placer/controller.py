@@ -162,7 +162,12 @@ class Controller:
         max_backoff_s: the longest pause before a run whose tick failed is tried again (the
             pause doubles from ``poll_s`` with each failure in a row).
         clock, sleep: injectable time (monotonic seconds), also given to every executor.
-        executor_options: for :meth:`Executor.for_run` (``decision_log``, ``backends``, …).
+        strategies: makes a run's own strategy from the name and budget it was submitted with
+            (its ``strategy`` event); a run that has one is driven by it whatever this
+            controller's ``strategy`` option says, and refused (an error in its events) when
+            ``strategies`` is ``None``.
+        executor_options: for :meth:`Executor.for_run` (``decision_log``, ``backends``,
+            ``strategy`` for runs submitted without one, …).
 
     Use :meth:`run`; or ``with controller:`` (takes the journal's controller lock) and
     :meth:`tick` for one round at a time.
@@ -172,6 +177,7 @@ class Controller:
                  idle_exit_s: float | None = 60.0, max_backoff_s: float = 300.0,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
+                 strategies: Callable[[str, float], Callable[[], Any]] | None = None,
                  **executor_options: Any) -> None:
         if poll_s <= 0:
             raise ValueError("poll_s must be positive")
@@ -184,6 +190,7 @@ class Controller:
         self.clock = clock
         self.sleep = sleep
         self.executor_options = executor_options
+        self.strategies = strategies
         self._lock = DriverLock(lock_path(journal.path), "controller")
         self._depth = 0  # `with` re-entered (run() inside `with controller:`)
         self._stopping = False
@@ -299,8 +306,16 @@ class Controller:
         """One executor tick under the run's driver lock, as ``placer resume --no-wait``."""
         ex = self._executors.get(rid)
         if ex is None:
+            options = dict(self.executor_options)
+            own = self.journal.events(rid, "strategy")
+            if own:
+                name, budget = str(own[-1].data["name"]), float(own[-1].data["budget"])
+                if self.strategies is None:
+                    raise ExecutionError(f"run {rid} was submitted to be decided by strategy "
+                                         f"{name}, which this controller cannot make")
+                options["strategy"] = self.strategies(name, budget)
             ex = Executor.for_run(self.journal, rid, clock=self.clock, sleep=self.sleep,
-                                  **self.executor_options)
+                                  **options)
             self._executors[rid] = ex
         return Run(ex, rid).wait(timeout=0)
 

@@ -55,6 +55,7 @@ from placer.pricing import Quote
 
 __all__ = [
     "LiveView",
+    "NamedStrategy",
     "StepDecision",
     "StrategyFactory",
     "StrategyStep",
@@ -64,6 +65,20 @@ __all__ = [
 
 StrategyFactory = Callable[[], Strategy]
 """Makes a fresh strategy: the executor asks one per run (a strategy remembers its jobs)."""
+
+
+@dataclass(frozen=True)
+class NamedStrategy:
+    """A strategy factory that knows its name and waiting budget, so the run records them
+    (a ``strategy`` event) and any controller that later drives the run decides with the same
+    strategy, not with whatever it was started with."""
+
+    name: str
+    budget: float
+    make: StrategyFactory = field(compare=False, repr=False)
+
+    def __call__(self) -> Strategy:
+        return self.make()
 
 
 class LiveView:

@@ -64,7 +64,8 @@ ALLOWED: dict[str, str] = {
     "placer": "catalog errors executor explain journal loading models policy scheduler",
     "__main__": "cli",
     "cli": "backends catalog cluster_spec controller decisions errors executor explain journal "
-           "loading models placer policy queue ~report resolve schema secrets ~sim units yamlio",
+           "~live loading models placer policy queue ~report resolve schema secrets ~sim units "
+           "yamlio",
     "report": "errors models placer sim",
     # simulator
     "sim": "catalog errors models online optimizer policy pricing yamlio",

@@ -58,6 +58,7 @@ from placer.executor._status import RunStatus, run_status
 from placer.journal import Journal
 from placer.live import (
     LiveView,
+    NamedStrategy,
     StepDecision,
     StrategyFactory,
     StrategyStep,
@@ -223,6 +224,10 @@ class Executor:
             self.journal.create_run(pipeline=pipeline, plan=plan, inventory=inventory,
                                     policies=policies, policy_hash=plan.policy_hash,
                                     pipeline_name=pipeline.name, run_id=rid)
+            if isinstance(self.strategy, NamedStrategy):
+                # The run's own: any controller that drives it later decides with this one.
+                self.journal.record_event(rid, "strategy", None, name=self.strategy.name,
+                                          budget=self.strategy.budget)
             log.info("run %s started: %d jobs", rid, len(names))
             run.step()
         return run

@@ -105,3 +105,49 @@ def test_an_unknown_strategy_is_refused_before_anything_is_driven(fake: Path,
     res = run("controller", "--journal", db, "--once", "--strategy", "nonesuch")
     assert res.exit_code != 0
     assert "nonesuch" in res.output
+
+
+@pytest.mark.parametrize(("held", "site", "kind"), [(8, "aws-fra", "burst"),
+                                                     (0, "muc-dc", "onprem")])
+def test_a_run_submitted_with_a_strategy_keeps_it_under_any_controller(
+        fake: Path, tmp_path: Path, held: int, site: str, kind: str) -> None:
+    """`submit --strategy` decides the first ready jobs itself, records the strategy with the
+    run, and a controller started without --strategy (as submit starts one) still uses it."""
+    pipe, inv = _files(tmp_path, held)
+    db = tmp_path / "j.db"
+    res = run("submit", pipe, "--inventory", inv, "--journal", db, "--no-controller",
+              "--offline", "--strategy", "placer", "--strategy-budget", "0.5", *POLICIES)
+    assert res.exit_code == 0, res.output
+    [rid] = re.findall(r"run (run-\d{8}-[0-9a-f]{6}) submitted", res.stdout)
+    with Journal(db) as j:
+        [own] = j.events(rid, "strategy")
+        first = [(e.job, e.data["decision"]) for e in j.events(rid, "strategy_decision")]
+    assert own.data == {"name": "placer", "budget": 0.5}
+    assert first == [("prep", "onprem" if held == 0 else "burst")]  # decided, not planned
+    res = run("controller", "--journal", db, "--poll", "0.01", "--idle-exit", "0")
+    assert res.exit_code == 0, res.output
+    with Journal(db) as j:
+        train = [(e.data["decision"], e.data["site"])
+                 for e in j.events(rid, "strategy_decision") if e.job == "train"]
+    assert train == [(kind, site)]
+
+
+def test_a_controller_that_cannot_make_a_runs_strategy_refuses_to_drive_it(
+        fake: Path, tmp_path: Path) -> None:
+    """A run's own strategy is never silently dropped: without a way to make it, the run is
+    not driven and its events say why."""
+    from placer.controller import Controller
+
+    pipe, inv = _files(tmp_path, 0)
+    db = tmp_path / "j.db"
+    res = run("submit", pipe, "--inventory", inv, "--journal", db, "--no-controller",
+              "--offline", "--strategy", "placer", *POLICIES)
+    assert res.exit_code == 0, res.output
+    [rid] = re.findall(r"run (run-\d{8}-[0-9a-f]{6}) submitted", res.stdout)
+    with Journal(db) as j:
+        before = len(fakecluster.submissions(fake).get("muc-dc", []))
+        with Controller(j, poll_s=0.01, idle_exit_s=0, strategies=None) as ctl:
+            ctl.tick()
+        errors = j.events(rid, "controller_error")
+    assert errors and "strategy placer" in str(errors[-1].data)
+    assert len(fakecluster.submissions(fake).get("muc-dc", [])) == before

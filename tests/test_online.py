@@ -158,7 +158,11 @@ def test_a_strategy_runs_against_a_view_that_is_not_the_simulator() -> None:
     nw = NoWait()
     _start(nw, free, job)
     assert nw.on_ready(job, free) == OnPrem(wait_h=0.0)
-    assert nw.on_timeout(job, busy) == Cloud("west")  # the cheapest quote on demand
+    # fair placement: east's spot, 2 h x 1.1 x $4 = $8.80 < west on demand 2 h x $8 = $16
+    assert nw.on_timeout(job, busy) == Cloud("east", spot=True)
+    literal = NoWait(placement="literal")
+    _start(literal, free, job)
+    assert literal.on_timeout(job, busy) == Cloud("west")  # the cheapest quote on demand
     cw = ComputeWait(0.5)
     _start(cw, busy, job)
     assert cw.on_ready(job, busy) == OnPrem(wait_h=pytest.approx(0.5 * 2.0 / 8.0 * 8.0))

@@ -21,14 +21,39 @@
 Waiting budgets follow Starburst's framework: a policy run at budget ``b`` allots in total
 ``b x`` the sum of the jobs' (estimated) run times, shared out by the policy's own rule. The
 per-job scale is computed over the workload given to :meth:`Strategy.start` (the mean run time
-is something a cluster operator knows from history). Every strategy here can be combined with a
-residency filter (``residency="naive"``: mask the regions a job's own inputs forbid).
+is something a cluster operator knows from history).
+
+**Fair actions** (issue 13). *When* a baseline bursts is its paper's rule; *where* it bursts is
+not part of any of these papers' contributions, and giving them the cheapest on-demand offer,
+blind to data, measured what the baselines were not given rather than what placer does. So by
+default (``placement="fair"``) a burst goes, as SkyPilot's optimizer places it, to the offer of
+least expected cost among every allowed (site, on-demand or spot) pair: the bill through
+provisioning and the run (:func:`placer.pricing.cloud_option`, spot stretched by the same
+:data:`SPOT_OVERHEAD` placer's strategy plans with), plus the egress of bringing the job's
+inputs there from their cheapest ready copies (which includes the scenario's input cache when
+it is on). Spot is used only for jobs that checkpoint and only where the site has capacity now.
+``placement="literal"`` is the papers' own variant (cheapest on-demand offer, blind to data),
+kept as ``-literal`` rows.
+
+Residency: ``residency="policy"`` (``+mask``) masks what placer's policy evaluation forbids,
+lineage included, so derived data keeps the residency of its sources; ``residency="naive"``
+(``+mask-literal``) masks only what the datasets a job reads *directly* forbid (a region filter
+bolted onto a baseline), kept for comparison.
+
+A burst refused by the cloud (quota full, spot gone) asks again at the same instant; each
+baseline remembers what was refused *at that instant* and never asks for it again then, so it
+cannot loop. When every allowed cloud option is refused it waits on-prem if it may and fits,
+and otherwise raises :class:`~placer.errors.SimulationError` naming the refusals: the engine
+has no way to hold a job, and queueing it on-prem would break the pool or the policies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from placer import pricing
+from placer.errors import SimulationError
 from placer.online import (
     Cloud,
     ClusterView,
@@ -46,18 +71,120 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+Placement = Literal["fair", "literal"]
+"""Where a baseline bursts: ``"fair"``, the offer of least expected cost with egress and spot
+(SkyPilot's optimizer); ``"literal"``, the cheapest on-demand offer, blind to data (the
+papers')."""
+
+SPOT_OVERHEAD = 0.1
+"""Expected extra run time on spot as a fraction: the estimate placer's strategy prices spot
+with (:class:`~placer.sim.placer_strategy.PlacerStrategy`'s ``spot_overhead``), through the
+same :func:`placer.pricing.cloud_option`."""
+
+_MASKS: dict[Residency, str] = {"none": "", "policy": "+mask", "naive": "+mask-literal"}
+
+
 class _Named(Strategy):
     label = "strategy"
 
-    def __init__(self, *, queue: QueueMode, residency: Residency) -> None:
+    def __init__(
+        self, *, queue: QueueMode, residency: Residency, placement: Placement = "fair"
+    ) -> None:
         self.queue = queue
         self.residency = residency
-        mask = "+mask" if residency == "naive" else "+policy" if residency == "policy" else ""
-        self.name = self.label + mask
+        self.placement = placement
+        self.name = self.label + ("-literal" if placement == "literal" else "")
+        self.name += _MASKS[residency]
+        # (site, spot) refused per job, and the instant they were refused at: a refused launch
+        # is asked about again at the same instant, and only then is the refusal known to hold
+        self._refused: dict[int, tuple[float, set[tuple[str, bool]]]] = {}
 
     def _onprem_ok(self, job: JobRequest, view: ClusterView) -> bool:
         ok, _ = view.allowed(job, self.residency)
         return ok and job.gpus <= view.onprem_gpus
+
+    # -- where to burst --------------------------------------------------------------------------
+    def _refused_now(self, job: JobRequest, view: ClusterView) -> set[tuple[str, bool]]:
+        got = self._refused.get(job.id)
+        return got[1] if got is not None and got[0] == view.now else set()
+
+    def _refuse(self, job: JobRequest, view: ClusterView, site: str, spot: bool) -> None:
+        refused = self._refused_now(job, view)
+        refused.add((site, spot))
+        self._refused[job.id] = (view.now, refused)
+
+    def cloud_choice(self, job: JobRequest, view: ClusterView) -> Cloud | None:
+        """Where this baseline would burst ``job`` now (see the module docstring), leaving out
+        what the cloud refused at this instant; None when nothing allowed is left."""
+        _, sites = view.allowed(job, self.residency)
+        allowed = set(sites)
+        refused = self._refused_now(job, view)
+        if self.placement == "literal":
+            for q in view.quotes(job.gpus, False):
+                if q.site in allowed and (q.site, False) not in refused:
+                    return Cloud(q.site)
+            return None
+        hours = view.remaining_h(job)
+        best: tuple[float, str, bool] | None = None
+        for spot in (False, True) if job.spot_ok else (False,):
+            for q in view.quotes(job.gpus, spot):
+                if q.site not in allowed or (q.site, spot) in refused:
+                    continue
+                if spot and not view.spot_available(q.site, q.nodes):
+                    continue
+                opt = pricing.cloud_option(
+                    q,
+                    run_h=hours,
+                    provisioning_h=view.provisioning_h(q.site, spot),
+                    spot_overhead=SPOT_OVERHEAD,
+                )
+                egress, _ = view.transfer(job, q.location)
+                # ties: the cheaper, then by site name, then on demand before spot
+                cand = (opt.compute_usd + egress, q.site, spot)
+                if best is None or cand < best:
+                    best = cand
+        return None if best is None else Cloud(best[1], spot=best[2])
+
+    def burst(
+        self, job: JobRequest, view: ClusterView, *, exclude: str | None = None
+    ) -> Decision:
+        """Burst to :meth:`cloud_choice`; with nothing left, wait on-prem if the job may and
+        fits, else refuse loudly (``exclude`` is kept for the base class's signature: refusals
+        are remembered instead)."""
+        if exclude is not None:
+            self._refuse(job, view, exclude, False)
+        d = self.cloud_choice(job, view)
+        if d is not None:
+            return d
+        return self._no_cloud(job, view)
+
+    def _no_cloud(self, job: JobRequest, view: ClusterView) -> Decision:
+        if self._onprem_ok(job, view):
+            return OnPrem()
+        refused = sorted(self._refused_now(job, view))
+        why = ", ".join(f"{s}{'/spot' if spot else ''}" for s, spot in refused) or "none"
+        ok, _ = view.allowed(job, self.residency)
+        onprem = (
+            f"it needs {job.gpus} GPUs and the on-prem pool has {view.onprem_gpus}"
+            if ok
+            else "the policies forbid on-prem"
+        )
+        raise SimulationError(
+            f"strategy {self.name!r} cannot place job {job.name!r} at {view.now:g} h: "
+            f"{onprem}, and every cloud option it may use was refused now (refused: {why}); "
+            "the simulator cannot hold a job, so it refuses loudly rather than loop or break "
+            "residency (raise the cloud quotas or the pool)"
+        )
+
+    def on_cloud_stopped(
+        self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
+    ) -> Decision:
+        if reason in ("quota", "unavailable"):
+            self._refuse(job, view, site, spot)
+        return self.burst(job, view)
+
+    def describe(self) -> str:
+        return self.name
 
 
 class OnPremOnly(_Named):
@@ -88,9 +215,10 @@ class ConstantWait(_Named):
         no_sj: bool = False,
         queue: QueueMode = "fifo",
         residency: Residency = "none",
+        placement: Placement = "fair",
     ) -> None:
         self.label = "constant-wait" + ("-nosj" if no_sj else "")
-        super().__init__(queue=queue, residency=residency)
+        super().__init__(queue=queue, residency=residency, placement=placement)
         self.budget = _Budget(budget)
         self.no_sj = no_sj
 
@@ -115,8 +243,14 @@ class ConstantWait(_Named):
 class NoWait(ConstantWait):
     """Burst at once when the job cannot start on-prem now."""
 
-    def __init__(self, *, queue: QueueMode = "fifo", residency: Residency = "none") -> None:
-        super().__init__(0.0, queue=queue, residency=residency)
+    def __init__(
+        self,
+        *,
+        queue: QueueMode = "fifo",
+        residency: Residency = "none",
+        placement: Placement = "fair",
+    ) -> None:
+        super().__init__(0.0, queue=queue, residency=residency, placement=placement)
         self.name = "no-wait" + self.name.removeprefix("constant-wait")
 
     def describe(self) -> str:
@@ -127,10 +261,17 @@ class ComputeWait(ConstantWait):
     """Starburst's Compute-Wait: wait proportional to GPUs x estimated run time."""
 
     def __init__(
-        self, budget: float = 0.25, *, ooo: bool = True, residency: Residency = "none"
+        self,
+        budget: float = 0.25,
+        *,
+        ooo: bool = True,
+        residency: Residency = "none",
+        placement: Placement = "fair",
     ) -> None:
         self.label = "compute-wait" + ("+oo" if ooo else "")
-        _Named.__init__(self, queue="ooo" if ooo else "fifo", residency=residency)
+        _Named.__init__(
+            self, queue="ooo" if ooo else "fifo", residency=residency, placement=placement
+        )
         self.budget = _Budget(budget)
         self.no_sj = False
 
@@ -153,9 +294,10 @@ class StarWait(_Named):
         probe_h: float = 0.25,
         ooo: bool = True,
         residency: Residency = "none",
+        placement: Placement = "fair",
     ) -> None:
         self.label = "star-wait" + ("" if ooo else "-fifo")
-        super().__init__(queue="ooo" if ooo else "fifo", residency=residency)
+        super().__init__(queue="ooo" if ooo else "fifo", residency=residency, placement=placement)
         self.budget = _Budget(budget)
         self.probe_h = probe_h
 
@@ -168,12 +310,12 @@ class StarWait(_Named):
     def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         if self._onprem_ok(job, view) and view.fits_now(job):
             return OnPrem(wait_h=0.0)
-        q = self.cheapest(job, view)
-        if q is None:
-            return OnPrem()
+        d = self.cloud_choice(job, view)
+        if d is None:
+            return self._no_cloud(job, view)
         if not self._onprem_ok(job, view):
-            return Cloud(q.site)
-        return Cloud(q.site, limit_h=self.probe_h)
+            return d
+        return Cloud(d.site, spot=d.spot, limit_h=self.probe_h)
 
     def on_cloud_stopped(
         self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
@@ -188,13 +330,18 @@ class StarWait(_Named):
 
 class SkyPilotCheapest(_Named):
     """No-Wait timing with SkyPilot-style cloud placement: the cheapest offer for this job,
-    egress included, spot for jobs that checkpoint, failing over down the list."""
+    egress included, spot for jobs that checkpoint, failing over down the list.
+
+    The estimate is SkyPilot's as published (price per hour x estimated run time + egress: no
+    provisioning, no spot overhead), so this is the paper's own variant; the fair No-Wait
+    (``no-wait``) is the same timing with the expected-cost estimate. Offers refused at an
+    instant are not asked for again at that instant (SkyPilot's failover); when all are, it
+    waits on-prem if it may, else refuses loudly (:meth:`_Named._no_cloud`)."""
 
     label = "skypilot"
 
     def __init__(self, *, queue: QueueMode = "fifo", residency: Residency = "none") -> None:
         super().__init__(queue=queue, residency=residency)
-        self._failed: dict[int, set[tuple[str, bool]]] = {}
 
     def on_ready(self, job: JobRequest, view: ClusterView) -> Decision:
         if self._onprem_ok(job, view):
@@ -203,12 +350,12 @@ class SkyPilotCheapest(_Named):
 
     def on_timeout(self, job: JobRequest, view: ClusterView) -> Decision:
         _, sites = view.allowed(job, self.residency)
-        failed = self._failed.get(job.id, set())
+        refused = self._refused_now(job, view)
         best: tuple[float, str, bool] | None = None
         hours = view.remaining_h(job)
         for spot in (True, False) if job.spot_ok else (False,):
             for q in view.quotes(job.gpus, spot):
-                if q.site not in sites or (q.site, spot) in failed:
+                if q.site not in sites or (q.site, spot) in refused:
                     continue
                 usd, _ = view.transfer(job, q.location)
                 # SkyPilot's own estimate (price per hour x estimated run time + egress), as
@@ -217,13 +364,12 @@ class SkyPilotCheapest(_Named):
                 if best is None or cand < best:
                     best = cand
         if best is None:
-            self._failed.pop(job.id, None)
-            return self.burst(job, view)
+            return self._no_cloud(job, view)
         return Cloud(best[1], spot=best[2])
 
-    def on_cloud_stopped(
-        self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason
+    def burst(
+        self, job: JobRequest, view: ClusterView, *, exclude: str | None = None
     ) -> Decision:
-        if reason in ("unavailable", "quota"):
-            self._failed.setdefault(job.id, set()).add((site, spot))
+        if exclude is not None:
+            self._refuse(job, view, exclude, False)
         return self.on_timeout(job, view)

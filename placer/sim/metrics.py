@@ -16,8 +16,9 @@ Definitions (also in ``docs/simulator.md``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -156,3 +157,119 @@ def summarise(
         decision_p99_ms=_q(lat, 0.99) * 1e3,
         wall_s=result.wall_s,
     )
+
+
+# -- matching strategies at equal completion times ----------------------------------------------
+@dataclass(frozen=True)
+class CurvePoint:
+    """One run of a strategy's budget sweep, as matching needs it."""
+
+    budget: float
+    cost: float
+    jct_avg_h: float
+    jct_p99_h: float
+
+
+_EPS = 1e-9
+
+
+def _feasible(f0: float, f1: float, bound: float) -> tuple[float, float] | None:
+    """The ``t`` in [0, 1] where ``f0 + t (f1 - f0) <= bound``, as an interval, or None."""
+    df = f1 - f0
+    if abs(df) <= _EPS:
+        return (0.0, 1.0) if f0 <= bound + _EPS else None
+    t = (bound - f0) / df
+    lo, hi = (0.0, min(t, 1.0)) if df > 0 else (max(t, 0.0), 1.0)
+    return (lo, hi) if lo <= hi + _EPS else None
+
+
+def cheapest_point(
+    curve: Sequence[CurvePoint], jct_avg_h: float, jct_p99_h: float
+) -> CurvePoint | None:
+    """The cheapest point of a strategy's budget curve that is no worse than ``jct_avg_h`` on
+    average and ``jct_p99_h`` at the 99th percentile, interpolated (its budget too); None if
+    no point of the curve is.
+
+    Why a curve, not points: a sweep samples a few budgets, and comparing against "the cheapest
+    of many sampled points that happens to be no worse" rewards whoever was sampled more
+    densely. The curve joins the points in budget order by straight segments (a budget between
+    two samples is taken to behave in between: cost, average and p99 completion time all
+    linear in the step), and on each segment both bounds are linear, so the feasible part is
+    an interval and the cheapest point of it one of its two ends. The curve is not
+    extrapolated: a target beyond its ends is out of reach (None), whatever the trend. Ties
+    go to the lower budget.
+    """
+    pts = sorted(curve, key=lambda p: p.budget)
+    best: CurvePoint | None = None
+
+    def consider(c: CurvePoint) -> None:
+        nonlocal best
+        if best is None or (c.cost, c.budget) < (best.cost, best.budget):
+            best = c
+
+    for p in pts:
+        if p.jct_avg_h <= jct_avg_h + _EPS and p.jct_p99_h <= jct_p99_h + _EPS:
+            consider(p)
+    for a, b in pairwise(pts):
+        avg = _feasible(a.jct_avg_h, b.jct_avg_h, jct_avg_h)
+        p99 = _feasible(a.jct_p99_h, b.jct_p99_h, jct_p99_h)
+        if avg is None or p99 is None:
+            continue
+        lo, hi = max(avg[0], p99[0]), min(avg[1], p99[1])
+        if lo > hi + _EPS:
+            continue
+        for t in (lo, hi):
+            t = min(max(t, 0.0), 1.0)
+            consider(CurvePoint(
+                a.budget + t * (b.budget - a.budget),
+                a.cost + t * (b.cost - a.cost),
+                a.jct_avg_h + t * (b.jct_avg_h - a.jct_avg_h),
+                a.jct_p99_h + t * (b.jct_p99_h - a.jct_p99_h),
+            ))
+    return best
+
+
+def cheapest_at(
+    curve: Sequence[CurvePoint], jct_avg_h: float, jct_p99_h: float
+) -> float | None:
+    """The least cost at which a strategy is no worse than ``jct_avg_h`` on average and
+    ``jct_p99_h`` at the 99th percentile, along its budget curve (:func:`cheapest_point`);
+    None if it never is."""
+    p = cheapest_point(curve, jct_avg_h, jct_p99_h)
+    return None if p is None else p.cost
+
+
+@dataclass(frozen=True)
+class Match:
+    """One point of ours against the strongest baseline at its completion times."""
+
+    point: CurvePoint
+    baseline: str | None
+    """The baseline configuration that is cheapest at no worse average and p99 JCT; None when
+    no baseline reaches them."""
+    baseline_cost: float | None
+
+    @property
+    def saving(self) -> float | None:
+        """``1 - ours / baseline``: the share of the strongest baseline's cost saved."""
+        if self.baseline_cost is None or self.baseline_cost <= 0:
+            return None
+        return 1.0 - self.point.cost / self.baseline_cost
+
+
+def against_strongest(
+    ours: Sequence[CurvePoint], baselines: Mapping[str, Sequence[CurvePoint]]
+) -> list[Match]:
+    """For each of our points, the baseline configuration that reaches its average and p99
+    completion times most cheaply (:func:`cheapest_at` on each baseline's curve), and that
+    cost. The baseline is chosen per point, so the comparison is always with the strongest
+    one there; ties go to the first name in ``baselines``' order."""
+    out: list[Match] = []
+    for p in sorted(ours, key=lambda q: q.budget):
+        best: tuple[float, str] | None = None
+        for name, curve in baselines.items():
+            c = cheapest_at(curve, p.jct_avg_h, p.jct_p99_h)
+            if c is not None and (best is None or c < best[0]):
+                best = (c, name)
+        out.append(Match(p, best[1] if best else None, best[0] if best else None))
+    return out

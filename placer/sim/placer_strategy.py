@@ -46,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from placer import pricing
+from placer.errors import SimulationError
 from placer.online import (
     Cloud,
     ClusterView,
@@ -509,8 +510,28 @@ class PlacerStrategy(Strategy):
                 self._prio[job.id] = prio
                 return OnPrem(wait_h=max(check, 1e-3), priority=prio)
         if best is None:
-            return OnPrem()
+            # Only a job that may not run on-prem gets here (one that may, returned above).
+            # Queueing it on-prem would break the pool or the policies, and the simulator
+            # cannot hold a job until a quota frees: refuse loudly, with the reason.
+            raise self._unplaceable(job, view)
         return self._launch(best[2])
+
+    def _unplaceable(self, job: JobRequest, view: ClusterView) -> SimulationError:
+        """The error for a job with nowhere to go: not on-prem (too large for the pool, or the
+        policies forbid it) and every allowed cloud option refused (or none allowed)."""
+        ok, sites = view.allowed(job, self.residency)
+        onprem = (
+            f"it needs {job.gpus} GPUs and the on-prem pool has {view.onprem_gpus}"
+            if ok
+            else "the policies forbid on-prem"
+        )
+        failed = sorted(self._failed.get(job.id, ()))
+        why = ", ".join(f"{s}{'/spot' if spot else ''}" for s, spot in failed) or "none"
+        return SimulationError(
+            f"strategy {self.name!r} cannot place job {job.name!r} at {view.now:g} h: {onprem}, "
+            f"and no allowed cloud option is left (allowed: {', '.join(sites) or 'none'}; "
+            f"refused: {why}); raise the cloud quotas or the pool"
+        )
 
     def _launch(self, d: Cloud) -> Cloud:
         if d.spot:

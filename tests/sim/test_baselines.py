@@ -163,16 +163,20 @@ CASES: dict[str, tuple[Callable[[Residency], Strategy], Schedule, float]] = {
 }
 
 
-@pytest.mark.parametrize("residency", ["none", "naive"])
+SUFFIX: dict[Residency, str] = {"none": "", "policy": "+mask", "naive": "+mask-literal"}
+
+
+@pytest.mark.parametrize("residency", ["none", "naive", "policy"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_baseline_schedule_by_hand(name: str, residency: Residency) -> None:
-    # Nothing is restricted on this trace, so the naive residency mask changes nothing.
+    # Nothing is restricted on this trace, so no residency mask changes anything; the uniform
+    # cloud has one on-demand offer, so the fair placement is the literal one here.
     make, expected, usd = CASES[name]
     strategy = make(residency)
     result, got = _run(strategy)
     assert got == expected
     assert summarise(result).cloud_usd == pytest.approx(usd)
-    assert strategy.name.endswith("+mask") == (residency == "naive")
+    assert strategy.name == name + SUFFIX[residency]
 
 
 def test_compute_wait_budget_normalisation() -> None:
@@ -284,7 +288,8 @@ def test_skypilot_counts_egress_against_hours(gb: float, site: str) -> None:
     # its continents.  Estimated cost:
     #   10 GB:   us 10 x 2.95 + 10 x 0.08 = $30.30  <  eu 10 x 3.074 = $30.74  -> us
     #   1000 GB: us 29.50 + 1000 x 0.08 = $109.50  >  eu $30.74                -> eu
-    # (No-Wait would take us-central1 both times: it looks at the hourly price only.)
+    # (No-Wait's literal placement takes us-central1 both times: it looks at the hourly price
+    # only; its fair placement counts the egress as SkyPilot does.)
     sites = resolve_inventory(default_inventory())
     cloud = catalog_cloud(
         sites, gpu="V100", inventory=default_inventory(), provisioning="zero", spot_traces={}
@@ -304,7 +309,9 @@ def test_skypilot_counts_egress_against_hours(gb: float, site: str) -> None:
     assert rec.attempts[0].egress_usd == pytest.approx(
         0.08 * gb if site == "gcp-us-central1" else 0
     )
-    assert simulate(wl, NoWait(), onprem=onprem, cloud=cloud).records[0].site == "gcp-us-central1"
+    literal = simulate(wl, NoWait(placement="literal"), onprem=onprem, cloud=cloud)
+    assert literal.records[0].site == "gcp-us-central1"
+    assert simulate(wl, NoWait(), onprem=onprem, cloud=cloud).records[0].site == site
 
 
 # -- residency: the naive mask misses derived data -------------------------------------------
@@ -324,7 +331,8 @@ def test_naive_mask_lets_derived_data_leave_the_eea(
     # GPUs, so No-Wait bursts both to the cheapest V100 site its filter allows.  For one V100
     # the cheapest is gcp-us-central1, then gcp-europe-west4 (the catalog's prices).  The naive
     # mask sees prep's EU input (EEA only) but not train's lineage: train goes to the US.  The
-    # policy filter follows the lineage and keeps train in the EEA.
+    # policy filter follows the lineage and keeps train in the EEA.  (The literal placement,
+    # blind to data: the fair one would keep train by prep's output for the egress alone.)
     sites = resolve_inventory(default_inventory())
     cloud = catalog_cloud(
         sites, gpu="V100", inventory=default_inventory(), provisioning="zero", spot_traces={}
@@ -347,7 +355,8 @@ def test_naive_mask_lets_derived_data_leave_the_eea(
     elig = Eligibility.from_policies(wl, sites, "fra-dc", policies)
     assert elig.allowed(1, "naive")[1] == elig.cloud_sites  # train reads nothing directly
     onprem = OnPremConfig(site="fra-dc", location="onprem:fra-dc1", nodes=0)
-    result = simulate(wl, NoWait(residency=residency), onprem=onprem, cloud=cloud, eligibility=elig)
+    strategy = NoWait(residency=residency, placement="literal")
+    result = simulate(wl, strategy, onprem=onprem, cloud=cloud, eligibility=elig)
     assert [r.site for r in result.records] == ["gcp-europe-west4", train_site]
 
     jurisdictions = {s.location.key: s.location.jurisdictions for s in sites}

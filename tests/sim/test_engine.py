@@ -558,8 +558,10 @@ def test_quota_refusal_falls_back_and_quota_is_released() -> None:
     # fills it; q (4 GPUs at 0 h) is refused ("quota") and the default fallback sends it to
     # the next cheapest site, a ($3/GPU-h): 4 * 3 * 1 = $12.  r (4 GPUs at 1 h) finds the
     # quota free again (p ended at 1 h, and ends are processed before arrivals): b again.
+    # (No-Wait's literal placement, on-demand only: the fair one would take a's spot offer.)
     wl = _wl(("p", 0, 4, 1), ("q", 0, 4, 1), ("r", 1, 4, 1))
-    result = simulate(wl, NoWait(), onprem=_one_node(nodes=0), cloud=_hand_cloud(quota_b=4))
+    literal = NoWait(placement="literal")
+    result = simulate(wl, literal, onprem=_one_node(nodes=0), cloud=_hand_cloud(quota_b=4))
     assert _schedule(result) == {"p": ("b", 0, 1), "q": ("a", 0, 1), "r": ("b", 1, 2)}
     assert [r.refused for r in result.records] == [(), ("b:quota",), ()]
     assert summarise(result).cloud_usd == pytest.approx(8 + 12 + 8)

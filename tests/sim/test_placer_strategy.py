@@ -456,7 +456,7 @@ def test_placer_keeps_residency_where_the_naive_mask_does_not(seed: int) -> None
         and any(a.site != p.onprem.site for a in r.attempts)
     ]
     assert restricted_in_cloud
-    naive = _sim(p, "no-wait+mask", seed)
+    naive = _sim(p, "no-wait+mask-literal", seed)
     assert residency_violations(naive, p.truth, p.jurisdictions)
 
 

@@ -16,6 +16,7 @@ from placer.sim.scenario._builder import Prepared, build
 from placer.sim.scenario._loader import load_scenario, read_scenario
 from placer.sim.scenario._schema import (
     KIND,
+    NOISE_SWEEP,
     CloudSpec,
     DatasetSpec,
     DeadlineSpec,
@@ -26,10 +27,12 @@ from placer.sim.scenario._schema import (
     SweepSpec,
     WindowSpec,
     WorkloadSpec,
+    with_noise,
 )
 
 __all__ = [
     "KIND",
+    "NOISE_SWEEP",
     "CloudSpec",
     "DatasetSpec",
     "DeadlineSpec",
@@ -44,4 +47,5 @@ __all__ = [
     "build",
     "load_scenario",
     "read_scenario",
+    "with_noise",
 ]

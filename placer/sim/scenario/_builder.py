@@ -159,7 +159,9 @@ def _workload(s: Scenario, base: Path, where: _Where) -> Workload:
     except ConfigError as exc:
         raise where.wrap(("workload", "deadlines"), exc) from None
     if spec.estimate_error > 0:
-        w = with_estimate_noise(w, error=spec.estimate_error, seed=s.seed)
+        w = with_estimate_noise(
+            w, error=spec.estimate_error, seed=s.seed, noise=spec.estimate_noise
+        )
     return w
 
 

@@ -3,7 +3,8 @@ style), validated with file, line and field by :mod:`placer.yamlio`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -103,8 +104,15 @@ class WorkloadSpec(Model):
     estimate_error: float = Field(
         default=0.0,
         ge=0,
-        lt=1,
-        description="run-time estimates off by a factor U[1-e, 1+e]; 0: exact estimates",
+        le=100,
+        allow_inf_nan=False,
+        description="run-time estimates off by a factor U[1-e, 1+e] (e < 1), or "
+        "exp(N(0, ln(1+e))) with estimate_noise: lognormal; 0: exact estimates",
+    )
+    estimate_noise: Literal["uniform", "lognormal"] = Field(
+        default="uniform",
+        description="the distribution of estimate_error; every strategy sees the same "
+        "estimates, drawn once per workload from the scenario's seed",
     )
 
     @field_validator("trace")
@@ -121,7 +129,42 @@ class WorkloadSpec(Model):
     def _something(self) -> WorkloadSpec:
         if self.trace is None and self.pipelines is None:
             raise ValueError("a workload needs a trace, pipelines, or both")
+        if self.estimate_noise == "uniform" and self.estimate_error >= 1:
+            raise ValueError(
+                f"estimate_error: uniform noise needs an error below 1 (estimates stay "
+                f"positive), got {self.estimate_error:g}; use estimate_noise: lognormal for "
+                "larger errors"
+            )
         return self
+
+
+NOISE_SWEEP: Mapping[str, tuple[float, Literal["uniform", "lognormal"]]] = MappingProxyType(
+    {
+        "none": (0.0, "uniform"),
+        "uniform-20": (0.2, "uniform"),
+        "uniform-50": (0.5, "uniform"),
+        "lognormal-ln2": (1.0, "lognormal"),
+    }
+)
+"""The standard estimate-noise sweep (issue 13): exact estimates, a factor U[0.8, 1.2],
+U[0.5, 1.5], and a lognormal factor with sigma ln 2 (``error`` 1: half or double as likely as
+not), as ``label -> (estimate_error, estimate_noise)``. Every strategy of a run sees the same
+noisy estimates (they are part of the workload), drawn from the scenario's seed."""
+
+
+def with_noise(scenario: Scenario, label: str) -> Scenario:
+    """``scenario`` with the estimate noise of :data:`NOISE_SWEEP`'s ``label``.
+
+    Raises:
+        ConfigError: an unknown label (the message lists the valid ones).
+    """
+    if label not in NOISE_SWEEP:
+        raise ConfigError(f"unknown noise {label!r}; valid: {', '.join(NOISE_SWEEP)}")
+    error, noise = NOISE_SWEEP[label]
+    workload = scenario.workload.model_copy(
+        update={"estimate_error": error, "estimate_noise": noise}
+    )
+    return scenario.model_copy(update={"workload": workload})
 
 
 class OnPremSpec(Model):

@@ -185,7 +185,7 @@ def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
               policies: list[Path], objective: str, deadline: str | None, budget: str | None,
               time_limit: float = 60.0, decided: dict[str, Any] | None = None, *,
               offline: bool = False, facts: dict[str, Any] | None = None,
-              journal: Path | None = None, points: int | None = None) -> Any:
+              journal: str | None = None, points: int | None = None) -> Any:
     """Load, resolve the datasets given by URI through their stores (unless ``offline``),
     plan. ``facts`` receives the pipeline as written (``written``), as planned (``resolved``)
     and the stores asked (``stores``), for submit's re-check. Several pipelines are planned
@@ -247,23 +247,33 @@ def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
 
 
 JournalOpt = Annotated[
-    Path | None,
-    typer.Option("--journal", envvar="PLACER_JOURNAL", help="run journal (SQLite); default "
+    str | None,
+    typer.Option("--journal", envvar="PLACER_JOURNAL", help="run journal: a SQLite file, or a "
+                 "postgresql:// URL (a journal a team's controllers share); default: journal.db "
                  "under the user data dir"),
 ]
 
 
-def _budget_spend(policies: Any, journal: Path | None) -> dict[str, float]:
+def _journal_at(journal: str | None) -> str | Path:
+    """Where the journal is: a ``postgresql://`` URL as given, else a path (the default one
+    when none is given)."""
+    from placer.journal import default_location, is_url
+
+    if journal is None:
+        return default_location()
+    return journal if is_url(journal) else Path(journal)
+
+
+def _budget_spend(policies: Any, journal: str | None) -> dict[str, float]:
     """What earlier runs charged to the policies' budgets, from the journal (none if there is
     no budget rule, or no journal yet)."""
     if policies is None or not any(r.budget is not None for r in policies.rules):
         return {}
-    from placer.journal import default_path
-
-    path = journal or default_path()
-    if not path.exists():
+    path = _journal_at(journal)
+    if isinstance(path, Path) and not path.exists():
         return {}
-    return dict(_journal(path, readonly=True).budget_spend())
+    with _journal(path, readonly=True) as j:
+        return dict(j.budget_spend())
 
 
 @app.command()
@@ -573,11 +583,12 @@ def cluster_spec(
         sys.stdout.write(text)
 
 
-def _journal(path: Path | None, readonly: bool = False) -> Any:
+def _journal(path: str | Path | None, readonly: bool = False) -> Any:
     """The journal, sharing this command's redactor (it learns each run's site secrets)."""
     from placer.journal import Journal
 
-    return Journal(path, readonly=readonly, redactor=_secrets)
+    return Journal(_journal_at(path) if isinstance(path, str | None) else path,
+                   readonly=readonly, redactor=_secrets)
 
 
 def _status_table(st: Any) -> Table:
@@ -707,12 +718,25 @@ def _drive_until_done(run: Any) -> Any:
             time.sleep(run.executor.poll_interval_s)
 
 
-def _start_controller(journal: Path | None, run_id: str) -> None:
-    """Make sure a controller drives the journal now that a run was submitted without --wait."""
-    from placer.controller import start_in_background
-    from placer.journal import default_path
+def _start_controller(journal: str | None, run_id: str) -> None:
+    """Make sure a controller drives the journal now that a run was submitted without --wait.
 
-    bg = start_in_background(journal or default_path())
+    A PostgreSQL journal is a team's: its controller runs as a service (on any host), so none
+    is started here; this says whether one drives the journal now.
+    """
+    from placer.controller import start_in_background
+
+    path = _journal_at(journal)
+    if not isinstance(path, Path):
+        with _journal(path, readonly=True) as j:
+            line = _controller_line(j, None)
+        if line.startswith("controller: none"):
+            err.print(f"[bold yellow]warning[/]: {_plain(line.removeprefix('controller: '))}",
+                      highlight=False)
+        else:
+            out.print(_plain(line), highlight=False)
+        return
+    bg = start_in_background(path)
     if bg.pid is not None and bg.started:
         out.print(f"controller pid {bg.pid} started: it drives the run to its end (log: "
                   f"{_plain(bg.log)})", highlight=False)
@@ -736,10 +760,9 @@ def runs(journal: JournalOpt = None,
 
     from placer.errors import JournalError
     from placer.executor import run_status
-    from placer.journal import default_path
 
-    path = journal or default_path()
-    if not path.exists():
+    path = _journal_at(journal)
+    if isinstance(path, Path) and not path.exists():
         out.print(f"no runs recorded yet (journal {_plain(path)})", highlight=False)
         return
     t = Table(box=box.SIMPLE_HEAD)
@@ -779,7 +802,7 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
     from placer.executor import run_status
 
     def view(st: Any) -> Group:
-        line = _controller_line(j.path, st)
+        line = _controller_line(j, st)
         shown = [line] if line else []
         shown += _decision_lines(j, st.run_id)
         return Group(_status_table(st), *(Text(x) for x in shown))
@@ -830,18 +853,20 @@ def _decision_lines(j: Any, run_id: str, limit: int = 10) -> list[str]:
     return lines
 
 
-def _controller_line(path: Path, st: Any) -> str:
+def _controller_line(j: Any, st: Any) -> str:
     """Who moves the run on: the journal's controller, or (if none, and the run is not over)
-    a warning that only a driver in a terminal would."""
+    a warning that only a driver in a terminal would. ``st`` ``None``: any run."""
     from placer.controller import controller_holder
 
-    holder = controller_holder(path)
+    path = j.where
+    holder = controller_holder(j.path if j.path is not None else j)
     if holder is not None:
         return _mask(f"controller: {holder.describe()} drives journal {path}")
-    if st.done:
+    if st is not None and st.done:
         return ""
+    which = f"run {st.run_id}" if st is not None else "a run"
     return _mask(f"controller: none drives journal {path}; unless `placer submit --wait` or "
-                 f"`placer resume` drives run {st.run_id}, it moves on only once `placer "
+                 f"`placer resume` drives {which}, it moves on only once `placer "
                  "controller` runs")
 
 
@@ -941,15 +966,24 @@ def controller_cmd(
     strategy_budget: Annotated[float, typer.Option(
         "--strategy-budget", "--budget", min=0,
         help="the strategy's waiting budget (with --strategy)")] = 0.5,
+    standby: Annotated[bool, typer.Option(
+        "--standby", help="if another controller drives the journal, wait and take over when "
+        "it stops (its lock is freed, or its lease in a PostgreSQL journal lapses) instead of "
+        "exiting")] = False,
 ) -> None:
     """Drive every unfinished run of the journal: one round every --poll seconds.
 
     placer submit starts one in the background; run it yourself as a service (--forever) and
     submit with --no-controller. One per journal: if another controller drives the journal,
-    this exits at once (code 2) naming its pid. A run that another process drives (submit
-    --wait, resume) is left to it; a run whose round fails is tried again after a backoff, the
-    error recorded in its events; the other runs go on. Killed at any moment, it loses nothing:
-    the next controller (or placer resume) continues, and no job is submitted twice.
+    this exits at once (code 2) naming its pid; with --standby it waits, and takes over once
+    that one stops. A run that another process drives (submit --wait, resume) is left to it; a
+    run whose round fails is tried again after a backoff, the error recorded in its events;
+    the other runs go on. Killed at any moment, it loses nothing: the next controller (or
+    placer resume) continues, and no job is submitted twice.
+
+    --journal may be a postgresql:// URL: a journal the controllers of several hosts share.
+    There, one controller holds a lease, renewed every round; one killed or cut off is taken
+    over (by a --standby one, or the next started) once its lease lapses.
 
     With --strategy, each ready job is decided live: run on the on-prem site now, wait for it,
     or burst to a cloud site, from the on-prem cluster's free GPUs (its backend must report
@@ -973,7 +1007,7 @@ def controller_cmd(
         # Re-plans after a failure go to the decision log, as with `placer resume`.
         ctl = Controller(j, poll_s=poll, idle_exit_s=None if forever else idle_exit,
                          decision_log=decisions.default_path(), strategies=_strategy_factory,
-                         **options)
+                         standby=standby, **options)
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger = logging.getLogger("placer")

@@ -21,7 +21,11 @@ What one tick of a run may meet:
 One controller per journal: it holds an exclusive ``flock`` on ``<journal>-controller.lock``
 (a :class:`~placer.journal.DriverLock`, which the OS drops when the process dies) for its whole
 life; a second one raises :class:`~placer.errors.ControllerRunningError` naming the first's
-pid. :func:`controller_holder` tells a reader (``placer status``) who holds it.
+pid. :func:`controller_holder` tells a reader (``placer status``) who holds it. A journal in
+PostgreSQL (shared by several hosts) holds a :class:`~placer.journal.Lease` named
+``controller`` instead, renewed every round; a controller that finds its lease lost stops at
+once (``ControllerRunningError``), and one started with ``standby=True`` waits for the lease
+of the one that drives and takes over when it lapses (its holder was killed or cut off).
 
 It exits once no unfinished run has been left for ``idle_exit_s`` (``None``: never, for a
 service). ``clock`` and ``sleep`` are injected, as in the executor, so a test drives a whole
@@ -41,13 +45,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from placer.errors import ControllerRunningError, ExecutionError, PlacerError, RunLockedError
+from placer.errors import (
+    ControllerRunningError,
+    ExecutionError,
+    JournalError,
+    PlacerError,
+    RunLockedError,
+)
 from placer.executor import TERMINAL_RUN_STATES, Executor, Run, RunState, RunStatus
-from placer.journal import DriverLock, Journal
+from placer.journal import DriverLock, Journal, Lease
 from placer.models import Model
 
 __all__ = [
     "CONTROLLER_COMMAND",
+    "CONTROLLER_LEASE",
     "Background",
     "Controller",
     "ControllerHolder",
@@ -63,6 +74,9 @@ log = logging.getLogger("placer.controller")
 CONTROLLER_COMMAND: list[str] = [sys.executable, "-m", "placer"]
 """How :func:`start_in_background` runs placer (``… controller --journal PATH`` follows);
 tests swap it for a placer whose backends are fakes (``tests/cli/fakecluster.py``)."""
+
+CONTROLLER_LEASE = "controller"
+"""The name of a PostgreSQL journal's controller lease (runs' are ``run:<id>``)."""
 
 _LOCK_TRIES = 5  # a reader probing the lock (controller_holder) holds it for microseconds
 
@@ -108,13 +122,26 @@ def _holder_of(fd: int) -> ControllerHolder:
                             since=since if isinstance(since, int | float) else None)
 
 
-def controller_holder(journal: Path) -> ControllerHolder | None:
+def controller_holder(journal: Path | Journal) -> ControllerHolder | None:
     """The controller driving ``journal`` now, or ``None``; read without taking its lock.
 
     The lock file alone does not say (a controller killed with ``kill -9`` leaves it behind),
     so the lock is probed: a shared, non-blocking ``flock`` succeeds only if nobody holds it.
+    A PostgreSQL journal (an open :class:`Journal`) is asked for its ``controller`` lease,
+    which counts only until it lapses.
     """
     import fcntl
+
+    if isinstance(journal, Journal):
+        if journal.path is not None:
+            return controller_holder(journal.path)
+        lease = journal.lease_holder(CONTROLLER_LEASE)
+        if lease is None:
+            return None
+        pid, host, since = lease.get("pid"), lease.get("host"), lease.get("since")
+        return ControllerHolder(pid=pid if isinstance(pid, int) else None,
+                                host=host if isinstance(host, str) else None,
+                                since=float(since) if isinstance(since, int | float) else None)
 
     try:
         fd = os.open(lock_path(journal), os.O_RDONLY)
@@ -166,6 +193,9 @@ class Controller:
             (its ``strategy`` event); a run that has one is driven by it whatever this
             controller's ``strategy`` option says, and refused (an error in its events) when
             ``strategies`` is ``None``.
+        standby: when another controller drives the journal, wait (polling every
+            ``poll_s``) until its lock is free or its lease lapses and take over, instead of
+            raising :class:`ControllerRunningError`.
         executor_options: for :meth:`Executor.for_run` (``decision_log``, ``backends``,
             ``strategy`` for runs submitted without one, …).
 
@@ -178,7 +208,7 @@ class Controller:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  strategies: Callable[[str, float], Callable[[], Any]] | None = None,
-                 **executor_options: Any) -> None:
+                 standby: bool = False, **executor_options: Any) -> None:
         if poll_s <= 0:
             raise ValueError("poll_s must be positive")
         if idle_exit_s is not None and idle_exit_s < 0:
@@ -191,7 +221,14 @@ class Controller:
         self.sleep = sleep
         self.executor_options = executor_options
         self.strategies = strategies
-        self._lock = DriverLock(lock_path(journal.path), "controller")
+        if journal.shared and poll_s * 2 > journal.lease_s:
+            raise ValueError(f"poll_s ({poll_s:g}s) must be under half the journal's lease "
+                             f"({journal.lease_s:g}s): the controller renews its lease every "
+                             "round")
+        self.standby = standby
+        self._lock: DriverLock | Lease = (
+            journal.lease(CONTROLLER_LEASE) if journal.path is None
+            else DriverLock(lock_path(journal.path), "controller"))
         self._depth = 0  # `with` re-entered (run() inside `with controller:`)
         self._stopping = False
         self._executors: dict[str, Executor] = {}
@@ -205,20 +242,29 @@ class Controller:
         if self._depth:
             self._depth += 1
             return self
-        for attempt in range(_LOCK_TRIES):
+        attempt = 0
+        while True:
             try:
                 self._lock.acquire()
                 break
             except RunLockedError as exc:
-                if attempt == _LOCK_TRIES - 1:
-                    holder = ControllerHolder(pid=exc.pid, since=exc.since)
+                attempt += 1
+                if self.standby and attempt >= _LOCK_TRIES and not self._stopping:
+                    if attempt == _LOCK_TRIES:
+                        log.info("another controller drives journal %s: standing by",
+                                 self.journal.where)
+                    self.sleep(self.poll_s)
+                    continue
+                if attempt >= _LOCK_TRIES:  # (stopped while standing by: the same answer)
+                    holder = (controller_holder(self.journal) if self.journal.shared else None) \
+                        or ControllerHolder(pid=exc.pid, since=exc.since)
                     raise ControllerRunningError(
-                        f"a controller already drives journal {self.journal.path}: "
+                        f"a controller already drives journal {self.journal.where}: "
                         f"{holder.describe()}; one controller per journal: let it drive, "
                         "or stop it first", pid=exc.pid, since=exc.since) from None
                 self.sleep(0.05)
         self._depth = 1
-        log.info("controller pid %d drives journal %s", os.getpid(), self.journal.path)
+        log.info("controller pid %d drives journal %s", os.getpid(), self.journal.where)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -245,8 +291,10 @@ class Controller:
             while True:
                 try:
                     busy = self.tick().unfinished > 0
+                except ControllerRunningError:  # its lease was lost: another one drives now
+                    raise
                 except PlacerError as exc:  # the journal itself could not be read: try again
-                    log.error("cannot list the runs of %s: %s", self.journal.path,
+                    log.error("cannot list the runs of %s: %s", self.journal.where,
                               self._mask(exc))
                     busy = True
                 rounds += 1
@@ -274,6 +322,7 @@ class Controller:
         if not self._lock.held:
             raise ExecutionError("a controller ticks only while it holds the journal's "
                                  "controller lock: use run() or `with controller:`")
+        self._renew()
         driven: dict[str, RunState] = {}
         locked: list[str] = []
         failed: dict[str, str] = {}
@@ -300,6 +349,21 @@ class Controller:
         for rid in {*self._executors, *self._failures, *self._shown} - set(unfinished):
             self._forget(rid)
         return Tick(driven=driven, locked=locked, failed=failed, deferred=deferred)
+
+    def _renew(self) -> None:
+        """Renew the controller's lease (PostgreSQL), or stop: a controller whose lease lapsed
+        may have been replaced, and two controllers must not drive one journal."""
+        if not isinstance(self._lock, Lease):
+            return
+        try:
+            self._lock.renew()
+        except JournalError as exc:
+            if self._lock.held:  # the database could not be reached: the lease may still be ours
+                raise
+            log.error("%s", self._mask(exc))
+            raise ControllerRunningError(
+                f"this controller lost its lease on journal {self.journal.where}: another "
+                "controller may drive it now; stopping") from exc
 
     # -- one run ----------------------------------------------------------------------------
     def _drive(self, rid: str) -> RunStatus:

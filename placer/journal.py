@@ -1,4 +1,9 @@
-"""The journal: a SQLite run store that records what placer is about to do before it does it.
+"""The journal: a run store that records what placer is about to do before it does it.
+
+SQLite is the embedded default (a path); a ``postgresql://`` URL keeps the journal in
+PostgreSQL instead, for a controller a team shares across hosts. Everything below is one
+implementation over both stores: :mod:`placer.journal_pg` is only a dialect under it (and its
+leases), so SQLite's code path and on-disk schema are what they always were.
 
 Every plan, submission, state change and transfer is written (and fsynced: WAL mode with
 ``synchronous=FULL``) *before* the action it describes, and its outcome after. Killing placer at
@@ -37,6 +42,12 @@ lock: it may stop a run's jobs while another process drives it. Any number of
 readers (``placer status``, ``placer runs``) may open the journal with ``readonly=True`` at the
 same time, which WAL mode allows without blocking the writer.
 
+In PostgreSQL (several hosts, no kernel to drop a dead process's lock) the driver lock is a
+:class:`Lease` instead: a row with an expiry, renewed by every write its holder makes to the
+run (checked in that write's own transaction: a holder whose lease lapsed is refused before
+it records an intent), taken over atomically once it lapses (``lease_s``). Writers queue
+behind a transaction-scoped advisory lock, as SQLite's ``BEGIN IMMEDIATE`` makes them queue.
+
 Secrets: credentials live in the environment and in files the inventory names
 (``cluster.token_env`` / ``token_file``), never in the models. The journal learns their values
 (:func:`placer.secrets.secret_values`) for every run it records or reads, refuses to record a
@@ -45,7 +56,8 @@ masks them, with a :class:`~placer.secrets.Redactor`, in everything it writes as
 reasons and the event log.
 
 Errors: every SQLite failure (disk full, a locked or damaged file, a file that is not a placer
-journal) is raised as a :class:`~placer.errors.JournalError` naming the journal's path.
+journal) is raised as a :class:`~placer.errors.JournalError` naming the journal's path, and
+every PostgreSQL one naming its URL with the password masked (:attr:`Journal.where`).
 """
 
 from __future__ import annotations
@@ -53,6 +65,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import secrets as _secrets
@@ -63,10 +76,11 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
+from placer import journal_pg
 from placer.errors import (
     ConfigError,
     ErrorDetail,
@@ -80,8 +94,9 @@ from placer.secrets import MASK, Redactor, secret_values
 
 __all__ = [
     "ACTIVE_STEP_STATES", "FINAL_STEP_STATES", "SCHEMA_VERSION", "TERMINAL_RUN_STATES",
-    "DriverLock", "EventRecord", "Journal", "PlanRecord", "Redactor", "RunRecord", "RunSpec",
-    "RunState", "StepRecord", "StepState", "TransferRecord", "default_path",
+    "DriverLock", "EventRecord", "Journal", "Lease", "PlanRecord", "Redactor", "RunRecord",
+    "RunSpec", "RunState", "StepRecord", "StepState", "TransferRecord", "default_location",
+    "default_path", "is_url",
 ]
 
 _R = TypeVar("_R", bound=BaseModel)
@@ -90,6 +105,30 @@ SCHEMA_VERSION = 2
 # PRAGMA application_id of a placer journal ("plcr"): tells it from other SQLite files.
 APPLICATION_ID = 0x706C6372
 ENV_PATH = "PLACER_JOURNAL"
+ENV_LEASE = "PLACER_JOURNAL_LEASE"
+Lease = journal_pg.Lease
+"""A PostgreSQL journal's driver lock: a row with an expiry, renewed while held."""
+
+
+class _Cursor(Protocol):
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class _Connection(Protocol):
+    """What the journal's logic needs of a store: ``sqlite3.Connection``, or
+    :class:`placer.journal_pg.Connection`, which speaks the same SQL to PostgreSQL."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> _Cursor: ...
+
+    def close(self) -> None: ...
 
 
 class StepState(StrEnum):
@@ -218,13 +257,43 @@ ALTER TABLE plans ADD COLUMN sha256 TEXT;
 
 
 def default_path() -> Path:
-    """``$PLACER_JOURNAL``, else ``journal.db`` in the user's data directory for placer."""
+    """``$PLACER_JOURNAL``, else ``journal.db`` in the user's data directory for placer.
+
+    A ``postgresql://`` URL in ``$PLACER_JOURNAL`` is not a path: see :func:`default_location`.
+    """
     env = os.environ.get(ENV_PATH)
-    if env:
+    if env and not journal_pg.is_url(env):
         return Path(env)
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("placer")) / "journal.db"
+
+
+def default_location() -> str | Path:
+    """Where the journal is when none is named: ``$PLACER_JOURNAL`` (a path, or a
+    ``postgresql://`` URL), else :func:`default_path`."""
+    env = os.environ.get(ENV_PATH)
+    return env if env and journal_pg.is_url(env) else default_path()
+
+
+def _lease_s(given: float | None) -> float:
+    """The lease period: as given, else ``$PLACER_JOURNAL_LEASE``, else the default."""
+    text = None if given is None else f"{given:g}"
+    if given is None:
+        text = os.environ.get(ENV_LEASE) or None
+        try:
+            given = float(text) if text else journal_pg.DEFAULT_LEASE_S
+        except ValueError:
+            given = math.nan
+    if not given > 0 or math.isinf(given):
+        raise ConfigError(ErrorDetail(f"a journal's lease lasts a positive number of seconds, "
+                                      f"not {text!r}", field=ENV_LEASE))
+    return given
+
+
+def is_url(location: object) -> bool:
+    """Whether a journal location is a PostgreSQL URL (else it is a SQLite file)."""
+    return journal_pg.is_url(location)
 
 
 class RunRecord(Model):
@@ -425,9 +494,9 @@ def _sql(what: str) -> Callable[[_F], _F]:
         def inner(self: Journal, *args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(self, *args, **kwargs)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, journal_pg.StoreError) as exc:
                 hint = " (is the disk full?)" if "disk" in str(exc) else ""
-                raise JournalError(f"journal {self.path}: cannot {what}: {exc}{hint}") from exc
+                raise JournalError(f"journal {self.where}: cannot {what}: {exc}{hint}") from exc
 
         return cast(_F, inner)
 
@@ -438,12 +507,23 @@ class Journal:
     """The run store. ``Journal()`` opens (creating if needed) the default path.
 
     Args:
-        path: the SQLite file; ``$PLACER_JOURNAL`` or the user data dir when omitted.
+        path: where the journal is: a SQLite file (the embedded default), or a
+            ``postgresql://`` URL (a journal shared by a team's controllers on several hosts:
+            :mod:`placer.journal_pg`); ``$PLACER_JOURNAL`` or the user data dir when omitted.
         readonly: open for reading only (a second process watching a run).
         redactor: masks secrets in the display text written (reasons, events); a default one
             (secret-looking environment variables) when omitted. The journal teaches it the
             secrets of every run it records or reads (:func:`placer.secrets.secret_values`).
         clock: wall-clock seconds for timestamps (injectable for tests).
+        lease_s: PostgreSQL only: how long a driver's lease lasts without renewal (a killed
+            driver's runs are taken over after at most this long); ``$PLACER_JOURNAL_LEASE``
+            or 60 seconds when omitted. SQLite's locks are ``flock``, which the OS drops when
+            the process dies.
+
+    Attributes:
+        path: the SQLite file (``None`` for PostgreSQL).
+        url: the PostgreSQL URL (``None`` for SQLite).
+        where: the journal as every message names it (the URL with its password masked).
 
     Raises:
         JournalError: the file is not a placer journal (another kind of file, another
@@ -451,33 +531,50 @@ class Journal:
             placer, or cannot be opened.
     """
 
+    path: Path | None
+    url: str | None
+    _db: _Connection
+
     def __init__(self, path: str | Path | None = None, *, readonly: bool = False,
                  redactor: Redactor | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path) if path is not None else default_path()
+                 clock: Callable[[], float] = time.time,
+                 lease_s: float | None = None) -> None:
+        location = path if path is not None else default_location()
         self.readonly = readonly
         self.redactor = redactor or Redactor()
         self._clock = clock
-        self._driving: dict[str, DriverLock] = {}
+        # Only a PostgreSQL journal has leases: $PLACER_JOURNAL_LEASE means nothing to SQLite.
+        self.lease_s = journal_pg.DEFAULT_LEASE_S if lease_s is None else lease_s
+        self._driving: dict[str, DriverLock | Lease] = {}
         self._learnt: set[str] = set()  # runs whose secrets the redactor knows
+        if journal_pg.is_url(location):
+            self.lease_s = _lease_s(lease_s)
+            self.url, self.path = str(location), None
+            self.where = journal_pg.redact(self.url)
+            self._db = journal_pg.connect(self.url, version=SCHEMA_VERSION, readonly=readonly)
+            return
+        self.url = None
+        self.path = Path(location)
+        self.where = str(self.path)
         if self.path.is_dir():
             raise JournalError(f"{self.path} is a directory, not a placer journal")
         try:
             if readonly:
                 if not self.path.exists():
                     raise JournalError(f"no journal at {self.path}")
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                           isolation_level=None)
+                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                     isolation_level=None)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not self.path.exists():
                     # Owner-only from the first byte: run metadata is nobody else's business.
                     os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-                self._db = sqlite3.connect(self.path, isolation_level=None)
+                db = sqlite3.connect(self.path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+        self._db = db
         try:
-            self._db.row_factory = sqlite3.Row
+            db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA busy_timeout = 10000")
             self._db.execute("PRAGMA foreign_keys = ON")
             # Before anything is written: never turn another program's file into a journal.
@@ -509,6 +606,18 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _file(self) -> Path:
+        """The SQLite file (what only SQLite's code paths ask for)."""
+        if self.path is None:
+            raise JournalError(f"journal {self.where} is not a SQLite file")
+        return self.path
+
+    @property
+    def shared(self) -> bool:
+        """Whether several hosts may share this journal (PostgreSQL): its locks are leases."""
+        return self.url is not None
+
     def _version(self) -> int:
         has_meta = self._db.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -529,12 +638,12 @@ class Journal:
         """
         app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in self._db.execute(
-            "SELECT name FROM sqlite_master WHERE type='table'")}
+            "SELECT name FROM sqlite_master WHERE type='table'").fetchall()}
         version = self._version()
         ours = app_id == APPLICATION_ID or (app_id == 0 and version >= 1 and "runs" in tables)
         if not tables and app_id == 0:
             if self.readonly:
-                what = "an empty file" if self.path.stat().st_size == 0 else "no tables"
+                what = "an empty file" if self._file.stat().st_size == 0 else "no tables"
                 raise JournalError(f"{self.path} is not a placer journal ({what})")
             return
         if not ours:
@@ -567,14 +676,14 @@ class Journal:
             self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[_Connection]:
         """One write transaction; IMMEDIATE so a second writer waits instead of failing late.
 
         Committed when the block ends, rolled back if it raises (or if the commit itself
         fails, e.g. on a full disk): a failed write leaves nothing half-recorded.
         """
         if self.readonly:
-            raise JournalError(f"journal {self.path} was opened read-only")
+            raise JournalError(f"journal {self.where} was opened read-only")
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -582,7 +691,7 @@ class Journal:
         except BaseException:
             if self._db.in_transaction:
                 # SQLite may have rolled back already (disk full).
-                with suppress(sqlite3.Error):
+                with suppress(sqlite3.Error, journal_pg.StoreError):
                     self._db.execute("ROLLBACK")
             raise
 
@@ -603,7 +712,7 @@ class Journal:
         try:
             return json.loads(text)
         except (TypeError, ValueError) as exc:
-            raise JournalError(f"journal {self.path}: run {run_id}: {table}.{column} is not "
+            raise JournalError(f"journal {self.where}: run {run_id}: {table}.{column} is not "
                                f"valid JSON ({exc}); the journal is damaged") from None
 
     def _learn(self, run_id: str, inventory: Any) -> None:
@@ -613,15 +722,25 @@ class Journal:
         self.redactor.add(*secret_values(_sites_of(inventory)))
         self._learnt.add(run_id)
 
-    def _event(self, db: sqlite3.Connection, run: str, kind: str, job: str | None,
+    def _event(self, db: _Connection, run: str, kind: str, job: str | None,
                data: Mapping[str, Any]) -> None:
+        lock = self._driving.get(run)
+        if isinstance(lock, Lease):
+            # Every write to a run its driver makes goes through here, in the write's own
+            # transaction: a driver whose lease lapsed is refused before it records an intent
+            # (and so before it submits), never after; one that still holds it renews it.
+            lock.renew(cast(journal_pg.Connection, db))
         db.execute("INSERT INTO events (run, ts, job, kind, data) VALUES (?, ?, ?, ?, ?)",
                    (run, self._clock(), job, kind, self._json(dict(data))))
 
     # -- drivers --------------------------------------------------------------------------------
     @contextmanager
-    def driving(self, run_id: str, *, new: bool = False) -> Iterator[DriverLock]:
+    def driving(self, run_id: str, *, new: bool = False) -> Iterator[DriverLock | Lease]:
         """Hold the run's :class:`DriverLock` for the block: only one process drives a run.
+
+        A PostgreSQL journal's is a :class:`Lease` instead (several hosts share it): renewed
+        by every write to the run while held, taken over once it has lapsed; a holder whose
+        lease lapsed gets :class:`JournalError` from its next write to the run.
 
         Re-entrant within this journal object. Raises :class:`RunLockedError` at once if
         another process holds it (``placer resume`` of a run that ``submit --wait`` drives),
@@ -632,11 +751,12 @@ class Journal:
         lock = self._driving.get(run_id)
         if lock is None:
             if self.readonly:
-                raise JournalError(f"journal {self.path} was opened read-only; it cannot drive "
+                raise JournalError(f"journal {self.where} was opened read-only; it cannot drive "
                                    f"run {run_id}")
             if not new:
                 self.run(run_id)
-            lock = DriverLock(self._lock_path(run_id), run_id, self._clock)
+            lock = self.lease(f"run:{run_id}", run_id) if self.shared else \
+                DriverLock(self._lock_path(run_id), run_id, self._clock)
             lock.acquire()
             self._driving[run_id] = lock
         lock.depth += 1
@@ -648,15 +768,39 @@ class Journal:
                 del self._driving[run_id]
                 lock.release()
 
+    def lease(self, name: str, run_id: str | None = None) -> Lease:
+        """A lease named ``name`` in this (PostgreSQL) journal, not yet taken: a run's driver
+        lock (``run:<id>``) or the journal's controller (``controller``); ``run_id`` is what
+        its refusal names."""
+        if not isinstance(self._db, journal_pg.Connection):
+            raise JournalError(f"journal {self.where} is a SQLite file: its locks are flock "
+                               "files beside it, not leases")
+        return Lease(self._db, name, run_id or name, self.lease_s)
+
+    def lease_holder(self, name: str) -> dict[str, Any] | None:
+        """Who holds the lease ``name`` now (host, pid, since, expires), or ``None``."""
+        if not isinstance(self._db, journal_pg.Connection):
+            raise JournalError(f"journal {self.where} is a SQLite file: it has no leases")
+        return journal_pg.holder(self._db, name)
+
     def _lock_path(self, run_id: str) -> Path:
         safe = run_id if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}", run_id) else \
             hashlib.sha256(run_id.encode()).hexdigest()
-        return self.path.with_name(f"{self.path.name}.{safe}.lock")
+        return self._file.with_name(f"{self._file.name}.{safe}.lock")
 
     @_sql("read a run's events")
     def last_event(self, run_id: str) -> int:
         """The sequence number of the run's latest event (0 if none): it changes whenever
-        anything about the run is recorded, by this process or another."""
+        anything about the run is recorded, by this process or another.
+
+        A driver asks it on every tick (``Run.wait``), so a PostgreSQL journal renews the
+        run's lease here too, while this journal holds it: a run whose jobs change nothing for
+        longer than a lease keeps its driver, and a driver whose lease lapsed (paused, cut
+        off) is told at its next tick (:class:`JournalError`), before it acts.
+        """
+        lock = self._driving.get(run_id)
+        if isinstance(lock, Lease):
+            lock.renew()
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run=?",
                                (run_id,)).fetchone()
         return int(row[0])
@@ -701,9 +845,9 @@ class Journal:
                     self._event(db, rid, "run_created", None, {"policy_hash": policy_hash})
                 self._learnt.add(rid)
                 return rid
-            except sqlite3.IntegrityError:
+            except (sqlite3.IntegrityError, journal_pg.StoreIntegrityError):
                 if run_id is not None:
-                    raise JournalError(f"run {run_id} already exists in {self.path}") from None
+                    raise JournalError(f"run {run_id} already exists in {self.where}") from None
         raise JournalError("could not find a free run id")  # pragma: no cover
 
     @_sql("list unfinished runs")
@@ -719,7 +863,7 @@ class Journal:
     def run(self, run_id: str) -> RunRecord:
         row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            raise RunNotFoundError(f"no run {run_id!r} in {self.path}")
+            raise RunNotFoundError(f"no run {run_id!r} in {self.where}")
         return self._run_record(row)
 
     @_sql("read a run's spec")
@@ -734,14 +878,14 @@ class Journal:
         """
         row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            raise RunNotFoundError(f"no run {run_id!r} in {self.path}")
+            raise RunNotFoundError(f"no run {run_id!r} in {self.where}")
         texts = {k: row[k] for k in ("pipeline", "plan", "inventory", "policies")}
         stored = row["spec_sha256"] if "spec_sha256" in row.keys() else None  # noqa: SIM118 (v1)
         if stored is not None:
             computed = _spec_digest(run_id, row["policy_hash"], texts)
             if computed != stored:
                 raise JournalError(
-                    f"journal {self.path}: run {run_id}: the stored run spec does not match "
+                    f"journal {self.where}: run {run_id}: the stored run spec does not match "
                     f"its sha256 (recorded {stored}, now {computed}): the journal was altered "
                     "or damaged; refusing to plan from it")
         spec = {k: self._loads(texts[k], run_id, "runs", k)
@@ -762,7 +906,7 @@ class Journal:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
             raise JournalError(
-                f"journal {self.path}: run {run_id}: {where} is not valid for this placer "
+                f"journal {self.where}: run {run_id}: {where} is not valid for this placer "
                 f"({exc.error_count()} problem(s), first at {loc}: {first['msg']})") from None
         record._stored = stored
         return record
@@ -771,7 +915,7 @@ class Journal:
         path = _find(data, lambda v: MASK in v)
         if path is not None:
             raise JournalError(
-                f"journal {self.path}: run {run_id} was recorded by an older placer, which "
+                f"journal {self.where}: run {run_id} was recorded by an older placer, which "
                 f"masked values in what it stored ({where}: {path or '.'} holds {MASK!r}); "
                 "it cannot be resumed or re-planned safely: submit the pipeline again")
 
@@ -782,13 +926,13 @@ class Journal:
                                 (limit,)).fetchall()
         return [self._run_record(r) for r in rows]
 
-    def _run_record(self, row: sqlite3.Row) -> RunRecord:
+    def _run_record(self, row: Any) -> RunRecord:
         try:
             return RunRecord(id=row["id"], created=row["created"], updated=row["updated"],
                              pipeline_name=row["pipeline_name"], policy_hash=row["policy_hash"],
                              state=row["state"], reason=row["reason"])
         except ValueError as exc:
-            raise JournalError(f"journal {self.path}: run {row['id']}: the runs row is not "
+            raise JournalError(f"journal {self.where}: run {row['id']}: the runs row is not "
                                f"valid: {exc}") from None
 
     @_sql("record a run's state")
@@ -829,13 +973,13 @@ class Journal:
             stored = r["sha256"] if "sha256" in r.keys() else None  # noqa: SIM118
             if stored is not None and _digest(run_id, str(r["seq"]), r["plan"]) != stored:
                 raise JournalError(
-                    f"journal {self.path}: run {run_id}: plan {r['seq']} does not match its "
+                    f"journal {self.where}: run {run_id}: plan {r['seq']} does not match its "
                     "sha256: the journal was altered or damaged; refusing to plan from it")
             plan = self._loads(r["plan"], run_id, "plans", "plan")
             if stored is None and not allow_masked:
                 self._refuse_masked(run_id, f"plans[{r['seq']}]", plan)
             if not isinstance(plan, dict):
-                raise JournalError(f"journal {self.path}: run {run_id}: plan {r['seq']} is "
+                raise JournalError(f"journal {self.where}: run {run_id}: plan {r['seq']} is "
                                    "not a JSON object; the journal is damaged")
             out.append(self._typed(PlanRecord, {
                 "run": run_id, "seq": r["seq"], "created": r["created"],
@@ -937,9 +1081,10 @@ class Journal:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO transfers (run, job, src_uri, dst_uri, src_location, dst_location,"
-                " state, created, updated) VALUES (?,?,?,?,?,?,'INTENT',?,?)",
+                " state, created, updated) VALUES (?,?,?,?,?,?,'INTENT',?,?)"
+                + (" RETURNING id" if self.url else ""),  # PostgreSQL has no lastrowid
                 (run_id, job, src_uri, dst_uri, src_location, dst_location, now, now))
-            tid = int(cur.lastrowid or 0)
+            tid = int(cur.fetchone()[0]) if self.url else int(cur.lastrowid or 0)
             self._event(db, run_id, "transfer", job, {"id": tid, "src": src_uri, "dst": dst_uri,
                                                       "state": "INTENT"})
         return tid
@@ -960,13 +1105,13 @@ class Journal:
             " checksum FROM transfers WHERE run=? ORDER BY id", (run_id,)).fetchall()
         return self._records(TransferRecord, rows, run_id, "transfers")
 
-    def _records(self, model: type[_R], rows: list[sqlite3.Row], run_id: str,
+    def _records(self, model: type[_R], rows: list[Any], run_id: str,
                  table: str) -> list[_R]:
         """Rows as typed records; a row that does not validate is a JournalError naming it."""
         try:
             return [model.model_validate(dict(r)) for r in rows]
         except ValueError as exc:
-            raise JournalError(f"journal {self.path}: run {run_id}: a {table} row is not "
+            raise JournalError(f"journal {self.where}: run {run_id}: a {table} row is not "
                                f"valid: {exc}") from None
 
     @_sql("record an event")
@@ -985,7 +1130,7 @@ class Journal:
         for r in rows:
             data = self._loads(r["data"], run_id, "events", "data")
             if not isinstance(data, dict):
-                raise JournalError(f"journal {self.path}: run {run_id}: events.data of event "
+                raise JournalError(f"journal {self.where}: run {run_id}: events.data of event "
                                    f"{r['seq']} is not a JSON object; the journal is damaged")
             out.append(EventRecord(seq=r["seq"], run=r["run"], ts=r["ts"], job=r["job"],
                                    kind=r["kind"], data=data))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,41 @@ def root() -> Path:
 @pytest.fixture
 def quickstart() -> Path:
     return ROOT / "examples" / "quickstart"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway PostgreSQL for the session (pgserver's bundled binaries, a unix socket in a
+    temporary directory); its URL, for the ``postgres`` database. Stopped at the end."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (CI containers).
+        warnings.simplefilter("ignore")
+        try:
+            import pgserver
+        except ImportError:  # pragma: no cover - .ci/run installs it (placer[dev])
+            pytest.skip("pgserver is not installed: pip install -e '.[dev]'")
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A URL to an empty database of its own on the session's PostgreSQL (each test's journal
+    starts empty, as a new SQLite file does)."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = "t_" + secrets.token_hex(6)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    parts = urlsplit(postgres_server)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))

@@ -321,10 +321,7 @@ def test_a_bad_lease_period_is_refused(postgres_url: str,
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv(fakecluster.STATE_ENV, str(tmp_path / "cluster"))
-    monkeypatch.setenv("MUNICH_RAY", TOKEN)
-    fakecluster.install(monkeypatch.setattr)
-    return tmp_path / "cluster"
+    return fakecluster.activate(monkeypatch, tmp_path / "cluster")
 
 
 @pytest.fixture
@@ -487,3 +484,30 @@ def test_a_killed_controller_is_taken_over_once_its_lease_lapses(
     assert _state(postgres_url, rid) == "SUCCEEDED"
     _each_job_submitted_once(fake, [rid])
     assert TOKEN not in errors
+
+
+def test_the_two_schemas_have_the_same_tables_and_columns(tmp_path: Path,
+                                                          postgres_url: str) -> None:
+    """Each dialect writes its own DDL (types, identity columns and triggers differ); this
+    keeps them from drifting apart: every SQLite table and column exists in PostgreSQL, which
+    adds only its leases."""
+    import psycopg
+
+    with Journal(tmp_path / "j.db"):
+        pass
+    with Journal(postgres_url):
+        pass
+    db = sqlite3.connect(tmp_path / "j.db")
+    tables = [r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+    lite = {t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+    db.close()
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT table_name, column_name FROM information_schema.columns "
+                            "WHERE table_schema = 'public' ORDER BY table_name, "
+                            "ordinal_position").fetchall()
+    pg: dict[str, list[str]] = {}
+    for table, column in rows:
+        pg.setdefault(table, []).append(column)
+    assert set(pg) == set(lite) | {"leases"}
+    assert {t: pg[t] for t in lite} == lite

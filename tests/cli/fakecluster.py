@@ -40,6 +40,8 @@ from placer.models import Job, JobPlacement
 from placer.testing import FakeComputeBackend
 
 STATE_ENV = "PLACER_TEST_CLUSTER"
+TOKEN = "muc-5ecr3t-t0ken-do-not-leak-42"
+"""The CLI tests' site token (``MUNICH_RAY``): a test fails if it is ever printed."""
 _T = TypeVar("_T")
 
 
@@ -149,3 +151,12 @@ if __name__ == "__main__":
     from placer.cli import app
 
     sys.exit(app(sys.argv[1:], prog_name="placer"))
+
+
+def activate(monkeypatch: Any, state: Path) -> Path:
+    """Backends from this module, in this process and in ``placer`` subprocesses, keeping
+    their state in ``state``, with the test token set: the CLI tests' ``fake`` fixture."""
+    monkeypatch.setenv(STATE_ENV, str(state))
+    monkeypatch.setenv("MUNICH_RAY", TOKEN)
+    install(monkeypatch.setattr)
+    return state

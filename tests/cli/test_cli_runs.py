@@ -23,7 +23,7 @@ from placer.cli import app
 from tests.cli import fakecluster
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "muc-5ecr3t-t0ken-do-not-leak-42"
+TOKEN = fakecluster.TOKEN
 runner = CliRunner()
 
 
@@ -45,10 +45,7 @@ def _files(tmp: Path, *, options: dict[str, str] | None = None,
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The CLI in this process builds its backends from tests.cli.fakecluster."""
-    monkeypatch.setenv(fakecluster.STATE_ENV, str(tmp_path / "cluster"))
-    monkeypatch.setenv("MUNICH_RAY", TOKEN)
-    fakecluster.install(monkeypatch.setattr)
-    return tmp_path / "cluster"
+    return fakecluster.activate(monkeypatch, tmp_path / "cluster")
 
 
 def run(*args: str | Path) -> Any:

@@ -39,10 +39,7 @@ DIAMOND = {"prep": JOB, "train": {**JOB, "after": ["prep"]},
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Backends (in this process and in `placer` subprocesses) from tests.cli.fakecluster."""
-    monkeypatch.setenv(fakecluster.STATE_ENV, str(tmp_path / "cluster"))
-    monkeypatch.setenv("MUNICH_RAY", TOKEN)
-    fakecluster.install(monkeypatch.setattr)
-    return tmp_path / "cluster"
+    return fakecluster.activate(monkeypatch, tmp_path / "cluster")
 
 
 def run(*args: str | Path) -> Any:

@@ -14,17 +14,13 @@ from typer.testing import CliRunner
 from placer.cli import app
 from placer.journal import Journal
 from tests.cli import fakecluster
-from tests.cli.test_cli_runs import TOKEN
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv(fakecluster.STATE_ENV, str(tmp_path / "cluster"))
-    monkeypatch.setenv("MUNICH_RAY", TOKEN)
-    fakecluster.install(monkeypatch.setattr)
-    return tmp_path / "cluster"
+    return fakecluster.activate(monkeypatch, tmp_path / "cluster")
 
 
 def run(*args: str | Path) -> Any:

@@ -522,7 +522,17 @@ class _Local:
         pick[j] = o
         fin, lim, _ = self._eval(j, o, pick, end, late)
         end[j], late[j] = fin, lim
-        heap = [(self.rank[k], k) for _, k in self.succs[j]]
+        self._propagate(j, pick, end, late, forward=True)
+        self._propagate(j, pick, end, late, forward=False)
+
+    def _propagate(self, j: int, pick: list[int], end: list[float], late: list[float],
+                   forward: bool) -> None:
+        """After ``j`` moved: re-time its descendants' earliest finishes (``forward``) or its
+        ancestors' latest finishes, nearest first, stopping where nothing changes."""
+        nbrs = self.succs if forward else self.preds
+        times = end if forward else late
+        sign = 1 if forward else -1
+        heap = [(sign * self.rank[k], k) for _, k in nbrs[j]]
         heapq.heapify(heap)
         done: set[int] = set()
         while heap:
@@ -530,24 +540,12 @@ class _Local:
             if k in done:
                 continue
             done.add(k)
-            f, _, _ = self._eval(k, pick[k], pick, end, late)
-            if abs(f - end[k]) > 1e-12:
-                end[k] = f
-                for _, m in self.succs[k]:
-                    heapq.heappush(heap, (self.rank[m], m))
-        heap = [(-self.rank[p], p) for _, p in self.preds[j]]
-        heapq.heapify(heap)
-        done = set()
-        while heap:
-            _, p = heapq.heappop(heap)
-            if p in done:
-                continue
-            done.add(p)
-            _, lm, _ = self._eval(p, pick[p], pick, end, late)
-            if abs(lm - late[p]) > 1e-12:
-                late[p] = lm
-                for _, m in self.preds[p]:
-                    heapq.heappush(heap, (-self.rank[m], m))
+            f, lm, _ = self._eval(k, pick[k], pick, end, late)
+            t = f if forward else lm
+            if abs(t - times[k]) > 1e-12:
+                times[k] = t
+                for _, m in nbrs[k]:
+                    heapq.heappush(heap, (sign * self.rank[m], m))
 
     def improve(self, pick_arr: IntArray, keep_pool: bool, rounds: int = 4) -> IntArray:
         """Alternate forward and backward sweeps moving each job to its cheapest fitting option.

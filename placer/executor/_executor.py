@@ -55,7 +55,7 @@ from placer.executor._state import (
     submission_id,
 )
 from placer.executor._status import RunStatus, run_status
-from placer.journal import Journal
+from placer.journal import Journal, StepRecord
 from placer.live import (
     LiveView,
     NamedStrategy,
@@ -146,6 +146,7 @@ class Executor:
         self.wall_clock = wall_clock
         self._steps: dict[str, _RunStrategy] = {}  # run → its strategy and what it sees
         self._capacity: GpuCapacity | None = None  # read once per tick
+        self._starts: dict[str, dict[str, StepRecord]] = {}  # run → its steps, once per tick
         # Display text only (logs, errors): the journal teaches it each run's site secrets.
         self.redactor: Redactor = journal.redactor
         # Defaults for start(), when built for an inventory (from_inventory).
@@ -385,6 +386,7 @@ class Executor:
 
     def _submit_ready(self, rs: LiveRun) -> None:
         self._capacity = None  # the on-prem cluster is asked again each tick
+        self._starts.pop(rs.id, None)  # and the journal once, not once per decision
         in_flight = sum(1 for j in rs.jobs.values() if j.state in ACTIVE_STEP_STATES)
         for name in rs.order:
             if in_flight >= self.max_concurrency or rs.state != RunState.RUNNING:
@@ -478,7 +480,9 @@ class Executor:
         queued: list[Queued] = []
         running: list[tuple[float, int]] = []
         reserved = 0
-        starts = {s.job: s for s in self.journal.steps(rs.id)}
+        starts = self._starts.get(rs.id)
+        if starts is None:  # when running jobs started: our own submissions do not change it
+            starts = self._starts[rs.id] = {s.job: s for s in self.journal.steps(rs.id)}
         for n, j in rs.jobs.items():
             p = rs.placements.get(n)
             if j.site != onprem.name or p is None:

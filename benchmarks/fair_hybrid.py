@@ -26,6 +26,13 @@ the headline.
     python benchmarks/fair_hybrid.py --cache         # the same with cache_inputs
     python benchmarks/fair_hybrid.py --scenario eu-itp.yaml --seeds 5
     python benchmarks/fair_hybrid.py --quick         # 3 budgets; prints, writes nothing
+    python benchmarks/fair_hybrid.py --spot-traces region  # the old traces, for old numbers
+
+Spot: every site is one zone and each job replays the zone-level trace of its size
+(``spot_traces: auto``, :class:`placer.sim.cloud.ZoneSpot`); the tables say which traces are
+borrowed (another provider's, region's or zone's, or of another GPU count) and what share of the
+spot GPU-hours ran on them. ``--spot-traces region`` replays the region-level single-V100 traces
+of the runs before issue 13, only to reproduce those numbers.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ if str(ROOT) not in sys.path:
 
 from placer.report import ProgressBars  # noqa: E402
 from placer.sim.bench import Row, run_benchmark  # noqa: E402
+from placer.sim.cloud import SpotPick  # noqa: E402
 from placer.sim.metrics import CurvePoint, Match, against_strongest  # noqa: E402
 from placer.sim.scenario import (  # noqa: E402
     NOISE_SWEEP,
@@ -77,14 +85,16 @@ QUICK_BUDGETS = (0.1, 0.5, 2.0)
 
 
 def _configure(base: Scenario, seed: int, noise: str, cache: bool,
-               budgets: Sequence[float]) -> Scenario:
-    s = base.model_copy(update={
+               budgets: Sequence[float], spot_traces: str = "auto") -> Scenario:
+    update: dict[str, object] = {
         "seed": seed,
         "strategies": (*FAIR, *LITERAL, OURS),
         "sweep": SweepSpec(wait=tuple(budgets)),
         "cache_inputs": cache,
-    })
-    return with_noise(s, noise)
+    }
+    if base.cloud.model == "catalog" and isinstance(base.cloud.spot_traces, str):
+        update["cloud"] = base.cloud.model_copy(update={"spot_traces": spot_traces})
+    return with_noise(base.model_copy(update=update), noise)
 
 
 def _curves(rows: Sequence[Row]) -> dict[str, list[CurvePoint]]:
@@ -180,14 +190,47 @@ def per_strategy(runs: Runs, noise: str, seeds: Sequence[int]) -> str:
             _usd([m.cloud_usd for m in ms]),
             _usd([m.egress_usd + m.storage_usd for m in ms]),
             _usd([m.spot_usd for m in ms]),
+            _borrowed(rs),
             _spread([m.jct_avg_h for m in ms]),
             _spread([m.jct_p99_h for m in ms], ".1f"),
             str(max(m.violations for m in ms)),
             str(sum(m.deadline_misses for m in ms)),
         ])
     return _table(["strategy", "b", "cloud $", "of which data $", "of which spot $",
-                   "avg JCT h", "p99 JCT h", "violations (worst seed)",
-                   "deadline misses (all seeds)"], rows)
+                   "spot GPU-h on a borrowed trace", "avg JCT h", "p99 JCT h",
+                   "violations (worst seed)", "deadline misses (all seeds)"], rows)
+
+
+def _borrowed(rows: Sequence[Row]) -> str:
+    """The share of the rows' spot GPU-hours replayed on a borrowed trace, over the seeds."""
+    shares = [u.borrowed_share for r in rows if (u := r.spot_traces) is not None and u.gpu_h > 0]
+    return _pct(shares) if shares else "no spot"
+
+
+def spot_note(runs: Runs) -> str:
+    """Which spot traces the runs met, each flagged when borrowed, and the share of all their
+    spot GPU-hours on borrowed ones (every configuration, noise level and seed)."""
+    picks: dict[tuple[str, int, int], SpotPick] = {}
+    gpu_h = borrowed = 0.0
+    for rows in runs.values():
+        for r in rows:
+            u = r.spot_traces
+            if u is None:
+                continue
+            gpu_h += u.gpu_h
+            borrowed += u.borrowed_gpu_h
+            for p in u.picks:
+                picks[(p.site, p.nodes, p.gpus_per_node)] = p
+    if not picks:
+        return "No run rented spot."
+    sites = {p.site for p in picks.values()}
+    lent = {p.site for p in picks.values() if p.is_borrowed}
+    n = sum(p.is_borrowed for p in picks.values())
+    share = f"{100 * borrowed / gpu_h:.1f} %" if gpu_h > 0 else "-"
+    lines = [f"Spot trace borrowed for {len(lent)} of {len(sites)} sites ({n} of {len(picks)} "
+             f"(site, job size) traces), {share} of {gpu_h:,.0f} spot GPU-hours (all runs):"]
+    lines += [f"- {p.describe()}" for _, p in sorted(picks.items())]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -197,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "(default eu-pipelines.yaml)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     ap.add_argument("--cache", action="store_true", help="every strategy gets cache_inputs")
+    ap.add_argument("--spot-traces", choices=("auto", "region"), default="auto",
+                    help="auto: zone-level traces matched to each job's size (default); "
+                    "region: the old region-level 1-V100 traces, to reproduce old numbers")
     ap.add_argument("--quick", action="store_true",
                     help=f"budgets {QUICK_BUDGETS} only; prints, no RESULTS.md")
     args = ap.parse_args(argv)
@@ -214,12 +260,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     with ProgressBars(enabled=sys.stderr.isatty()) as bars:
         for noise in noises:
             for seed in seeds:
-                s = _configure(base, seed, noise, args.cache, budgets)
+                s = _configure(base, seed, noise, args.cache, budgets, args.spot_traces)
                 runs[noise, seed] = run_benchmark(s, path.parent, progress=bars).rows
     wall = time.perf_counter() - t0
     jobs = runs[noises[0], seeds[0]][0].metrics.jobs
+    spot = ("zone-level spot traces matched to job size" if args.spot_traces == "auto"
+            else "the old region-level 1-V100 spot traces (legacy, for old numbers)")
     title = (f"{path.stem}{' with cache_inputs' if args.cache else ''}: {jobs:,} jobs, "
-             f"seeds {seeds[0]}-{seeds[-1]}, budgets {', '.join(f'{b:g}' for b in budgets)}")
+             f"seeds {seeds[0]}-{seeds[-1]}, budgets {', '.join(f'{b:g}' for b in budgets)}, "
+             f"{spot}")
     text = (
         f"#### Fair comparison, {title}\n\n"
         "Placer against the strongest fair baseline at no worse average and p99 JCT "
@@ -227,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + headline(runs, noises, seeds)
         + "\n\nEvery configuration, exact estimates:\n\n"
         + per_strategy(runs, "none", seeds)
+        + "\n\n" + spot_note(runs)
     )
     print(text)
     print(f"\n({wall:.0f} s)")

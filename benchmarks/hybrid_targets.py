@@ -31,6 +31,12 @@ the estimate-noise sweep is ``benchmarks/fair_hybrid.py``.
 
     python benchmarks/hybrid_targets.py            # everything (~8 min on one core)
     python benchmarks/hybrid_targets.py --quick    # coarse sweeps, no eu-itp, no RESULTS.md
+    python benchmarks/hybrid_targets.py --spot-traces region  # the old spot traces (old numbers)
+
+Spot replays zone-level traces matched to each job's size (``spot_traces: auto``); each
+realistic table ends with the traces met and the share of spot GPU-hours on a borrowed one.
+``--spot-traces region`` replays the region-level single-V100 traces of the runs before issue
+13, only to reproduce those numbers.
 """
 
 from __future__ import annotations
@@ -82,12 +88,18 @@ PLACER_BUDGETS = (
 )
 
 
+SPOT_TRACES = "auto"
+"""``--spot-traces``: what a catalog scenario's ``spot_traces: auto`` is replaced by."""
+
+
 def _sweep(
     scenario: Scenario, strategies: tuple[str, ...], budgets: tuple[float, ...], cache: bool
 ) -> Scenario:
-    return scenario.model_copy(
-        update={"strategies": strategies, "sweep": SweepSpec(wait=budgets), "cache_inputs": cache}
-    )
+    update: dict[str, object] = {
+        "strategies": strategies, "sweep": SweepSpec(wait=budgets), "cache_inputs": cache}
+    if scenario.cloud.model == "catalog" and scenario.cloud.spot_traces == "auto":
+        update["cloud"] = scenario.cloud.model_copy(update={"spot_traces": SPOT_TRACES})
+    return scenario.model_copy(update=update)
 
 
 def _rows(
@@ -291,6 +303,7 @@ def realistic(name: str, quick: bool, cache: bool = False) -> str:
     dag = "; ".join(f"b={r.budget:g}: {r.metrics.dag_makespan_avg_h:.2f} h" for r in ours)
     reps = sorted({r.metrics.replicas for r in ours})
     jobs = ours[0].metrics.jobs
+    spot = _spot_note([*others, *cw, *ours, *plain])
     header = [
         "CW+OO+mask (fair) b",
         "CW $",
@@ -313,15 +326,38 @@ def realistic(name: str, quick: bool, cache: bool = False) -> str:
         + _table(header, rows)
         + f"\n\nOther baselines:\n{ref}\n\nplacer's mean DAG makespan: {dag}. "
         f"placer's decision latency, worst p99 over its runs: {lat:.1f} ms. Copies kept per "
-        f"placer run: {', '.join(map(str, reps))}."
+        f"placer run: {', '.join(map(str, reps))}.\n\n{spot}"
     )
+
+
+def _spot_note(rows: list[Row]) -> str:
+    """Which spot traces the runs met (zone-level, matched to each job's size), and the share
+    of their spot GPU-hours on a borrowed one (another provider's, region's, zone's, or of
+    another GPU count): ``placer.sim.metrics.SpotTraceUse``."""
+    picks = {(p.site, p.nodes, p.gpus_per_node): p
+             for r in rows if r.spot_traces for p in r.spot_traces.picks}
+    gpu_h = sum(r.spot_traces.gpu_h for r in rows if r.spot_traces)
+    lent = sum(r.spot_traces.borrowed_gpu_h for r in rows if r.spot_traces)
+    if not picks or gpu_h <= 0:
+        return "No run rented spot."
+    sites = {p.site for p in picks.values()}
+    borrowed = {p.site for p in picks.values() if p.is_borrowed}
+    n = sum(p.is_borrowed for p in picks.values())
+    return (f"Spot trace borrowed for {len(borrowed)} of {len(sites)} sites ({n} of {len(picks)} "
+            f"(site, job size) traces), {100 * lent / gpu_h:.1f} % of {gpu_h:,.0f} spot "
+            "GPU-hours over these runs: "
+            + "; ".join(p.describe() for _, p in sorted(picks.items())) + ".")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="coarse, fast; no RESULTS.md")
+    ap.add_argument("--spot-traces", choices=("auto", "region"), default="auto",
+                    help="auto: zone-level traces matched to each job's size (default); "
+                    "region: the old region-level 1-V100 traces, to reproduce old numbers")
     args = ap.parse_args()
-    global OUT
+    global OUT, SPOT_TRACES
+    SPOT_TRACES = args.spot_traces
     if args.quick:
         OUT = Path(tempfile.mkdtemp(prefix="placer-targets-"))
         print(f"plots: {OUT}", file=sys.stderr)
@@ -364,7 +400,8 @@ def main() -> None:
     print(text)
     print(f"\n({wall:.0f} s)")
     if not args.quick:
-        cmd = "python benchmarks/hybrid_targets.py"
+        cmd = "python benchmarks/hybrid_targets.py" + (
+            " --spot-traces region" if args.spot_traces == "region" else "")
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
         with RESULTS.open("a") as fh:
             fh.write(

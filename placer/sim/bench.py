@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from placer.sim.engine import SimResult
-from placer.sim.metrics import Metrics, summarise
+from placer.sim.metrics import Metrics, SpotTraceUse, spot_trace_use, summarise
 from placer.sim.registry import base_name, make_strategy
 from placer.sim.scenario import Prepared, Scenario, build
 
@@ -62,6 +62,8 @@ class Row:
     share_of_no_wait: float | None
     """Cloud $ / No-Wait's cloud $, when No-Wait ran (and spent something)."""
     timeline: Timeline
+    spot_traces: SpotTraceUse | None = None
+    """Which spot traces the run met, and how much of its spot use was borrowed."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class BenchResult:
     """The workload's citation (trace, commit, licence, or generator parameters)."""
 
 
-Outcome = tuple[Metrics, Timeline]
+Outcome = tuple[Metrics, Timeline, SpotTraceUse]
 
 
 class Runner(Protocol):
@@ -159,7 +161,7 @@ def _simulate(
     strat = make_strategy(strategy) if budget is None else make_strategy(strategy, budget)
     result = prep.simulate(strat, progress=progress)
     metrics = summarise(result, truth=prep.truth, jurisdictions=prep.jurisdictions)
-    return metrics, timeline_of(result)
+    return metrics, timeline_of(result), spot_trace_use(result, prep.cloud)
 
 
 def label(strategy: str, budget: float | None) -> str:
@@ -229,7 +231,7 @@ def _rows(
     base = next((done[i][0].cloud_usd for i in order if base_name(runs[i][0]) == BASELINE), None)
     out = []
     for i, (s, b) in enumerate(runs):
-        m, tl = done[i]
+        m, tl, spot = done[i]
         share = m.cloud_usd / base if base else None
-        out.append(Row(s, b, m, share, tl))
+        out.append(Row(s, b, m, share, tl, spot))
     return tuple(out)

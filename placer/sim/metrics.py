@@ -11,7 +11,10 @@ Definitions (also in ``docs/simulator.md``):
   from the first to the last submission (what Starburst reports as cluster utilisation);
 * a deadline miss = a job with a deadline that ended after it;
 * decision latency = wall time the strategy spent on one job, all its decisions together
-  (``on_ready``, ``on_timeout``, ``on_cloud_stopped``), as percentiles over jobs.
+  (``on_ready``, ``on_timeout``, ``on_cloud_stopped``), as percentiles over jobs;
+* spot trace use (:func:`spot_trace_use`, beside the metrics) = the spot GPU-hours, and the
+  share of them replayed on a borrowed trace (another provider's, region's or zone's, or one
+  recorded for another GPU count).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from itertools import pairwise
 import numpy as np
 
 from placer.sim.check import residency_violations
+from placer.sim.cloud import CloudModel, SpotPick
 from placer.sim.engine import SimResult
 
 
@@ -157,6 +161,71 @@ def summarise(
         decision_p99_ms=_q(lat, 0.99) * 1e3,
         wall_s=result.wall_s,
     )
+
+
+# -- which spot traces a run replayed ------------------------------------------------------------
+@dataclass(frozen=True)
+class SpotTraceUse:
+    """The spot traces a run's spot launches met, and how much of its spot use was borrowed.
+
+    Kept out of :class:`Metrics` (whose fields the golden replays pin) and reported beside it:
+    ``placer.sim.bench.Row.spot_traces``.
+    """
+
+    picks: tuple[SpotPick, ...]
+    """Every (site, job shape) a spot launch used, by site then shape."""
+    gpu_h: float
+    """Spot GPU-hours billed (provisioning included, as ``cloud_gpu_h``)."""
+    borrowed_gpu_h: float
+    """Of which on a borrowed trace (:attr:`SpotPick.borrowed` not empty)."""
+
+    @property
+    def sites(self) -> int:
+        return len({p.site for p in self.picks})
+
+    @property
+    def borrowed_sites(self) -> int:
+        """Sites that replayed a borrowed trace for at least one job size."""
+        return len({p.site for p in self.picks if p.is_borrowed})
+
+    @property
+    def borrowed_share(self) -> float:
+        """Borrowed share of the spot GPU-hours; NaN without spot."""
+        return self.borrowed_gpu_h / self.gpu_h if self.gpu_h > 0 else float("nan")
+
+    def summary(self) -> str:
+        """``borrowed for 2 of 2 sites (9 of 11 traces), 97.1 % of 1,234 spot GPU-h``."""
+        if not self.picks:
+            return "no spot run"
+        n = sum(p.is_borrowed for p in self.picks)
+        return (f"borrowed for {self.borrowed_sites} of {self.sites} sites ({n} of "
+                f"{len(self.picks)} traces), {100 * self.borrowed_share:.1f} % of "
+                f"{self.gpu_h:,.0f} spot GPU-h")
+
+
+def spot_trace_use(result: SimResult, cloud: CloudModel) -> SpotTraceUse:
+    """Which trace each spot launch of ``result`` met (:meth:`CloudModel.spot_pick` for the
+    job's spot quote at that site, the shape the launch billed) and the GPU-hours on each.
+
+    A launch refused at once (spot unavailable) bills nothing and names no pick; a site with no
+    trace (spot always up) names none either but its GPU-hours count as spot."""
+    picks: dict[tuple[str, int, int], SpotPick] = {}
+    gpu_h = borrowed = 0.0
+    onprem = result.onprem.site
+    for rec in result.records:
+        for att in rec.attempts:
+            if not att.spot or att.site == onprem:
+                continue
+            hours = att.gpus_billed * (att.stop_h - att.launch_h)
+            gpu_h += hours
+            q = cloud.quote(att.site, rec.job.gpus, True)
+            pick = cloud.spot_pick(att.site, q.nodes, q.gpus_per_node) if q else None
+            if pick is None:
+                continue
+            picks[(pick.site, pick.nodes, pick.gpus_per_node)] = pick
+            if pick.is_borrowed:
+                borrowed += hours
+    return SpotTraceUse(tuple(picks[k] for k in sorted(picks)), gpu_h, borrowed)
 
 
 # -- matching strategies at equal completion times ----------------------------------------------

@@ -53,6 +53,7 @@ from placer.online import (
     Decision,
     JobRequest,
     OnPrem,
+    Outlook,
     Queued,
     Replicate,
     StopReason,
@@ -63,6 +64,11 @@ from placer.pricing import Quote
 
 _END = (math.inf, math.inf)
 """A place in the queue after every queued job."""
+
+_NOT_NOW = -math.inf
+"""The priority of a queued request the cluster reports as fitting no node now (the live
+view's, :class:`placer.live.LiveView`; the simulator queues none): the replay starts it at a
+release, never on the GPUs free now."""
 
 
 class PlacerStrategy(Strategy):
@@ -217,7 +223,10 @@ class PlacerStrategy(Strategy):
         Replays the queue's own discipline (out-of-order: at each release, every job that fits
         starts, in queue order) on GPU counts, with the estimated ends of running jobs, the
         job taking its place among the queued ones by priority (:meth:`_place`). Node
-        fragmentation is ignored, hence the re-check when the predicted wait runs out.
+        fragmentation is ignored, hence the re-check when the predicted wait runs out, except
+        for requests queued at priority ``-inf`` (:data:`_NOT_NOW`: the cluster says they fit no
+        node now): they do not start on the GPUs free now, and while one heads its GPU count,
+        neither does a job of that count behind it (it would not fit either), until a release.
 
         The replay walks neither the queue nor the running jobs. Within one pass over the
         queue the free GPUs only go down, so once a job of ``g`` GPUs does not fit, no later
@@ -260,7 +269,8 @@ class PlacerStrategy(Strategy):
                     if sizes[i] > free:
                         break
                     h = heads[i]
-                    if h is not None and (head is None or h < head):
+                    if h is not None and (head is None or h < head) and (
+                            t > now or h[0] != _NOT_NOW):
                         pick, head = i, h
                 if not reached and (head is None or not head < mark):
                     reached = True
@@ -557,6 +567,25 @@ class PlacerStrategy(Strategy):
     def on_timeout(self, job: JobRequest, view: ClusterView) -> Decision:
         waited = view.now - self._ready[job.id]
         return self._note(job, self._account(job, view, self._decide(job, view, waited=waited)))
+
+    def outlook(self, job: JobRequest, view: ClusterView) -> Outlook:
+        """The wait :meth:`_decide` predicts for ``job`` at its queue priority (as it would be
+        queued now), and its allowance once priced; the prediction mutates nothing a decision
+        reads (``_place`` only drops stale entries it would drop anyway)."""
+        allowance = self._allow.get(job.id)
+        onprem_ok, _ = view.allowed(job, self.residency)
+        if not onprem_ok or job.gpus > view.onprem_gpus:
+            return Outlook(wait_h=math.inf, allowance_h=allowance)
+        prio = self._prio.get(job.id)
+        if prio is None:
+            ready = self._ready.get(job.id, view.now)
+            prio = ready + allowance if allowance is not None and allowance >= 0 else math.inf
+        return Outlook(wait_h=self._predict_wait(job, view, prio), allowance_h=allowance)
+
+    def resume_waiting(self, job: JobRequest, ready_h: float, priority: float) -> None:
+        self._ready[job.id] = ready_h
+        if priority > 0:  # one of this strategy's priorities (a ready time plus an allowance)
+            self._prio[job.id] = priority
 
     def on_cloud_stopped(
         self, job: JobRequest, view: ClusterView, site: str, spot: bool, reason: StopReason

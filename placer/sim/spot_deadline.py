@@ -27,6 +27,12 @@ The policies (each a small class whose :meth:`DeadlinePolicy.decide` is the rule
   not. Its misses are counted.
 * :class:`PlacerSafetyNet` (``placer+safety-net``): a labelled variant, not the product:
   placer's choice, then on spot the Greedy rules (the Safety Net Rule added to the executor).
+* :class:`PlacerLiveNet` (``placer-live+safety-net``): the product's live path with the spot
+  safety net (``placer controller --spot-safety-net``, :func:`placer.online.spot_net_holds`):
+  at submission, spot only if it is there and a spot run lost at the worst moment with
+  nothing kept, then done again on demand, still meets the deadline (``2 x (d + work) <=
+  deadline``); on a preemption, on demand to the end. (Named apart from
+  ``placer+safety-net``, the Greedy variant above, which assumes the work is kept.)
 * :class:`PlacerOnline` (``placer-online``): placer's online strategy
   (:class:`placer.sim.placer_strategy.PlacerStrategy`) for one job: spot only if it is there at
   submission and the deadline leaves ``spot_slack`` of the run spare with a flat
@@ -68,6 +74,7 @@ from pydantic import Field
 from placer.catalog import SpotStats, default_catalog, spot_stats
 from placer.errors import CatalogError, ConfigError, SimulationError
 from placer.models import Hours, Model
+from placer.online import spot_net_holds
 from placer.optimizer import Problem, solve
 from placer.pricing import Quote, SpotRun, cloud_option, price_offer, spot_estimate
 from placer.sim.cloud import SpotTrace, load_spot_traces
@@ -85,6 +92,7 @@ __all__ = [
     "Mode",
     "OnDemandOnly",
     "PlacerChoice",
+    "PlacerLiveNet",
     "PlacerOnline",
     "PlacerPlan",
     "PlacerSafetyNet",
@@ -396,6 +404,35 @@ class PlacerSafetyNet(PlacerPlan):
     def decide(self, tick: Tick) -> Mode:
         assert self.choice is not None, "start() first"
         return self._greedy.decide(tick) if self.choice.spot else ON_DEMAND
+
+
+class PlacerLiveNet(DeadlinePolicy):
+    """The live path's spot safety net for one job (see the module docstring): spot from
+    submission when it is there, cheaper, and :func:`placer.online.spot_net_holds` holds with
+    the changeover ``d`` as both provisioning figures; on a preemption, on demand to the end
+    (live, the failed attempt is retried on demand). Spot not there at submission: on demand
+    (live, a spot request without capacity fails and is retried on demand; the replay spares
+    it that failed request). The replay keeps the work done across a preemption, as for every
+    row; the rule assumes none is kept, so it errs on the safe side."""
+
+    name = "placer-live+safety-net"
+    _on_spot: bool | None
+
+    def start(self, job: DeadlineJob, prices: Prices, gap_h: float) -> None:
+        super().start(job, prices, gap_h)
+        self._on_spot = None
+
+    def decide(self, tick: Tick) -> Mode:
+        if self._on_spot is None:
+            j = self.job
+            self._on_spot = (tick.spot_available and self.prices.spot < self.prices.on_demand
+                             and spot_net_holds(now_h=tick.t_h, deadline_h=j.deadline_h,
+                                                run_h=j.work_h - tick.done_h,
+                                                spot_start_h=j.changeover_h,
+                                                on_demand_start_h=j.changeover_h))
+        if self._on_spot and tick.preempted:
+            self._on_spot = False  # the spot attempt failed: retried on demand, to the end
+        return SPOT if self._on_spot else ON_DEMAND
 
 
 _FIRST_SPOT_FACTOR: Final = 4.0 / 3.0

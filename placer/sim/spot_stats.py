@@ -7,14 +7,20 @@ as package data.
 
 Source: the single-V100 availability traces of "Can't Be Late" (Wu et al., NSDI'24;
 github.com/skypilot-org/spot-traces at 221da1ab, ``placer/sim/data/SOURCES.md``), set
-``availability/1-node/aws-02-15-2023`` (45 days, 195 s ticks): the set ``spot_traces: auto``
-replays. Per AWS region, its *region* trace (up when any zone is up: a provisioner that fails
-over between zones sees that; :func:`placer.sim.cloud.load_spot_traces`), so the rows are
-``aws:us-east-1``, ``aws:us-east-2`` and ``aws:us-west-2``. Every other region borrows the
-``*`` row: the three region traces pooled (their up and down runs, waits and replays taken
-together). The
-simulator's ``auto_traces`` instead lends each such site one region's pattern, round-robin; a
-planner has no round to rob, so the pooled average is the documented default.
+``availability/1-node/aws-02-15-2023`` (45 days, 195 s ticks): the set the simulator's
+``spot_traces: region`` replays. Per AWS region, its *region* trace (up when any zone is up: a
+provisioner that fails over between zones sees that; :func:`placer.sim.cloud.load_spot_traces`),
+so the rows are ``aws:us-east-1``, ``aws:us-east-2`` and ``aws:us-west-2``. Every other region
+borrows the ``*`` row: the three region traces pooled (their up and down runs, waits and
+replays taken together). The simulator's ``spot_traces: region`` instead lends each such site
+one region's pattern, round-robin; a planner has no round to rob, so the pooled average is the
+documented default.
+
+Since issue 13 the simulator's default (``spot_traces: auto``) replays zone-level traces
+matched to each job's size (:class:`placer.sim.cloud.ZoneSpot`), which are scarcer than these
+single-V100 region traces: the planner's table is still derived from the region traces (a
+plan's spot margin is therefore optimistic for multi-GPU jobs), and is regenerated unchanged
+by this module.
 
 What is measured, on each trace read cyclically (as the simulator replays it):
 

@@ -209,7 +209,9 @@ def test_zero_provisioning_draws_nothing(sites: list[ResolvedSite]) -> None:
         Provisioning(1.0, 0.5)
 
 
-def test_auto_spot_traces(v100: CloudModel) -> None:
+def test_region_spot_traces(sites: list[ResolvedSite]) -> None:
+    # the pre-issue-13 rule, kept for old numbers (the zone rule: tests/sim/test_spot_traces.py)
+    v100 = catalog_cloud(sites, gpu="V100", inventory=default_inventory(), spot_traces="region")
     own = v100.spot_trace("aws-us-east-1")
     assert own is not None and own.name == f"{SET}/us-east-1_v100_1"
     borrowed = [v100.spot_trace(s) for s in ("gcp-europe-west4", "gcp-us-central1")]

@@ -77,7 +77,7 @@ def test_the_outlier_is_an_arrow_and_the_rest_fill_the_axis() -> None:
     assert outliers(res.rows) == {"onprem-only"}
     fig = pareto_figure(res)
     ax = fig.axes[0]
-    lo, hi = ax.get_xlim()
+    _, hi = ax.get_xlim()
     assert ax.get_xscale() == "linear" and hi < 20, "the waiting strategies get the axis"
     texts = [t.get_text() for t in ax.texts]
     assert any(t.startswith("onprem-only") and "622 h" in t for t in texts)

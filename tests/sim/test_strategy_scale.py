@@ -56,7 +56,8 @@ cloud option refused."""
 # -- the cases -----------------------------------------------------------------------------------
 @cache
 def _eu_small() -> Prepared:
-    """eu-pipelines.yaml cut to 72 h and 30 pipelines on 4 x 8 GPUs, with :data:`QUOTAS`."""
+    """eu-pipelines.yaml cut to 72 h and 30 pipelines on 4 x 8 GPUs, with :data:`QUOTAS` and
+    ``spot_traces: region``."""
     sc = ROOT / "benchmarks" / "scenarios"
     s = load_scenario(sc / "eu-pipelines.yaml")
     assert s.workload.window is not None and s.workload.pipelines is not None
@@ -66,7 +67,8 @@ def _eu_small() -> Prepared:
     })
     return build(s.model_copy(update={
         "workload": workload,
-        "cloud": s.cloud.model_copy(update={"quotas": QUOTAS}),
+        # the pre-issue-13 region-level spot traces these goldens were recorded with
+        "cloud": s.cloud.model_copy(update={"quotas": QUOTAS, "spot_traces": "region"}),
         "onprem": s.onprem.model_copy(update={"nodes": 4}),
     }), sc)
 

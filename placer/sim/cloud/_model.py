@@ -26,7 +26,15 @@ from placer.pricing import (
 )
 from placer.pricing import link as price_link
 from placer.sim.cloud._provisioning import Provisioning
-from placer.sim.cloud._spot import SpotTrace, auto_traces, shipped_trace
+from placer.sim.cloud._spot import (
+    SpotPick,
+    SpotTrace,
+    ZoneSpot,
+    legacy_pick,
+    region_traces,
+    shipped_trace,
+    zone_spots,
+)
 
 _FREE = OptLink(0.0, 0.0)
 """Within one location (or the uniform model): free and instant."""
@@ -35,7 +43,10 @@ _FREE = OptLink(0.0, 0.0)
 @dataclass(frozen=True, slots=True)
 class CloudSite:
     """One cloud site of a model: its priced offers, provisioning (on-demand, spot), spot
-    trace (None: spot always up) and quota (None: none)."""
+    trace (None: spot always up) and quota (None: none).
+
+    ``zone``, when set, picks a zone-level trace per job size instead of ``trace``
+    (``spot_traces: auto``); ``resolved`` is the inventory's site, to flag borrowed traces."""
 
     name: str
     location: str
@@ -43,6 +54,8 @@ class CloudSite:
     provisioning: tuple[Provisioning, Provisioning]  # (on-demand, spot)
     trace: SpotTrace | None
     quota: int | None
+    zone: ZoneSpot | None = None
+    resolved: ResolvedSite | None = None
 
 
 class CloudModel:
@@ -58,6 +71,7 @@ class CloudModel:
         "_link_memo",
         "_locs",
         "_network",
+        "_pick_memo",
         "_quote_memo",
         "_quotes_memo",
         "_sites",
@@ -78,6 +92,7 @@ class CloudModel:
     _quotes_memo: dict[tuple[int, bool], tuple[Quote, ...]]
     _link_memo: dict[tuple[str, str], OptLink]
     _trace_memo: dict[tuple[str, int], SpotTrace]
+    _pick_memo: dict[tuple[str, int, int], tuple[SpotPick, SpotTrace]]
 
     def __init__(
         self,
@@ -105,6 +120,7 @@ class CloudModel:
         set_(self, "_quotes_memo", {})
         set_(self, "_link_memo", {})
         set_(self, "_trace_memo", {})
+        set_(self, "_pick_memo", {})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("a CloudModel is immutable")
@@ -158,9 +174,15 @@ class CloudModel:
         """One provisioning delay, hours, drawn from ``rng`` (nothing drawn for the zero model)."""
         return self._site(site).provisioning[spot].sample(rng)
 
-    def spot_trace(self, site: str, nodes: int = 1) -> SpotTrace | None:
-        """The spot availability of ``site`` for a job of ``nodes`` nodes; None = always up."""
-        tr = self._site(site).trace
+    def spot_trace(self, site: str, nodes: int = 1, gpus_per_node: int = 1) -> SpotTrace | None:
+        """The spot availability of ``site`` for a job of ``nodes`` nodes of ``gpus_per_node``
+        GPUs (a quote's shape); None = always up. A site with a zone (``spot_traces: auto``)
+        picks the trace by size (:class:`placer.sim.cloud.ZoneSpot`); a named trace is read
+        for ``nodes`` whatever the GPUs per node (:meth:`SpotTrace.for_nodes`, the old rule)."""
+        s = self._site(site)
+        if s.zone is not None:
+            return self._zone_pick(s.zone, nodes, gpus_per_node)[1]
+        tr = s.trace
         if tr is None or nodes == 1:
             return tr
         memo = self._trace_memo
@@ -168,6 +190,26 @@ class CloudModel:
         if got is None:
             got = memo[(site, nodes)] = tr.for_nodes(nodes)
         return got
+
+    def _zone_pick(self, zone: ZoneSpot, nodes: int,
+                   gpus_per_node: int) -> tuple[SpotPick, SpotTrace]:
+        key = (zone.site, nodes, gpus_per_node)
+        memo = self._pick_memo
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = zone.pick(nodes, gpus_per_node)
+        return got
+
+    def spot_pick(self, site: str, nodes: int = 1, gpus_per_node: int = 1) -> SpotPick | None:
+        """Which trace ``site`` replays for a job of ``nodes`` x ``gpus_per_node`` GPUs, and
+        whether (and why) it is borrowed; None when the site has no trace (spot always up)."""
+        s = self._site(site)
+        if s.zone is not None:
+            return self._zone_pick(s.zone, nodes, gpus_per_node)[0]
+        if s.trace is None or s.resolved is None:
+            return None
+        return legacy_pick(s.resolved, s.trace.name, nodes, gpus_per_node,
+                           self.name.partition(":")[2] or "V100")
 
     def quota_gpus(self, site: str) -> int | None:
         """At most this many GPUs billed at ``site`` at once; None = no quota."""
@@ -252,7 +294,7 @@ def catalog_cloud(
     gpu: str,
     inventory: Inventory | None = None,
     catalog: Catalog | None = None,
-    spot_traces: Mapping[str, str] | Literal["auto"] = "auto",
+    spot_traces: Mapping[str, str] | Literal["auto", "zone", "region"] = "auto",
     spot_offset_h: float = 0.0,
     provisioning: Literal["default", "zero"] = "default",
     quotas: Mapping[str, int] | None = None,
@@ -269,14 +311,17 @@ def catalog_cloud(
     ``inventory.network`` when an inventory is given, else the catalog's model.
 
     ``spot_traces`` maps site → trace name (see :func:`load_spot_traces`); sites left out have
-    none (spot always up). ``"auto"`` gives every site with a matching spot offer a trace:
-    an AWS region its own region trace from the two-month V100 set
-    (``availability/1-node/aws-02-15-2023/<region>_v100_1``) where one exists; every other site
-    borrows a pattern: the set's region traces (us-east-1, us-east-2, us-west-2) in name order,
-    round-robin in site order, skipping those the model's own AWS regions already use while any
-    are left (a stand-in: no GCP, Azure or EU trace exists, and two sites sharing one pattern
-    would be preempted together). ``spot_offset_h`` shifts every trace. ``quotas`` caps the
-    GPUs billed at a site at once.
+    none (spot always up). ``"auto"`` (the same as ``"zone"``) makes every site with a
+    matching spot offer one zone (:func:`placer.sim.cloud.home_zones`: its own region's where
+    zone traces exist, else a borrowed one) and picks, per job size, the zone-level trace of
+    the job's shape or GPU count, else the nearest larger one
+    (:class:`placer.sim.cloud.ZoneSpot`); :meth:`CloudModel.spot_pick` says which, and flags
+    every borrowed one. ``"region"`` is the rule before issue 13, kept only to reproduce older
+    numbers: an AWS region its own *region* trace from the two-month single-V100 set
+    (``availability/1-node/aws-02-15-2023/<region>_v100_1``, up when any zone is) where one
+    exists, every other site a borrowed region trace round-robin, and the same 1-V100 trace
+    for every job size. ``spot_offset_h`` shifts every trace. ``quotas`` caps the GPUs billed
+    at a site at once.
     """
     if provisioning not in ("default", "zero"):
         raise ConfigError(f"provisioning must be 'default' or 'zero', got {provisioning!r}")
@@ -297,7 +342,11 @@ def catalog_cloud(
             problems.append(
                 ErrorDetail(f"a quota is a GPU count >= 0, got {q!r}", field=f"quotas.{site}")
             )
-    if spot_traces != "auto":
+    if spot_traces not in ("auto", "zone", "region"):
+        if isinstance(spot_traces, str):
+            raise ConfigError(ErrorDetail(
+                f"must be auto, zone, region or a map site -> trace name, got {spot_traces!r}",
+                field="spot_traces"))
         for site in spot_traces:
             if site not in names:
                 problems.append(
@@ -308,9 +357,13 @@ def catalog_cloud(
 
     host = HostVm(host_usd_per_gpu_h, host_spot_usd_per_gpu_h)
     priced = {s.name: price_offers(s.offers, host, gpu=gpu) for s in cloud}
-    if spot_traces == "auto":
-        chosen = auto_traces(cloud, priced)
-    else:
+    zones: dict[str, ZoneSpot] = {}
+    if spot_traces in ("auto", "zone"):
+        chosen: dict[str, SpotTrace] = {}
+        zones = zone_spots(cloud, priced, gpu, spot_offset_h)
+    elif spot_traces == "region":
+        chosen = region_traces(cloud, priced)
+    elif not isinstance(spot_traces, str):
         chosen = {site: shipped_trace(name) for site, name in spot_traces.items()}
 
     built: list[CloudSite] = []
@@ -325,8 +378,8 @@ def catalog_cloud(
         tr = chosen.get(s.name)
         if tr is not None and spot_offset_h:
             tr = tr.with_offset(spot_offset_h)
-        built.append(
-            CloudSite(s.name, s.location.key, priced[s.name], prov, tr, quotas.get(s.name)))
+        built.append(CloudSite(s.name, s.location.key, priced[s.name], prov, tr,
+                               quotas.get(s.name), zones.get(s.name), s))
     locations = {s.location.key: s.location for s in sites}
     return CloudModel(
         f"catalog:{gpu}",

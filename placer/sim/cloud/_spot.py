@@ -32,6 +32,13 @@ Trace names are the relative path without ``.json.gz``, e.g.
 ``availability/1-node`` sets there is also a *region* trace, named with the zone letter dropped
 (``.../aws-02-15-2023/us-east-1_v100_1``): up when any of the region's zones is up, because a
 provisioner that fails over between the zones of a region (SkyPilot does) sees exactly that.
+Only ``spot_traces: region`` (:func:`region_traces`, the rule before issue 13, kept for older
+numbers) replays them.
+
+**Which trace a site replays** (``spot_traces: auto``, the default): a site is one zone
+(:func:`home_zones`), and a job replays the zone-level availability trace of its size
+(:class:`ZoneSpot`: its shape, else its GPU count, else the nearest larger, else the largest),
+each pick a :class:`SpotPick` naming every way it is borrowed (:data:`BORROW_REASONS`).
 
 **Time on a trace.** Simulation time ``t`` (hours) maps to trace second
 ``(t + offset_h) * 3600`` taken modulo the trace's length, so a replay longer than the trace
@@ -319,11 +326,13 @@ def shipped_trace(name: str) -> SpotTrace:
 _AUTO_SET: Final = "availability/1-node/aws-02-15-2023"
 
 
-def auto_traces(
+def region_traces(
     cloud: Sequence[ResolvedSite], priced: Mapping[str, tuple[PricedOffer, ...]]
 ) -> dict[str, SpotTrace]:
-    """``spot_traces: auto`` of :func:`placer.sim.cloud.catalog_cloud`: a trace for every site
-    with a spot offer (its own AWS region's, else a borrowed region pattern, round-robin)."""
+    """``spot_traces: region`` of :func:`placer.sim.cloud.catalog_cloud`, the rule before issue
+    13 (kept to reproduce older numbers): a region-level single-V100 trace for every site with a
+    spot offer (its own AWS region's, "any zone up", else a borrowed region pattern,
+    round-robin), whatever the job's size."""
     traces = _shipped()
     regions = sorted(  # the set's region traces (zone letter dropped), not its zone files
         n
@@ -346,3 +355,265 @@ def auto_traces(
             out[s.name] = traces[pool[turn % len(pool)]]
             turn += 1
     return out
+
+
+# -- zone-level traces matched to the job's size (issue 13) -------------------------------------
+
+_SOURCE_RE: Final = re.compile(
+    r"^availability/(?P<n>\d+)-node/(?P<provider>[a-z]+)-[\d-]+/"
+    r"(?P<zone>[a-z0-9-]+)_(?P<gpu>[a-z0-9]+)_(?P<k>\d+)$"
+)
+BORROW_REASONS: Final = ("provider", "region", "zone", "gpu", "size")
+"""Why a trace is borrowed, in the order :attr:`SpotPick.borrowed` lists them: it was recorded
+with another provider, in another region, in another zone than the site's, for another GPU
+type, or for another number of GPUs than the job is billed for."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpotSource:
+    """One shipped zone-level availability trace and what it measured: ``instances`` (1 for a
+    0/1 ``1-node`` trace, N for a count of an ``N-node`` set) instances of ``gpus_per_instance``
+    GPUs of type ``gpu`` (lower case) in one zone."""
+
+    name: str
+    provider: str
+    region: str
+    zone: str
+    gpu: str
+    gpus_per_instance: int
+    instances: int
+    trace: SpotTrace
+
+    @property
+    def days(self) -> float:
+        return self.trace.period_h / 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpotPick:
+    """The spot trace a site replays for a job of ``nodes`` x ``gpus_per_node`` GPUs, and why.
+
+    ``gpus`` is the GPU count the trace stands for (a 0/1 trace of 8-GPU instances: 8; a count
+    trace read as "at least m instances of k GPUs": m x k). ``borrowed`` names every way the
+    trace is not the site's own (:data:`BORROW_REASONS`); empty: the site's zone, the job's GPU
+    type and count. A plain value (no trace arrays): it travels back from a remote run.
+    """
+
+    site: str
+    nodes: int
+    gpus_per_node: int
+    source: str
+    """The shipped trace's name (a region trace's for ``spot_traces: region``)."""
+    zone: str
+    """The zone the trace was recorded in; ``<region> (any zone)`` for a region trace."""
+    gpus: int
+    borrowed: tuple[str, ...]
+
+    @property
+    def need_gpus(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+    @property
+    def is_borrowed(self) -> bool:
+        return bool(self.borrowed)
+
+    def describe(self) -> str:
+        """``gcp-us-central1 8x1 GPU: .../us-west-2a_v100_1 >= 8 (borrowed: provider)``."""
+        flag = f" (borrowed: {', '.join(self.borrowed)})" if self.borrowed else ""
+        return (f"{self.site} {self.nodes}x{self.gpus_per_node} GPU: {self.source} "
+                f"as {self.gpus} GPU(s){flag}")
+
+
+def _parse_source(name: str, tr: SpotTrace) -> SpotSource | None:
+    m = _SOURCE_RE.match(name)
+    if m is None:
+        return None
+    zone = m.group("zone")
+    zm = _ZONE_RE.match(zone)
+    if zm is None:
+        return None
+    return SpotSource(name, m.group("provider"), zm.group("region"), zone, m.group("gpu"),
+                      int(m.group("k")), int(m.group("n")), tr)
+
+
+@cache
+def spot_sources() -> tuple[SpotSource, ...]:
+    """Every shipped zone-level *availability* trace, by name.
+
+    Preemption traces are left out: they record how long a launched instance lived, not whether
+    one could be launched, and the simulator asks the latter (a launch is refused when the trace
+    is down)."""
+    out = [s for n, tr in _shipped().items() if (s := _parse_source(n, tr)) is not None]
+    return tuple(sorted(out, key=lambda s: s.name))
+
+
+def _fit(src: SpotSource, nodes: int, gpus_per_node: int) -> tuple[int, int, bool]:
+    """``(instances needed m, GPUs the trace then stands for, same shape as the job)``."""
+    need = nodes * gpus_per_node
+    k, cap = src.gpus_per_instance, src.instances
+    if cap == 1:
+        return 1, k, k == gpus_per_node and nodes == 1
+    m = min(-(-need // k), cap)
+    return m, k * m, k == gpus_per_node and nodes <= cap
+
+
+def _one_gpu_up(zone: str, sources: Sequence[SpotSource]) -> float:
+    """A zone's single-instance availability (its longest 1-instance, 1-GPU trace), for ties."""
+    own = [s for s in sources if s.zone == zone and s.instances == 1 and s.gpus_per_instance == 1]
+    return max(own, key=lambda s: (s.days, s.name)).trace.fraction_up if own else 0.0
+
+
+def _coverage(zone: str, sources: Sequence[SpotSource]) -> int:
+    return len({(s.gpus_per_instance, s.instances) for s in sources if s.zone == zone})
+
+
+def home_zones(sites: Sequence[ResolvedSite], gpu: str) -> dict[str, str]:
+    """The zone each site *is* (``spot_traces: auto``/``zone``), deterministically.
+
+    A site whose provider and region have zone traces of ``gpu`` is the zone of that region with
+    traces for the most sizes (instance shapes); ties go to the zone of median single-instance
+    availability (the lower median, then the name), not the best or the worst. Every other
+    site borrows a zone: the zones with traces in order of most sizes, then name, round-robin in
+    site order, skipping the zones of the model's own sites while any are left (two sites
+    sharing one zone would be preempted together).
+    """
+    sources = _of_gpu(gpu)
+    zones = sorted({s.zone for s in sources})
+    out: dict[str, str] = {}
+    for site in sites:
+        loc = site.location
+        own = [z for z in zones if any(s.zone == z and s.provider == loc.provider
+                                       and s.region == loc.region for s in sources)]
+        if not own:
+            continue
+        most = max(_coverage(z, sources) for z in own)
+        tied = sorted((z for z in own if _coverage(z, sources) == most),
+                      key=lambda z: (_one_gpu_up(z, sources), z))
+        out[site.name] = tied[(len(tied) - 1) // 2]
+    donors = sorted(zones, key=lambda z: (-_coverage(z, sources), z))
+    pool = [z for z in donors if z not in set(out.values())] or donors
+    turn = 0
+    for site in sites:
+        if site.name not in out and pool:
+            out[site.name] = pool[turn % len(pool)]
+            turn += 1
+    return out
+
+
+def _of_gpu(gpu: str) -> tuple[SpotSource, ...]:
+    """The zone traces of GPU type ``gpu``; the V100 ones when it has none (flagged ``gpu``)."""
+    want = gpu.lower()
+    got = tuple(s for s in spot_sources() if s.gpu == want)
+    return got or tuple(s for s in spot_sources() if s.gpu == "v100")
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSpot:
+    """How one site picks a zone-level trace per job size (``spot_traces: auto``/``zone``).
+
+    **The rule** (:meth:`pick`), for a job billed ``nodes`` x ``gpus_per_node`` GPUs (the
+    cheapest quote's shape), among the zone traces of the reference GPU type: *size first,
+    then place*, because size moves availability more than place does (an 8-V100 instance was
+    up 47-48 % of the time in the zones where a single V100 was up 72-79 %).
+
+    1. the trace of the job's own shape: a 0/1 trace of ``gpus_per_node``-GPU instances for one
+       node, or a count of such instances read as "at least ``nodes``" (an 8-GPU job on one
+       p3dn: ``v100_8``; eight attached V100s: the 16-node set, count >= 8);
+    2. else a trace of the same GPU count in another shape (a 4-GPU instance: the 16-node set
+       of single V100s, count >= 4);
+    3. else the nearest larger GPU count (a 4-GPU instance where only ``v100_8`` exists);
+    4. else the largest there is (a 32-GPU job: the 16-node set at count 16), flagged ``size``.
+
+    Within a step: the site's own zone, then its region, then its provider, then any zone;
+    then the set with the fewest instances that answers (a 1-node set for a one-node job), the
+    longer trace, the name. Anything but the site's zone, GPU type and GPU count is flagged
+    (:data:`BORROW_REASONS`).
+    """
+
+    site: str
+    provider: str
+    region: str
+    home: str
+    gpu: str
+    offset_h: float = 0.0
+
+    def pick(self, nodes: int, gpus_per_node: int) -> tuple[SpotPick, SpotTrace]:
+        """The pick for a job of ``nodes`` x ``gpus_per_node`` GPUs, and its trace (offset,
+        read as "at least m instances" for a count trace)."""
+        if nodes < 1 or gpus_per_node < 1:
+            raise ConfigError(f"a spot pick needs >= 1 node of >= 1 GPU, got {nodes}x"
+                              f"{gpus_per_node}")
+        need = nodes * gpus_per_node
+        sources = _of_gpu(self.gpu)
+        home_region = next((s.region for s in sources if s.zone == self.home), "")
+
+        def key(s: SpotSource) -> tuple[int, int, int, int, float, str]:
+            _, level, same_shape = _fit(s, nodes, gpus_per_node)
+            step = 0 if same_shape else 1 if level == need else 2 if level > need else 3
+            if s.zone == self.home:
+                tier = 0
+            elif s.provider == self.provider and s.region in (self.region, home_region):
+                tier = 1
+            elif s.provider == self.provider:
+                tier = 2
+            else:
+                tier = 3
+            return (step, abs(level - need), tier, s.instances, -s.days, s.name)
+
+        best = min(sources, key=key)
+        m, level, _ = _fit(best, nodes, gpus_per_node)
+        reasons = _reasons(self, best.provider, best.region, best.zone, best.gpu, level, need)
+        trace = best.trace.with_offset(self.offset_h) if self.offset_h else best.trace
+        trace = trace.for_nodes(m) if best.instances > 1 else trace
+        return SpotPick(self.site, nodes, gpus_per_node, best.name, best.zone, level,
+                        reasons), trace
+
+
+def _reasons(spot: ZoneSpot, provider: str, region: str, zone: str | None, gpu: str,
+             level: int, need: int) -> tuple[str, ...]:
+    out: list[str] = []
+    if provider != spot.provider:
+        out.append("provider")
+    elif region != spot.region:
+        out.append("region")
+    elif zone is not None and zone != spot.home:
+        out.append("zone")
+    if gpu != spot.gpu.lower():
+        out.append("gpu")
+    if level != need:
+        out.append("size")
+    return tuple(out)
+
+
+def zone_spots(sites: Sequence[ResolvedSite], priced: Mapping[str, tuple[PricedOffer, ...]],
+               gpu: str, offset_h: float = 0.0) -> dict[str, ZoneSpot]:
+    """``spot_traces: auto`` (= ``zone``): a :class:`ZoneSpot` for every site with a spot offer,
+    each one zone (:func:`home_zones`)."""
+    wants = [s for s in sites if any(o.spot is not None for o in priced[s.name])]
+    homes = home_zones(wants, gpu)
+    return {s.name: ZoneSpot(s.name, s.location.provider, s.location.region, homes[s.name],
+                             gpu, offset_h)
+            for s in wants if s.name in homes}
+
+
+def legacy_pick(site: ResolvedSite, name: str, nodes: int, gpus_per_node: int,
+                gpu: str) -> SpotPick:
+    """The :class:`SpotPick` of a trace named outright (``spot_traces: region`` or a map): the
+    old rule, ``trace.for_nodes(nodes)`` whatever the GPUs per node, flagged like a zone pick
+    (a region trace has no zone: it is flagged only for provider, region, GPU type and size)."""
+    folder, _, base = name.rpartition("/")
+    place, _, kind = base.partition("_")
+    gpu_kind, _, k_text = kind.rpartition("_")
+    k = int(k_text) if k_text.isdigit() else 1
+    cap_m = _NODES_RE.search(name)
+    cap = int(cap_m.group(1)) if cap_m else 1
+    level = k * (min(nodes, cap) if cap > 1 else 1)
+    zm = _ZONE_RE.match(place)
+    region, zone = (zm.group("region"), place) if zm else (place, None)
+    provider = folder.rpartition("/")[2].partition("-")[0]
+    spot = ZoneSpot(site.name, site.location.provider, site.location.region,
+                    zone or "", gpu)
+    reasons = _reasons(spot, provider, region, None, gpu_kind or gpu.lower(), level,
+                       nodes * gpus_per_node)
+    return SpotPick(site.name, nodes, gpus_per_node, name,
+                    zone if zone is not None else f"{region} (any zone)", level, reasons)

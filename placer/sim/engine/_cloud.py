@@ -63,7 +63,7 @@ class CloudRuns:
         quota = cloud.quota_gpus(d.site)
         if quota is not None and self.used.get(d.site, 0) + billed > quota:
             return "quota"
-        trace = cloud.spot_trace(d.site, quote.nodes) if d.spot else None
+        trace = cloud.spot_trace(d.site, quote.nodes, quote.gpus_per_node) if d.spot else None
         if trace is not None and not trace.up_at(now):
             return "unavailable"
         egress, hours = self.data.transfer(j, quote.location)

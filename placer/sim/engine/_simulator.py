@@ -188,6 +188,7 @@ class Simulator(View):
                 "unavailable spot site at the same instant)"
             )
         job = self.requests[j]
+        self._asking_gpus = job.gpus
         t = _time.perf_counter()
         if ask == "ready":
             d = self.strategy.on_ready(job, self)

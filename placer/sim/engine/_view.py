@@ -41,6 +41,8 @@ class View:
     storage_usd_per_gb_month: float
     _cloud: CloudModel
     _site_loc: dict[str, str]
+    _asking_gpus: int = 0
+    """GPUs of the job the strategy is deciding about (0: none), for :meth:`spot_available`."""
 
     @property
     def now(self) -> float:
@@ -104,8 +106,12 @@ class View:
         return self._cloud.provisioning(site, spot).mean_h
 
     def spot_available(self, site: str, nodes: int = 1) -> bool:
-        """Whether the site's spot trace is up now for ``nodes`` nodes (no trace: always)."""
-        trace = self._cloud.spot_trace(site, nodes)
+        """Whether the site's spot trace is up now for ``nodes`` nodes (no trace: always).
+        Their GPUs per node are those of the site's spot quote for the job being decided (what
+        strategies ask about), so the answer is the trace a launch of it would meet."""
+        q = self._cloud.quote(site, self._asking_gpus, True) if self._asking_gpus else None
+        gpn = q.gpus_per_node if q is not None and q.nodes == nodes else 1
+        trace = self._cloud.spot_trace(site, nodes, gpn)
         return trace is None or trace.up_at(self.events.now)
 
     def location(self, site: str) -> str:

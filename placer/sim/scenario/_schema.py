@@ -189,9 +189,11 @@ class CloudSpec(Model):
     gpu: str | None = Field(
         default=None, description="catalog: the reference GPU type the trace's run times are on"
     )
-    spot_traces: Literal["auto"] | dict[str, str] = Field(
+    spot_traces: Literal["auto", "zone", "region"] | dict[str, str] = Field(
         default="auto",
-        description="catalog: site -> spot trace name, or auto (see placer.sim.cloud)",
+        description="catalog: site -> spot trace name; auto (= zone): each site one zone, the "
+        "zone-level trace matched to the job's GPU count; region: the old region-level 1-V100 "
+        "traces, only to reproduce numbers from before issue 13 (see placer.sim.cloud)",
     )
     spot_offset_h: float = Field(default=0.0, description="catalog: shift of every spot trace")
     provisioning: Literal["default", "zero"] = Field(
@@ -267,7 +269,8 @@ class Scenario(Model):
         description="price of keeping a copy of a dataset (a strategy's or the cache's)",
     )
 
-    @field_validator("strategies", mode="before")
+    @field_validator("strategies", mode="before",
+                     json_schema_input_type=Literal["all"] | tuple[str, ...])
     @classmethod
     def _all(cls, v: Any) -> Any:
         return ALL if v == "all" or v == ["all"] else v

@@ -9,8 +9,11 @@ starts from the same offsets). Four trace sets: the 45-day single-V100 set (9 zo
 27-day one (us-west-2a/b), the 16-node availability set (a job of 16 nodes needs 16) and the
 4-node preemption set (4 nodes). Policies: on-demand only, Greedy, Uniform Progress, placer
 (the planner's one-shot choice, then the executor waiting on spot), placer+safety-net (a
-labelled variant), placer-online (the simulator's placer strategy) and a sensitivity row,
-placer[own-trace stats] (the planner fed the statistics of the very trace it is replayed on).
+labelled variant), placer-online (the simulator's placer strategy),
+placer-live+safety-net (the live path's spot safety net, ``placer controller
+--spot-safety-net``: spot only if a lost spot run can be done again on demand by the deadline,
+a preempted one retried on demand) and a sensitivity row, placer[own-trace stats] (the planner
+fed the statistics of the very trace it is replayed on).
 
 Prints one table per trace set, writes ``benchmarks/out/spot_deadline.png`` and, with
 ``--record``, appends a section to ``benchmarks/RESULTS.md``.
@@ -18,6 +21,7 @@ Prints one table per trace set, writes ``benchmarks/out/spot_deadline.png`` and,
     python benchmarks/spot_deadline.py             # every set (~2 min on one core)
     python benchmarks/spot_deadline.py --record    # the same, appended to RESULTS.md
     python benchmarks/spot_deadline.py --quick     # one set, two deadlines; plot in a temp dir
+    python benchmarks/spot_deadline.py --deadlines 52 60 72 96 120   # other deadlines
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from placer.sim.cloud import SpotTrace, load_spot_traces  # noqa: E402
 from placer.sim.spot_deadline import (  # noqa: E402
     Cell,
     DeadlinePolicy,
+    PlacerLiveNet,
     PlacerPlan,
     Prices,
     Sweep,
@@ -90,7 +95,8 @@ def lineup(traces: dict[str, SpotTrace],
     def policies(name: str) -> tuple[DeadlinePolicy, ...]:
         loc = location_of(name)
         own = trace_stats(traces[name].for_nodes(nodes), loc)
-        return (*standard_policies(name), PlacerPlan(loc, stats=own, name=OWN))
+        return (*standard_policies(name), PlacerLiveNet(),
+                PlacerPlan(loc, stats=own, name=OWN))
 
     return policies
 
@@ -145,6 +151,7 @@ def plot(results: Sequence[tuple[TraceSet, Sequence[Cell]]], path: Path) -> None
     styles = {"on-demand": ("#7f7f7f", ":"), "greedy": ("#1f77b4", "-"),
               "uniform-progress": ("#2ca02c", "-"), "placer": ("#d62728", "-"),
               "placer+safety-net": ("#ff7f0e", "--"), "placer-online": ("#9467bd", "--"),
+              "placer-live+safety-net": ("#17becf", "-."),
               OWN: ("#8c564b", ":")}
     for col, (ts, cells) in enumerate(results):
         top, bottom = axes[0][col], axes[1][col]
@@ -185,12 +192,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out-dir", type=Path, default=None,
                     help="where the plot goes (default benchmarks/out; a temp dir with --quick)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the start offsets' jitter")
+    ap.add_argument("--deadlines", type=float, nargs="+", default=None, metavar="H",
+                    help=f"deadlines in hours (default {' '.join(f'{d:g}' for d in DEADLINES)})")
     args = ap.parse_args(argv)
     if args.quick and args.record:
         ap.error("--quick runs are not recorded")
     out = args.out_dir or (Path(tempfile.mkdtemp(prefix="placer-spot-deadline-")) if args.quick
                            else ROOT / "benchmarks" / "out")
-    deadlines = (52.0, 72.0) if args.quick else DEADLINES
+    deadlines = tuple(args.deadlines) if args.deadlines else (
+        (52.0, 72.0) if args.quick else DEADLINES)
     prices = Prices.from_catalog()
     traces = load_spot_traces()
     t0 = time.perf_counter()

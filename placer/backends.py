@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
@@ -101,23 +102,134 @@ class ComputeBackend(Protocol):
 
 
 @dataclass(frozen=True)
-class GpuCapacity:
-    """A site's cluster as it reports itself now: its GPUs, and how many no work holds.
+class NodeGpus:
+    """One node of a cluster as it reports itself now: its GPUs, and how many no work holds.
 
+    >>> NodeGpus("n1", total=4, free=1)
+    NodeGpus(node='n1', total=4, free=1)
+    """
+
+    node: str
+    """The cluster's own name for the node (a Ray node id, a Kubernetes node name)."""
+    total: int
+    free: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.free <= self.total:
+            raise ValueError(f"node {self.node}: free GPUs must be within 0..total, "
+                             f"got {self.free}/{self.total}")
+
+
+Bundle = int
+"""GPUs a pending request needs on one node (a Ray resource bundle, a pod)."""
+
+
+@dataclass(frozen=True)
+class GpuCapacity:
+    """A site's cluster as it reports itself now: its GPUs, how many no work holds, per node,
+    and the work already waiting for them.
+
+    The rule a job is judged by (:meth:`fits`), written once for every backend:
+
+    1. Pending requests go first: each, in the order reported, takes GPUs now if it fits the
+       nodes' free GPUs (each bundle on the node with the most free, the placement that leaves
+       the least room for anyone else); a request that fits nowhere takes nothing now (it waits
+       for a release, as a job of ours would: Ray and the Kubernetes scheduler start later work
+       that fits ahead of earlier work that does not; tests/e2e/test_capacity_ray.py shows it
+       on Ray).
+    2. GPUs of work just submitted that the report does not show yet (``reserved``) may have
+       gone to any node: each node is taken to have lost up to that many.
+    3. A job no larger than the largest node needs that many free GPUs on one node. A larger
+       job fits only if the cluster spreads a job over nodes (``multi_node``): then it takes
+       whole free nodes, largest first, as the simulator's pool does; else it never fits.
+
+    A reporter that does not know its nodes (``nodes=None``: a fake, or a cluster reported as
+    one pool) is judged by the counts alone.
+
+    >>> c = GpuCapacity(total=8, free=2, nodes=(NodeGpus("a", 4, 1), NodeGpus("b", 4, 1)))
+    >>> c.fits(2), c.fits(1)
+    (False, True)
     >>> GpuCapacity(total=8, free=2).used
     6
     """
 
     total: int
     free: int
+    nodes: tuple[NodeGpus, ...] | None = None
+    """Per node, when the cluster reports them (their figures add up to ``total``/``free``)."""
+    pending: tuple[tuple[Bundle, ...], ...] = ()
+    """Work the cluster holds and has not started, whoever submitted it (the cluster cannot
+    say; placer's own pending steps are in it too): per request, the GPUs of each bundle.
+    Requests no node could ever hold are left out: they never take a GPU."""
+    multi_node: bool = False
+    """Whether one job may span several nodes (rule 3)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.free <= self.total:
             raise ValueError(f"free GPUs must be within 0..total, got {self.free}/{self.total}")
+        if self.nodes is not None and (sum(n.total for n in self.nodes) != self.total
+                                       or sum(n.free for n in self.nodes) != self.free):
+            raise ValueError(f"the nodes' GPUs do not add up to {self.free}/{self.total} free")
+        if any(g < 1 for r in self.pending for g in r) or any(not r for r in self.pending):
+            raise ValueError("each pending request is one or more bundles of 1 GPU or more")
 
     @property
     def used(self) -> int:
         return self.total - self.free
+
+    @property
+    def pending_gpus(self) -> int:
+        """GPUs the work waiting on the cluster asks for, in all."""
+        return sum(sum(r) for r in self.pending)
+
+    @cached_property
+    def _settled(self) -> tuple[tuple[int, ...], tuple[tuple[Bundle, ...], ...]]:
+        """Free GPUs per node once the pending requests that fit now have started (rule 1),
+        and the requests that still wait. Worked out once: a decision asks several times."""
+        free = [n.free for n in self.nodes] if self.nodes is not None else [self.free]
+        waiting = []
+        for request in self.pending:
+            trial = list(free)
+            for g in sorted(request, reverse=True):
+                i = max(range(len(trial)), key=lambda k: (trial[k], -k), default=-1)
+                if i < 0 or trial[i] < g:
+                    waiting.append(request)
+                    break
+                trial[i] -= g
+            else:
+                free = trial
+        return tuple(free), tuple(waiting)
+
+    def available(self, reserved: int = 0) -> int:
+        """Free GPUs no pending request is about to take, less ``reserved`` (never below 0)."""
+        return max(0, sum(self._settled[0]) - max(0, reserved))
+
+    def waiting(self) -> tuple[tuple[Bundle, ...], ...]:
+        """The pending requests that fit nowhere now: they take the next GPUs released that
+        they fit in, ahead of any job submitted after them."""
+        return self._settled[1]
+
+    def fits(self, gpus: int, *, reserved: int = 0) -> bool:
+        """Whether a job of ``gpus`` GPUs would start now (the rule above)."""
+        if gpus < 1:
+            return True
+        free, _ = self._settled
+        reserved = max(0, reserved)
+        if self.nodes is None:
+            return gpus <= free[0] - reserved
+        largest = max((n.total for n in self.nodes), default=0)
+        if gpus <= largest:
+            return any(f - reserved >= gpus for f in free)
+        if not self.multi_node:
+            return False
+        whole = sorted((n.total for n, f in zip(self.nodes, free, strict=True)
+                        if f - reserved >= n.total), reverse=True)
+        got = 0
+        for size in whole:
+            got += size
+            if got >= gpus:
+                return True
+        return False
 
 
 @runtime_checkable
@@ -125,8 +237,10 @@ class CapacityReporter(Protocol):
     """Optional capability of a compute backend: its cluster's GPUs, read live from the cluster.
 
     An online strategy (``placer controller --strategy``) decides from what the on-prem cluster
-    has free *now*; a backend that cannot say does not implement this, and the strategy step
-    refuses to run on it rather than guess (:class:`~placer.errors.ExecutionError`). Errors as
+    has free *now*, node by node, and what work already waits there; a backend that cannot say
+    does not implement this, and the strategy step refuses to run on it rather than guess
+    (:class:`~placer.errors.ExecutionError`). A backend that can say only part of it refuses
+    the whole (an error), never fills the rest in. Errors as
     for :class:`ComputeBackend`: :class:`~placer.errors.SiteUnreachableError` when the cluster
     does not answer, :class:`~placer.errors.BackendError` when its answer cannot be read.
     """

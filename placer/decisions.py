@@ -1,7 +1,8 @@
 """The decision log: every placement decision, with its evidence, appended for auditors.
 
 One JSON object per line (``placer/decision/v1``, :class:`Decision`): when and how it was
-decided (``plan``, ``submit`` with its run id, ``replan``), which policies decided (their
+decided (``plan``, ``submit`` with its run id, ``replan``, ``strategy``: an online strategy's
+decision about one ready job of a run, :class:`StrategyChoice`), which policies decided (their
 content hash, the files, and for files in a git work tree the commit and whether those files
 differ from it), the inputs needed to decide again (the pipeline and the inventory as JSON with
 their sha256, the options, the budget spend counted, the day), the dataset facts with their
@@ -54,7 +55,7 @@ from placer.secrets import Redactor, secret_values
 
 __all__ = [
     "ENV_PATH", "GENESIS", "SCHEMA", "Appended", "Change", "Decision", "DecisionLogError",
-    "GitStamp", "Inputs", "Outcome", "PolicyDiff", "PolicyStamp", "Undecidable",
+    "GitStamp", "Inputs", "Outcome", "PolicyDiff", "PolicyStamp", "StrategyChoice", "Undecidable",
     "Verification", "append", "check_writable", "default_path", "diff", "git_stamps",
     "inputs_of", "policy_changes", "read", "record", "redecide", "verify",
 ]
@@ -66,7 +67,7 @@ GENESIS = "sha256:" + "0" * 64
 """``prev`` of the first record of a log."""
 GIT_TIMEOUT_S = 5.0
 
-Kind = Literal["plan", "submit", "replan"]
+Kind = Literal["plan", "submit", "replan", "strategy"]
 
 
 class DecisionLogError(PlacerError):
@@ -114,6 +115,38 @@ class Inputs(Model):
     exclude_sites: tuple[str, ...] = ()
 
 
+class StrategyChoice(Model):
+    """An online strategy's decision about one ready job of a run (``placer controller
+    --strategy``): the journal's ``strategy_decision`` event, with the plan it was made under.
+
+    The record around it carries the run's inputs and policies as any record does, and as its
+    ``plan`` the run's plan that placed the job when it was decided (``plan_seq`` in the
+    journal; a plan made by an earlier strategy move holds only the jobs it pinned, and the
+    record's pipeline is cut to them), so ``plan_sha256`` and ``policy.hash`` tie the decision
+    to the plans and policies the log already holds.
+    """
+
+    job: str
+    decision: Literal["onprem", "wait", "burst"]
+    site: str | None = Field(description="where the job is sent now; none for a wait")
+    reason: str
+    plan_seq: int = Field(description="the journal's plan the job was placed by")
+    waited_h: float | None = Field(default=None, description="hours the job had waited")
+    predicted_wait_h: float | None = Field(
+        default=None, description="the strategy's predicted wait on-prem, hours; none: no "
+        "prediction, or no release known (facts.wait_unbounded)")
+    allowance_h: float | None = Field(default=None,
+                                      description="the wait the strategy allows the job")
+    burst: dict[str, Any] | None = Field(
+        default=None, description="the chosen (burst) or cheapest allowed cloud option: site, "
+        "instance, nodes, spot, compute_usd, egress_usd, usd")
+    policy: dict[str, Any] = Field(
+        default_factory=dict, description="allowed sites; denied sites → rule ids; allowed "
+        "but unavailable sites; holds")
+    facts: dict[str, Any] = Field(default_factory=dict,
+                                  description="the rest of what the event recorded")
+
+
 class Decision(Model):
     """One line of the decision log."""
 
@@ -137,6 +170,8 @@ class Decision(Model):
     budget_charges: dict[str, float] = Field(default_factory=dict)
     plan: dict[str, Any] = Field(description="the plan, as decided")
     plan_sha256: str
+    strategy: StrategyChoice | None = Field(
+        default=None, description="kind strategy: the online strategy's decision")
     prev: str = Field(default="", description="sha256 of the line before (GENESIS: first)")
     digest: str = Field(default="", description="sha256 of this record without `digest`")
 
@@ -169,13 +204,17 @@ def record(
     kind: Kind = "plan", run: str | None = None, spent: Mapping[str, float] | None = None,
     pinned: Mapping[str, str] | None = None, exclude_sites: Sequence[str] = (),
     time_limit_s: float = 60.0, clock: Callable[[], datetime] | None = None,
-    git: bool = True, cwd: Path | None = None,
+    git: bool = True, cwd: Path | None = None, strategy: StrategyChoice | None = None,
 ) -> Decision:
     """The record of one decision (not yet chained: :func:`append` sets ``prev`` and ``digest``).
 
     ``policies`` are those the plan was decided with; ``git`` stamps the work trees holding
     their files (relative file names are taken from ``cwd``, the current folder by default).
+    ``strategy`` (with ``kind="strategy"``, and only then): an online strategy's decision made
+    under ``plan``.
     """
+    if (kind == "strategy") != (strategy is not None):
+        raise ValueError("a strategy decision is recorded with kind='strategy', and only it")
     policies = policies or PolicySet(name="empty")
     now = (clock or (lambda: datetime.now(UTC)))()
     if now.tzinfo is None:
@@ -196,7 +235,7 @@ def record(
         datasets=_datasets(plan, pipeline),
         jobs=explain_data(plan).jobs, warnings=tuple(plan.warnings),
         budget_charges=dict(plan.budget_charges),
-        plan=plan_data, plan_sha256=_sha256(_canonical(plan_data)),
+        plan=plan_data, plan_sha256=_sha256(_canonical(plan_data)), strategy=strategy,
     )
 
 
@@ -739,7 +778,7 @@ def diff(folder: Path, old: PolicySet, new: PolicySet) -> PolicyDiff:
     notes: list[str] = []
     seen: set[str] = set()
     logs: set[Path] = set()
-    records = redecided = other_policy = 0
+    records = redecided = other_policy = live = 0
     for source, line, dec, why_not in _records(folder):
         if source.lower().endswith(".jsonl"):
             logs.add(Path(source))
@@ -750,6 +789,9 @@ def diff(folder: Path, old: PolicySet, new: PolicySet) -> PolicyDiff:
             continue
         seen.add(dec.digest)
         records += 1
+        if dec.kind == "strategy":  # decided from live cluster state, which no record holds
+            live += 1
+            continue
         if old_hash == new_hash:
             continue
         other_policy += dec.policy.hash != old_hash
@@ -774,6 +816,10 @@ def diff(folder: Path, old: PolicySet, new: PolicySet) -> PolicyDiff:
                                   old=before, new=after, **extra))
     if old_hash == new_hash:
         notes.append(f"OLD and NEW have the same content ({old_hash}): no decision can change")
+    if live:
+        notes.append(f"{live} online-strategy decision(s) were not decided again: they "
+                     "depended on the clusters' state at the time; the submit and replan "
+                     "records of their runs were")
     if other_policy:
         notes.append(f"{other_policy} decision(s) were recorded under another policy set than "
                      "OLD; both sides were decided again, so OLD's column is OLD's decision")

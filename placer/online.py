@@ -53,12 +53,14 @@ __all__ = [
     "Decision",
     "JobRequest",
     "OnPrem",
+    "Outlook",
     "QueueMode",
     "Queued",
     "Replicate",
     "Residency",
     "StopReason",
     "Strategy",
+    "spot_net_holds",
 ]
 
 QueueMode = Literal["fifo", "ooo", "backfill"]
@@ -153,10 +155,45 @@ class Cloud:
 
 Decision = OnPrem | Cloud
 
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """What a strategy expects for one job, for the record of a decision (never for deciding):
+    a live decision's reason carries it (``placer status``, the decision log).
+
+    Attributes:
+        wait_h: Hours the strategy predicts the job would wait for the on-prem pool if queued
+            now (``math.inf``: no release of enough GPUs is known); None: it predicts none.
+        allowance_h: The total wait the strategy lets the job have before it would rather pay
+            for the cloud; None: it sets none (or has not priced the job yet).
+    """
+
+    wait_h: float | None = None
+    allowance_h: float | None = None
+
 Queued = tuple[float, int, JobRequest]
 """A job waiting in the on-prem queue as ``(priority, seq, job)``: the queue's order is
 ``(priority, seq)``, lower first, and ``seq`` grows in the order jobs were queued (so equal
 priorities keep it). ``seq`` is unique, so entries compare without comparing jobs."""
+
+
+def spot_net_holds(*, now_h: float, deadline_h: float | None, run_h: float,
+                   spot_start_h: float, on_demand_start_h: float) -> bool:
+    """The spot safety net: whether a job may take a spot offer now and still meet its
+    deadline if the spot run is lost at the worst moment, just before it ends, with nothing
+    kept (no checkpoint assumed), and the whole run is done again on demand:
+    ``now + spot_start + run + on_demand_start + run <= deadline``. ``*_start_h``: hours from
+    the request to a ready worker (provisioning). A job with no deadline cannot be late: the
+    net holds (what a run without a deadline means is the caller's to define and document).
+
+    >>> spot_net_holds(now_h=0, deadline_h=10, run_h=4, spot_start_h=0.5, on_demand_start_h=0.5)
+    True
+    >>> spot_net_holds(now_h=1, deadline_h=10, run_h=4, spot_start_h=0.5, on_demand_start_h=0.6)
+    False
+    """
+    if deadline_h is None:
+        return True
+    return now_h + spot_start_h + run_h + on_demand_start_h + run_h <= deadline_h
 
 
 class ClusterView(Protocol):
@@ -337,6 +374,18 @@ class Strategy:
         if q is None:
             return OnPrem()
         return Cloud(q.site)
+
+    def outlook(self, job: JobRequest, view: ClusterView) -> Outlook:
+        """What this strategy expects for ``job`` now (its predicted wait on-prem, its
+        allowance), asked right after a decision so that the decision's record can say why.
+        Must not change what the strategy decides next. Default: no prediction."""
+        return Outlook()
+
+    def resume_waiting(self, job: JobRequest, ready_h: float, priority: float) -> None:
+        """``job`` has been waiting in the on-prem queue since ``ready_h`` at ``priority``,
+        put there by an earlier instance of this strategy (a controller that restarted): take
+        it as if this instance had queued it, so its wait so far counts. Called once, after
+        :meth:`start`, before any decision about the job. Default: nothing to remember."""
 
     def describe(self) -> str:
         """One line for tables: the name and the parameters that matter."""

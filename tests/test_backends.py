@@ -1,6 +1,6 @@
 import pytest
 
-from placer.backends import EXTRAS, available_backends, load_backend
+from placer.backends import EXTRAS, GpuCapacity, available_backends, load_backend
 from placer.errors import BackendUnavailableError
 
 
@@ -111,3 +111,71 @@ def test_the_router_copies_between_two_kinds_of_store() -> None:
     with pytest.raises(ResidencyError):
         router.copy("gs://eu/ds/", "s3://us/in/", allowed={"aws:eu-central-1"})
     assert not [u for u in s3.objects if u.startswith("s3://us/")]
+
+
+# -- GpuCapacity: the one rule a job's fit is judged by --------------------------------------
+
+
+def _cap(*free_of: tuple[int, int], pending: tuple[tuple[int, ...], ...] = (),
+         multi_node: bool = False) -> GpuCapacity:
+    """A cluster of nodes given as ``(free, total)``."""
+    from placer.backends import NodeGpus
+
+    nodes = tuple(NodeGpus(f"n{i}", t, f) for i, (f, t) in enumerate(free_of))
+    return GpuCapacity(total=sum(n.total for n in nodes), free=sum(n.free for n in nodes),
+                       nodes=nodes, pending=pending, multi_node=multi_node)
+
+
+def test_a_job_fits_only_if_its_gpus_are_free_on_one_node() -> None:
+    c = _cap((2, 4), (2, 4))
+    assert c.free == 4 and c.available() == 4
+    assert [c.fits(g) for g in (1, 2, 3, 4)] == [True, True, False, False]
+    assert [_cap((3, 4), (1, 4)).fits(g) for g in (3, 4)] == [True, False]
+
+
+def test_pending_work_that_fits_takes_its_gpus_first_on_the_roomiest_node() -> None:
+    c = _cap((4, 4), (2, 4), pending=((3,),))  # the 3 go to n0 (4 free): 1 and 2 are left
+    assert c.available() == 3 and c.waiting() == ()
+    assert [c.fits(g) for g in (1, 2, 3)] == [True, True, False]
+    assert c.pending_gpus == 3
+
+
+def test_pending_work_that_fits_nowhere_takes_nothing_now_and_waits() -> None:
+    c = _cap((1, 4), (1, 4), pending=((4,),))
+    assert c.waiting() == ((4,),) and c.available() == 2 and c.fits(1)
+    # a request of several bundles starts whole or not at all
+    c = _cap((3, 4), (1, 4), pending=((3, 3),))
+    assert c.waiting() == ((3, 3),) and c.fits(3) and c.available() == 4
+
+
+def test_gpus_just_submitted_may_have_gone_to_any_node() -> None:
+    c = _cap((4, 4), (2, 4))
+    assert c.fits(3, reserved=1) and not c.fits(4, reserved=1)
+    assert c.available(reserved=1) == 5 and c.available(reserved=9) == 0
+
+
+def test_a_job_larger_than_any_node_takes_whole_free_nodes_only_where_jobs_span_nodes() -> None:
+    assert not _cap((4, 4), (4, 4)).fits(8)  # Ray as placer submits: one node per job
+    assert _cap((4, 4), (4, 4), multi_node=True).fits(8)
+    assert not _cap((4, 4), (3, 4), multi_node=True).fits(5)  # 7 free, one node whole
+    assert _cap((4, 4), (3, 4), (2, 2), multi_node=True).fits(6)
+    assert not _cap((4, 4), (4, 4), multi_node=True).fits(8, reserved=1)
+
+
+def test_a_reporter_that_does_not_know_its_nodes_is_judged_by_its_counts() -> None:
+    c = GpuCapacity(total=8, free=4, pending=((3,),))
+    assert (c.fits(1), c.fits(2), c.available()) == (True, False, 1)
+    assert GpuCapacity(total=8, free=4).fits(4)
+
+
+@pytest.mark.parametrize(("kw", "msg"), [
+    ({"total": 8, "free": 9}, "free GPUs must be within 0..total, got 9/8"),
+    ({"total": 8, "free": 2, "nodes": ()}, "the nodes' GPUs do not add up to 2/8 free"),
+    ({"total": 8, "free": 2, "pending": ((0,),)},
+     "each pending request is one or more bundles of 1 GPU or more"),
+    ({"total": 8, "free": 2, "pending": ((),)},
+     "each pending request is one or more bundles of 1 GPU or more"),
+])
+def test_a_capacity_that_contradicts_itself_is_refused(kw: dict[str, object], msg: str) -> None:
+    with pytest.raises(ValueError, match=f"^{msg}$"):
+        GpuCapacity(**kw)  # type: ignore[arg-type]

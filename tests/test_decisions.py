@@ -103,6 +103,27 @@ def test_a_record_holds_what_deciding_again_needs_and_every_verdict(tmp_path: Pa
             "solve_time_s"]})
 
 
+def test_a_strategy_record_carries_the_decision_and_is_chained_as_any(tmp_path: Path) -> None:
+    """An online strategy's decision (issue 13) is a record of kind ``strategy``: the run's
+    inputs, policy hash and plan, and the decision with its figures; only that kind has one."""
+    choice = decisions.StrategyChoice(
+        job="train", decision="wait", site=None, reason="on-prem is full", plan_seq=0,
+        waited_h=0.0, predicted_wait_h=0.25, allowance_h=1.5,
+        burst={"site": "nyc", "usd": 12.5, "egress_usd": 0.5, "compute_usd": 12.0},
+        policy={"allowed": ["fra", "nyc"], "denied": {"aws-va": ["no-aws"]}},
+        facts={"asked": "on_ready", "wait_h": 0.3})
+    rec = _record(tmp_path, kind="strategy", run="run-20261206-abcdef", strategy=choice)
+    log = tmp_path / "decisions.jsonl"
+    decisions.append(rec, log)
+    [(_, back)] = list(decisions.read(log))
+    assert back.strategy == choice and back.kind == "strategy"
+    assert back.policy.hash == back.plan["policy_hash"]
+    assert decisions.verify(log).ok
+    for kind, strategy in (("strategy", None), ("submit", choice)):
+        with pytest.raises(ValueError, match="kind='strategy', and only it"):
+            _record(tmp_path, kind=kind, strategy=strategy)
+
+
 def test_the_clock_must_be_utc_aware(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="aware"):
         _record(tmp_path, clock=lambda: datetime(2026, 12, 6))

@@ -96,11 +96,11 @@ class World:
 
     def executor(self, **kw: Any) -> Executor:
         kw.setdefault("strategy", self.strategy)
+        kw.setdefault("retry", RetryPolicy(max_attempts=1))
         return Executor(self.journal, self.fakes, layout=PrefixLayout(ROOTS),
                         storage=FakeStorageResolver.from_roots(ROOTS), clock=self.clock,
                         sleep=self.clock.sleep, poll_interval_s=1.0,
-                        retry=RetryPolicy(max_attempts=1), wall_clock=lambda: self.wall[0],
-                        **kw)
+                        wall_clock=lambda: self.wall[0], **kw)
 
     def start(self, **kw: Any) -> tuple[Executor, str]:
         plan = placer.plan(self.pipeline, self.inventory, self.policies)

@@ -20,12 +20,13 @@ from placer.backends import (
     STOPPED,
     SUCCEEDED,
     ClusterFormat,
+    GpuCapacity,
     Handle,
     JobState,
 )
 from placer.errors import BackendError, BackendUnavailableError
 from placer.models import Job, JobPlacement, ResolvedSite, Site
-from placer_k8s import _kuberay
+from placer_k8s import _capacity, _kuberay
 from placer_k8s._errors import api_status, map_error
 from placer_k8s._kuberay import RAY_API_VERSION
 from placer_k8s._manifests import (
@@ -270,6 +271,28 @@ class KubernetesBackend:
         if obj is None or _submission_id(obj) not in (submission_id, None):
             return None
         return self._handle(name)
+
+    def gpus(self) -> GpuCapacity:
+        """The cluster's GPUs now, node by node, and the GPU pods waiting for a node
+        (:class:`placer.backends.CapacityReporter`; the rule is :mod:`placer_k8s._capacity`'s).
+
+        Two reads: every node (``GET /api/v1/nodes``) and every pod that has not ended, in all
+        namespaces (``GET /api/v1/pods?fieldSelector=status.phase!=Succeeded,
+        status.phase!=Failed``): GPUs other teams' pods hold are not free. The site's
+        credentials need ``list`` on nodes and pods cluster-wide; without it the API's 403 is a
+        :class:`~placer.errors.BackendError` and the strategy refuses, never guesses.
+        """
+        _, nodes = self._call("list nodes", lambda api: self._core(api).list_node(
+            _preload_content=False, **self._kw()))
+        _, pods = self._call("list pods", lambda api: self._core(
+            api).list_pod_for_all_namespaces(
+                field_selector="status.phase!=Succeeded,status.phase!=Failed",
+                _preload_content=False, **self._kw()))
+        try:
+            return _capacity.capacity(_json(nodes), _json(pods))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BackendError(f"{self.site}: the API server's nodes and pods give no usable "
+                               f"GPU figures ({type(exc).__name__}: {exc})") from None
 
     # -- helpers -------------------------------------------------------------------------------
     def _own(self, handle: Handle) -> str:

@@ -7,6 +7,7 @@ Ray SDK is imported on first use, never at import time, so ``import placer_ray``
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,11 +21,12 @@ from placer.backends import (
     GpuCapacity,
     Handle,
     JobState,
+    NodeGpus,
     gpu_type_resource,
 )
 from placer.errors import BackendError, BackendUnavailableError, SiteUnreachableError
 from placer_ray import _cluster
-from placer_ray._errors import JobNotFoundError, mapped
+from placer_ray._errors import JobNotFoundError, mapped, probe
 from placer_ray._tasks import TaskRunner
 
 if TYPE_CHECKING:
@@ -164,6 +166,18 @@ class RayJobsBackend:
         if not value:
             raise BackendError(f"{self.site}: {what} {path} is empty")
         return value
+
+    def preflight(self, timeout_s: float = 3.0) -> None:
+        """Token there and accepted, cluster answering: one request, no retry, each failure
+        one line that says what to fix (``placer preflight``; ``placer submit`` first)."""
+        source = (f"environment variable {self._token_env} (token_env)" if self._token_env
+                  else f"token_file {self._token_file}" if self._token_file
+                  else f"{RAY_TOKEN_ENV} or {RAY_DEFAULT_TOKEN_FILE}")
+        if self._token_env and not os.environ.get(self._token_env, "").strip():
+            raise BackendError(f"{self.site}: {source} is not set: export {self._token_env}="
+                               "<the token the cluster was started with>")
+        probe(self.site, self.address, self._read_token(), source, timeout_s=timeout_s,
+              verify=_truthy(self._options.get("verify_tls"), default=True))
 
     def _sdk(self) -> Any:
         """The SDK client, created (and the cluster's version checked) on first use."""
@@ -345,16 +359,17 @@ class RayJobsBackend:
         return Handle(NAME, self.site, submission_id)
 
     def gpus(self) -> GpuCapacity:
-        """The cluster's GPUs and how many are free now (:class:`placer.backends.CapacityReporter`).
+        """The cluster's GPUs now, node by node, and the GPU work waiting on it
+        (:class:`placer.backends.CapacityReporter`).
 
         Read from the dashboard the Jobs API already talks to (``GET /api/cluster_status``,
-        with the same token): the load report Ray's monitor writes, ``usage["GPU"] = [used,
-        total]`` summed over the nodes. Ray's ``GPU`` resource is what every job placer submits
-        asks for (``entrypoint_num_gpus``); a site whose jobs do not (``entrypoint_num_gpus:
-        "false"``) has no GPU figure placer can trust, so it refuses. A report that is missing
-        (the monitor has not written one yet) or malformed is refused too, never guessed. The
-        report trails the cluster by Ray's monitor interval (about a second): GPUs of a job just
-        submitted may still show free, which the live view accounts for.
+        with the same token): the load report Ray's monitor writes (:func:`capacity_from_report`
+        says what is read and what is refused). Ray's ``GPU`` resource is what every job placer
+        submits asks for (``entrypoint_num_gpus``), all on one node (the entrypoint is one
+        bundle), so a job never spans nodes here; a site whose jobs do not ask for it
+        (``entrypoint_num_gpus: "false"``) has no GPU figure placer can trust, so it refuses.
+        The report trails the cluster by Ray's monitor interval (about a second): GPUs of a
+        job just submitted may still show free, which the live view accounts for.
         """
         if not _truthy(self._options.get("entrypoint_num_gpus"), default=True):
             raise BackendError(f"{self.site}: the site's jobs do not ask for Ray's GPU resource "
@@ -366,17 +381,11 @@ class RayJobsBackend:
             raise BackendError(f"{self.site}: Ray cluster at {self.address}: cannot read "
                                f"cluster resources (HTTP {code})")
         try:
-            usage = response.json()["data"]["clusterStatus"]["loadMetricsReport"]["usage"]
-            if not usage:  # the monitor's first reports, before it has heard from a node
-                raise ValueError("the report lists no resources")
-            # A resource nobody has is absent: a cluster without GPUs has none free.
-            used, total = (float(x) for x in usage.get("GPU", (0.0, 0.0)))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BackendError(f"{self.site}: Ray cluster at {self.address} reports no resource "
-                               f"usage yet ({type(exc).__name__}: {exc}); try again") from None
-        # Fractions of a GPU held count as held: a job needs whole free GPUs.
-        whole = int(total)
-        return GpuCapacity(total=whole, free=max(0, min(whole, int(total - used))))
+            return capacity_from_report(response.json())
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BackendError(f"{self.site}: Ray cluster at {self.address} gives no usable "
+                               f"resource report ({type(exc).__name__}: {exc}); try again"
+                               ) from None
 
     def list_submission_ids(self) -> list[str]:
         """Submission ids of every job the cluster knows (for audits and tests)."""
@@ -393,3 +402,75 @@ class RayJobsBackend:
             if time.monotonic() >= deadline:
                 raise BackendError(f"{self.site}: job {handle.id} still {state} after {timeout_s}s")
             time.sleep(poll_s)
+
+
+def capacity_from_report(body: Any) -> GpuCapacity:
+    """A :class:`~placer.backends.GpuCapacity` from the dashboard's ``/api/cluster_status``.
+
+    What Ray's monitor writes there (its ``LoadMetricsSummary``; the dashboard turns the keys
+    to camelCase) and what placer reads of it:
+
+    * ``loadMetricsReport.usage["GPU"] = [used, total]``, the cluster's;
+    * ``loadMetricsReport.usageByNode[node]["GPU"]``, the same per node (keyed by node id, or
+      by IP when Ray's autoscaler runs the cluster). A fraction of a GPU held counts as held;
+    * ``resourceDemand``, ``[bundle, count]`` per shape of the tasks and actors waiting for
+      resources (a pending Ray job's entrypoint is one), and ``pgDemand``, ``[{"bundles":
+      [[bundle, count]], "strategy"}, count]`` per pending placement group: each becomes a
+      pending request of its bundles' GPUs (``STRICT_PACK``: one bundle of their sum). Shapes
+      without GPUs are left out, and so is a request with a bundle larger than every node
+      (Ray holds it as infeasible: it never takes a GPU). ``requestDemand`` (autoscaler
+      hints from ``request_resources``) is no work and is not read.
+
+    Refused (``ValueError``, ``KeyError``, ``TypeError``) rather than guessed: no report yet,
+    a report that has heard from no node, no per-node figures (a cluster started with
+    ``AUTOSCALER_REPORT_PER_NODE_STATUS=0``), per-node figures that do not add up to the
+    cluster's, or a demand entry of another shape.
+    """
+    report = body["data"]["clusterStatus"]["loadMetricsReport"]
+    usage = report["usage"]
+    if not usage:  # the monitor's first reports, before it has heard from a node
+        raise ValueError("the report lists no resources")
+    # A resource nobody has is absent: a cluster without GPUs has none.
+    used, total = (float(x) for x in usage.get("GPU", (0.0, 0.0)))
+    by_node = report.get("usageByNode")
+    if not isinstance(by_node, dict) or not by_node:
+        raise ValueError("the report gives no per-node usage (usageByNode)")
+    nodes = []
+    held = 0.0
+    for node, resources in sorted(by_node.items()):
+        n_used, n_total = (float(x) for x in resources.get("GPU", (0.0, 0.0)))
+        held += n_used
+        if n_total >= 1:
+            whole = int(n_total)
+            nodes.append(NodeGpus(str(node), whole, max(0, min(whole, int(n_total - n_used)))))
+    if sum(n.total for n in nodes) != int(total) or abs(held - used) > 1e-6:
+        raise ValueError(f"the nodes' GPUs ({held:g} of {sum(n.total for n in nodes)} held) "
+                         f"are not the cluster's ({used:g} of {int(total)})")
+    largest = max((n.total for n in nodes), default=0)
+    pending: list[tuple[int, ...]] = []
+
+    def add(bundles: list[int], count: Any) -> None:
+        bundles = [g for g in bundles if g > 0]
+        if bundles and max(bundles) <= largest:
+            pending.extend([tuple(bundles)] * _count(count))
+
+    for shape, count in report.get("resourceDemand") or ():
+        add([_gpus(shape)], count)
+    for group, count in report.get("pgDemand") or ():
+        bundles = [g for shape, k in group["bundles"] for g in [_gpus(shape)] * _count(k)]
+        add([sum(bundles)] if group.get("strategy") == "STRICT_PACK" else bundles, count)
+    return GpuCapacity(total=int(total), free=sum(n.free for n in nodes), nodes=tuple(nodes),
+                       pending=tuple(pending))
+
+
+def _gpus(shape: Any) -> int:
+    """Whole GPUs a bundle asks for (a fraction holds a GPU: rounded up)."""
+    if not isinstance(shape, dict):
+        raise TypeError(f"a demand bundle is {type(shape).__name__}, not a mapping")
+    return math.ceil(float(shape.get("GPU", 0.0)))
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"a demand count is {value!r}, not a count")
+    return value

@@ -5,12 +5,16 @@ failed with status code 404: ...")``), ``ConnectionError`` when the dashboard do
 construction, ``requests`` exceptions when it stops answering later, and
 ``ray.exceptions.AuthenticationError`` for a missing or wrong token. placer's executor needs
 three outcomes from them: the site is down (fail over), the job is not there (adopt or submit),
-anything else (retry with backoff).
+anything else (retry with backoff). :func:`probe` is the one request a preflight makes
+(``placer preflight``, and ``placer submit`` before anything is recorded): no SDK, no retry.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -76,10 +80,52 @@ def mapped(site: str, address: str, what: str, secret: str | None) -> Iterator[N
                 site, f"Ray cluster at {address} is unreachable while trying to {what} ({clean})"
             ) from cause
         if _is_auth_error(exc):
+            # Ray's own text advises `ray get-auth-token --generate`, which makes a new token
+            # the cluster does not know: only the status is kept.
+            code = http_status(exc)
             raise BackendError(
                 f"{site}: Ray cluster at {address} refused the credentials while trying to"
-                f" {what}: check the site's token_env / token_file ({clean})"
+                f" {what}"
+                f"{f' (HTTP {code})' if code else ''}: set the site's token_env / token_file"
+                " to the token the cluster was started with"
             ) from cause
         if http_status(exc) == 404:
             raise JobNotFoundError(f"{site}: {what}: no such job ({clean})") from cause
         raise BackendError(f"{site}: Ray cluster at {address}: cannot {what} ({clean})") from cause
+
+
+def probe(site: str, address: str, token: str | None, source: str, *,
+          timeout_s: float = 3.0, verify: bool = True) -> None:
+    """One authenticated request to the Jobs API, no retry, a short timeout (preflight).
+
+    ``source`` says where the token came from (``environment variable RAY_TOKEN_X
+    (token_env)``), so an error names what to fix. Plain HTTP through the standard library:
+    the SDK would retry and load Ray. Raises :class:`SiteUnreachableError` (nothing answered
+    in ``timeout_s``) or :class:`BackendError` (the token was refused, or another answer), each
+    one line that says what to do.
+    """
+    req = urllib.request.Request(address.rstrip("/") + "/api/jobs/")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    context = None
+    if not verify:  # the site's cluster.options.verify_tls: "false", as the SDK is told
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s, context=context) as resp:
+            resp.read(1)
+    except urllib.error.HTTPError as exc:
+        exc.close()  # the error holds the response (and its socket) open
+        if exc.code in (401, 403):
+            fix = (f"set {source} to the token the cluster was started with" if token else
+                   f"the cluster wants a token and {source} gives none: set it")
+            raise BackendError(f"{site}: Ray cluster at {address} refused the credentials "
+                               f"(HTTP {exc.code}): {fix}") from None
+        raise BackendError(f"{site}: Ray cluster at {address} answered HTTP {exc.code} to "
+                           "GET /api/jobs/: is cluster.address the Ray dashboard (port 8265)?"
+                           ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = scrub(str(getattr(exc, "reason", exc)), token)
+        raise SiteUnreachableError(
+            site, f"Ray cluster at {address} does not answer ({reason}, {timeout_s:g}s "
+            "timeout): start it, or fix the site's cluster.address") from None

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from placer.backends import (
     CapacityReporter,
@@ -66,19 +67,24 @@ from placer.live import (
     job_requests,
 )
 from placer.models import Inventory, JobPlacement, Pipeline, Plan, ResolvedSite
-from placer.online import DatasetInfo, Queued
+from placer.online import DatasetInfo, JobRequest
 from placer.policy import JobEligibility, PolicySet
 from placer.policy import evaluate as evaluate_policies
 from placer.scheduler import plan as make_plan
 from placer.secrets import Redactor, secret_values
 
-__all__ = ["Executor", "Hook"]
+__all__ = ["Executor", "Hook", "Observer"]
 
 log = logging.getLogger("placer.executor")
 
 Hook = Callable[[str, str, str], None]
 """``hook(point, run_id, job)`` at ``after_intent``, ``after_submit`` and ``after_status``:
 lets tests kill the executor exactly between two journal writes."""
+
+Observer = Callable[[Journal, str], None]
+"""``observer(journal, run_id)`` after every tick and cancel of a run, once the journal holds
+what it did: how a tracker (``placer.tracking``) follows runs live. An observer's failure is
+logged, never the run's."""
 
 
 class _NoAnswer:
@@ -113,6 +119,14 @@ class Executor:
             residency guard checks whatever it picks. ``None`` (the default): every job runs
             where the plan put it.
         wall_clock: seconds since the Unix epoch, for the strategy's view (the journal's clock).
+        spot_safety_net: with a strategy, let it send a job that tolerates preemption
+            (``spot: true``) to spot capacity, only where a spot run lost at the worst moment
+            can be done again on demand by the job's deadline (the run's submission plus the
+            plan's makespan bound, less the estimates of the jobs after it; a run planned
+            without a deadline has none, and the net holds); a failed spot attempt is retried
+            on demand, through the same residency guard. Off (the default): the strategy sees
+            no spot offer, and every job it places runs on demand.
+        observers: called after each tick and cancel, see :data:`Observer`.
 
     :meth:`from_inventory` builds one with every backend an inventory names.
     """
@@ -125,7 +139,9 @@ class Executor:
                  sleep: Callable[[float], None] = time.sleep, catalog: Catalog | None = None,
                  hook: Hook | None = None, decision_log: Path | None = None,
                  strategy: StrategyFactory | None = None,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 spot_safety_net: bool = False,
+                 observers: Sequence[Observer] = ()) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.journal = journal
@@ -144,6 +160,8 @@ class Executor:
         self.decision_log = decision_log
         self.strategy = strategy
         self.wall_clock = wall_clock
+        self.spot_safety_net = spot_safety_net
+        self.observers = tuple(observers)
         self._steps: dict[str, _RunStrategy] = {}  # run → its strategy and what it sees
         self._capacity: GpuCapacity | None = None  # read once per tick
         self._starts: dict[str, dict[str, StepRecord]] = {}  # run → its steps, once per tick
@@ -281,7 +299,7 @@ class Executor:
                 self._advance(rs, rs.jobs[name])
             self._submit_ready(rs)
             self._states.settle(rs)
-        return run_status(self.journal, run_id)
+        return self._observed(run_id)
 
     def cancel(self, run_id: str) -> RunStatus:
         """Stop every in-flight job of the run on every site; the run ends CANCELLED."""
@@ -290,7 +308,7 @@ class Executor:
             self.journal.set_run_state(rs.id, RunState.CANCELLING, "cancel requested")
             rs.state = RunState.CANCELLING
             self._cancel(rs)
-        return run_status(self.journal, run_id)
+        return self._observed(run_id)
 
     def logs(self, run_id: str, job: str) -> str:
         """The latest attempt's logs, with secrets masked; empty if never submitted."""
@@ -311,6 +329,16 @@ class Executor:
             return self.redactor.text(backend.logs(handle))
         except BackendError as exc:
             raise BackendError(self.redactor.text(str(exc))) from None
+
+    def _observed(self, run_id: str) -> RunStatus:
+        """The run's status, once every observer has seen the journal (none can fail a run)."""
+        for observe in self.observers:
+            try:
+                observe(self.journal, run_id)
+            except Exception as exc:  # an observer never stops a run
+                log.warning("run %s: observer %r failed: %s", run_id, observe,
+                            self.redactor.text(str(exc)))
+        return run_status(self.journal, run_id)
 
     # -- one tick -------------------------------------------------------------------------------
     def _load(self, run_id: str) -> LiveRun:
@@ -406,7 +434,7 @@ class Executor:
             try:
                 self._staging.check_eligible(rs, name, placement)
                 if placement != rs.placements[name]:
-                    placement = self._move(rs, name, placement.site)
+                    placement = self._move(rs, name, placement.site, spot=placement.spot)
                 manifest = self._contract(rs, name, attempt, placement).manifest()
                 self._staging.move_inputs(rs, name, placement)
             except ResidencyError as exc:
@@ -438,11 +466,21 @@ class Executor:
                 f"run {rs.id}: the compute backend of on-prem site {onprem[0].name} cannot report "
                 "its free GPUs (no CapacityReporter); an online strategy does not guess them")
         gpu_of = {n: p.gpu for n, p in rs.placements.items()}
-        requests = job_requests(rs.pipeline, gpu_of, submitted_h=self.wall_clock() / 3600.0)
+        first = self.journal.plans(rs.id)[0].plan
+        deadline = None if first.deadline_h is None else \
+            self.journal.run(rs.id).created / 3600.0 + first.deadline_h
+        requests = job_requests(rs.pipeline, gpu_of, submitted_h=self.wall_clock() / 3600.0,
+                                deadline_h=deadline, spot=self.spot_safety_net)
         eligibility = evaluate_policies(rs.pipeline, sites, rs.policies)
+        step = StrategyStep(self.strategy(), requests, eligibility=eligibility,
+                            safety_net=self.spot_safety_net)
+        # What an earlier process decided: a job still waiting goes on counting its wait
+        # from when it began (a controller that restarts does not wait again from zero).
+        step.restore([(e.job, e.ts / 3600.0, e.data)
+                      for e in self.journal.events(rs.id, "strategy_decision")],
+                     {n for n, j in rs.jobs.items() if j.state in (WAITING, RETRY_WAIT)})
         got = self._steps[rs.id] = _RunStrategy(
-            step=StrategyStep(self.strategy(), requests), onprem=onprem[0],
-            sites=tuple(sites), eligibility=eligibility)
+            step=step, onprem=onprem[0], sites=tuple(sites), eligibility=eligibility)
         return got
 
     def _ask_strategy(self, rs: LiveRun, name: str,
@@ -450,23 +488,72 @@ class Executor:
         """The strategy's decision for ready job ``name``, recorded with its reason: where to
         submit it (not yet checked: the residency guard does that next), or None to wait."""
         ctx = self._run_strategy(rs)
-        d = ctx.step.decide(name, lambda: self._live_view(rs, ctx, name))
+        # A spot attempt that failed (preempted, or no capacity): the strategy is told, and the
+        # retry is never on spot.
+        stopped = planned.site if (rs.jobs[name].state == RETRY_WAIT and planned.spot) else None
+        d = ctx.step.decide(name, lambda: self._live_view(rs, ctx, name), stopped=stopped)
         if ctx.step.changed(d):
             self._record_decision(rs, d)
         if d.site is None:
             return None
-        if d.site == planned.site:
+        if d.site == planned.site and d.spot == planned.spot:
             return planned
         site = next((s for s in ctx.sites if s.name == d.site), None)
         location = planned.location if site is None else site.location.key
         # Provisional, for the guard: the planner prices it once the guard has passed (_move).
-        return planned.model_copy(update={"site": d.site, "location": location})
+        # A plan's spot placement is not the strategy's: on demand unless it chose spot.
+        return planned.model_copy(update={"site": d.site, "location": location,
+                                          "spot": d.spot})
 
     def _record_decision(self, rs: LiveRun, d: StepDecision) -> None:
+        """The decision as a ``strategy_decision`` event, and in the decision log (if the
+        executor has one) as a ``strategy`` record under the plan that placed the job."""
         self.journal.record_event(rs.id, "strategy_decision", d.job, decision=d.kind,
                                   site=d.site, reason=d.reason, **d.facts)
         log.info("run %s: %s: %s%s: %s", rs.id, d.job, d.kind,
                  f" on {d.site}" if d.site else "", self.redactor.text(d.reason))
+        if self.decision_log is None:
+            return
+        from placer import decisions
+
+        def choice() -> tuple[Plan, Pipeline, decisions.StrategyChoice]:
+            plans = self.journal.plans(rs.id)  # the first places every job (start checks it)
+            rec = next((p for p in reversed(plans) if d.job in p.plan.jobs), plans[0])
+            facts = dict(d.facts)
+            typed = {k: facts.pop(k, None) for k in ("waited_h", "predicted_wait_h",
+                                                      "allowance_h", "burst")}
+            made = decisions.StrategyChoice(job=d.job, decision=d.kind, site=d.site,
+                                            reason=d.reason, plan_seq=rec.seq,
+                                            policy=facts.pop("policy", None) or {},
+                                            facts=facts, **typed)
+            if set(rec.plan.jobs) == {j.name for j in rs.pipeline.jobs}:
+                return rec.plan, rs.pipeline, made
+            # a plan of a strategy move: the pipeline cut to its jobs, as _move planned it
+            return rec.plan, Pipeline(name=rs.pipeline.name, datasets=rs.pipeline.datasets,
+                                      jobs=tuple(j for j in rs.pipeline.jobs
+                                                 if j.name in rec.plan.jobs)), made
+
+        self._log_decision(rs, choice, kind="strategy")
+
+    def _log_decision(self, rs: LiveRun, made: Callable[[], tuple[Plan, Pipeline, Any]], *,
+                      kind: Literal["replan", "strategy"], **options: Any) -> None:
+        """Append a decision about run ``rs`` to the decision log, stamped with the wall clock
+        (the journal's). A log that cannot be written stops nothing (the journal holds the
+        decision); that it was not logged is recorded, as a failover's re-plan does."""
+        from placer import decisions
+
+        assert self.decision_log is not None
+        try:
+            plan, pipeline, strategy = made()
+            decisions.append(decisions.record(
+                plan, pipeline=pipeline, inventory=rs.inventory, policies=rs.policies,
+                kind=kind, run=rs.id, strategy=strategy,
+                clock=lambda: datetime.fromtimestamp(self.wall_clock(), UTC), **options),
+                self.decision_log)
+        except (PlacerError, ValueError) as exc:  # ValueError: a record that does not validate
+            self.journal.record_event(rs.id, "decision_log_failed", None,
+                                      error=self.redactor.text(str(exc)))
+            log.warning("run %s: %s decision not logged: %s", rs.id, kind, exc)
 
     def _live_view(self, rs: LiveRun, ctx: _RunStrategy, name: str) -> LiveView:
         """The clusters as they are now, for one decision about ``name``."""
@@ -477,7 +564,7 @@ class Executor:
             self._capacity = backend.gpus()
         step = ctx.step
         now_h = self.wall_clock() / 3600.0
-        queued: list[Queued] = []
+        pending: list[JobRequest] = []
         running: list[tuple[float, int]] = []
         reserved = 0
         starts = self._starts.get(rs.id)
@@ -493,13 +580,13 @@ class Executor:
                 # it is taken to start now.
                 reserved += req.gpus
                 running.append((now_h + req.estimate_h, req.gpus))
-            elif j.state == StepState.PENDING:  # in the cluster's own queue, ahead of ours
-                queued.append((0.0, -len(rs.jobs) + len(queued), req))
+            elif j.state == StepState.PENDING:  # in the cluster's pending demand too: the
+                pending.append(req)               # view counts it once, in the cluster's order
             elif j.state == StepState.RUNNING:
                 rec = starts.get(n)
                 began = (rec.started or rec.updated) / 3600.0 if rec is not None else now_h
                 running.append((began + req.estimate_h, req.gpus))
-        queued.extend(q for q in step.queued() if q[2].name != name)
+        queued = [q for q in step.queued() if q[2].name != name]
         sites = [s for s in ctx.sites if s.kind == "cloud" and s.name in self.backends
                  and s.name not in rs.excluded]
         requests = tuple(step.requests.values())
@@ -515,13 +602,16 @@ class Executor:
             output_at={step.requests[n].id: rs.placements[n].location
                        for n, j in rs.jobs.items() if j.state == StepState.SUCCEEDED},
             locations={s.location.key: s.location for s in ctx.sites},
-            network=rs.inventory.network, catalog=self.catalog, reserved=reserved)
+            network=rs.inventory.network, catalog=self.catalog, reserved=reserved,
+            spot=self.spot_safety_net, own_pending=pending)
 
-    def _move(self, rs: LiveRun, name: str, site: str) -> JobPlacement:
+    def _move(self, rs: LiveRun, name: str, site: str, *, spot: bool = False) -> JobPlacement:
         """Place ``name`` on ``site`` (the strategy's choice, past the residency guard), priced
         by the planner with every finished or running job pinned where it ran, and record the
         plan in the journal: its outputs are found there from now on, by this process or any
-        other. A site the planner cannot place it on is refused (ResidencyError: STUCK)."""
+        other. A site the planner cannot place it on is refused (ResidencyError: STUCK).
+        ``spot``: the strategy chose spot (past the safety net), and the planner may price it
+        so; otherwise the job is planned as not tolerating preemption: on demand."""
         if site not in self.backends or site in rs.excluded:
             why = "it went down during the run" if site in rs.excluded else \
                 "no compute backend serves that site"
@@ -531,17 +621,22 @@ class Executor:
                   if j.site is not None and (j.state == StepState.SUCCEEDED
                                              or j.state in ACTIVE_STEP_STATES)}
         pinned[name] = site
-        keep = tuple(job for job in rs.pipeline.jobs if job.name in pinned)
+        keep = tuple(job.model_copy(update={"spot": spot}) if job.name == name else job
+                     for job in rs.pipeline.jobs if job.name in pinned)
         sub = Pipeline(name=rs.pipeline.name, datasets=rs.pipeline.datasets, jobs=keep)
         others = {s.name for s in resolve_inventory(rs.inventory, self.catalog)
                   if s.name not in self.backends} | rs.excluded
         new = make_plan(sub, rs.inventory, rs.policies, objective=rs.objective,
                         catalog=self.catalog, pinned=pinned, exclude_sites=sorted(others))
-        if new.status != "placed" or name not in new.jobs or new.jobs[name].site != site:
+        if new.status != "placed" or name not in new.jobs or new.jobs[name].site != site \
+                or (new.jobs[name].spot and not spot):
             raise ResidencyError(f"refused to run {name} on {site}, where the strategy sent "
                                  f"it: the planner cannot place it there ({new.status}: "
                                  + "; ".join(new.reasons) + ")")
         self.journal.record_plan(rs.id, new, f"strategy: {name} to {site}")
+        if self.decision_log is not None:  # a re-plan, logged as a failover's is
+            self._log_decision(rs, lambda: (new, sub, None), kind="replan", pinned=pinned,
+                               exclude_sites=sorted(others))
         rs.placements[name] = new.jobs[name]
         return new.jobs[name]
 

@@ -1,10 +1,11 @@
 """A fake Kubernetes API server on 127.0.0.1 for the k8s backend's wire tests.
 
 It speaks just enough of the API for placer's calls (create/get/delete Jobs and RayJobs, list
-pods by label, read a pod's log), answers with the JSON shapes and ``Status`` errors a real API
-server sends, and records every request. A tiny "kubelet" really runs each pod's command as a
-local process when it is first observed, so a Job's state and log come from running what the
-manifest says. It does not schedule, validate, or run KubeRay: those are not exercised here.
+pods by label, read a pod's log, list every node and pod as a test sets them), answers with
+the JSON shapes and ``Status`` errors a real API server sends, and records every request. A
+tiny "kubelet" really runs each pod's command as a local process when it is first observed, so
+a Job's state and log come from running what the manifest says. It does not schedule,
+validate, or run KubeRay: those are not exercised here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 _OBJ = re.compile(r"^/apis/(batch/v1|ray\.io/v1)/namespaces/([^/]+)/(jobs|rayjobs)(?:/([^/]+))?$")
 _PODS = re.compile(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)/log)?$")
+_CLUSTER_LISTS = {"/api/v1/nodes": "node_list", "/api/v1/pods": "pod_list"}
 
 
 @dataclass
@@ -59,6 +61,10 @@ class FakeKubeAPI:
     pods: dict[str, Pod] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    node_list: dict[str, Any] | None = None
+    """What ``GET /api/v1/nodes`` answers (a ``NodeList``, as a test sets it)."""
+    pod_list: dict[str, Any] | None = None
+    """What ``GET /api/v1/pods`` (every namespace) answers (a ``PodList``)."""
     _seq: int = 0
 
     @property
@@ -117,6 +123,9 @@ class FakeKubeAPI:
             return self._object(req, m.group(3), m.group(2), m.group(4))
         if m := _PODS.match(req.path):
             return self._pods(req, m.group(1), m.group(2))
+        listed = getattr(self, _CLUSTER_LISTS.get(req.path, "_none"), None)
+        if req.method == "GET" and listed is not None:
+            return 200, listed
         return 404, status(404, "NotFound", "the server could not find the requested resource")
 
     def _object(self, req: Request, plural: str, ns: str, name: str | None) -> tuple[int, Any]:

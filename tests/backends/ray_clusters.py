@@ -120,6 +120,8 @@ class RayCluster:
     session: int = 0
     startup_s: float = 0.0
     stopped: bool = field(default=False)
+    workers: list[int] = field(default_factory=list)
+    """Sessions of the worker nodes :func:`add_node` joined to it (stopped with it)."""
 
     @property
     def address(self) -> str:
@@ -153,22 +155,24 @@ class RayCluster:
         if self.stopped:
             return
         self.stopped = True
+        sessions = [*self.workers, self.session]
         for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-            pids = _session_members(self.session)
+            pids = [p for sid in sessions for p in _session_members(sid)]
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, sig)
             deadline = time.monotonic() + grace
             while pids and time.monotonic() < deadline:
                 time.sleep(0.2)
-                pids = _session_members(self.session)
+                pids = [p for sid in sessions for p in _session_members(sid)]
             if not pids:
                 break
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_cluster(name: str, *, num_cpus: int = 2) -> RayCluster:
-    """Start a Ray head on loopback with a fresh token; return once the Jobs API answers."""
+def start_cluster(name: str, *, num_cpus: int = 2, gpus: int = GPUS_PER_CLUSTER) -> RayCluster:
+    """Start a Ray head on loopback with a fresh token; return once the Jobs API answers.
+    Its GPUs are Ray's logical resources (``--num-gpus``): nothing needs a real GPU."""
     token = secrets.token_urlsafe(24)
     env_name = f"PLACER_TEST_RAY_TOKEN_{name.upper().replace('-', '_')}"
     temp_dir = Path(tempfile.mkdtemp(prefix="pr", dir="/tmp"))
@@ -184,8 +188,8 @@ def start_cluster(name: str, *, num_cpus: int = 2) -> RayCluster:
            "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
            *(a for k, v in ports.items() for a in (f"--{k}", str(v))),
            "--min-worker-port", str(worker_base), "--max-worker-port", str(worker_base + 39),
-           "--num-cpus", str(num_cpus), "--num-gpus", str(GPUS_PER_CLUSTER),
-           "--resources", json.dumps({f"gpu_type:{GPU}": GPUS_PER_CLUSTER}),
+           "--num-cpus", str(num_cpus), "--num-gpus", str(gpus),
+           "--resources", json.dumps({f"gpu_type:{GPU}": gpus}),
            "--object-store-memory", str(80 * 1024 * 1024), "--temp-dir", str(temp_dir),
            "--disable-usage-stats"]
     t0 = time.monotonic()
@@ -208,6 +212,36 @@ def start_cluster(name: str, *, num_cpus: int = 2) -> RayCluster:
     cluster.startup_s = time.monotonic() - t0
     os.environ[env_name] = token  # what an operator's environment would hold for token_env
     return cluster
+
+
+def add_node(cluster: RayCluster, ip: str, *, gpus: int, num_cpus: int = 1) -> None:
+    """Join a worker node with ``gpus`` GPUs to ``cluster``, at loopback address ``ip``.
+
+    Each node needs an address of its own (``127.0.0.2``, ``127.0.0.3``: all of 127/8 is
+    loopback on Linux): Ray's monitor keys some of its figures by node address, and two nodes
+    at one address would be counted as one. Returns once ``ray start`` has; the dashboard
+    shows the node a few seconds later.
+    """
+    names = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
+             "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port")
+    ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    worker_base = _free_range(20)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster.token, RAY_USAGE_STATS_ENABLED="0")
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start",
+           "--address", f"127.0.0.1:{cluster.gcs_port}", "--node-ip-address", ip,
+           *(a for k, v in ports.items() for a in (f"--{k}", str(v))),
+           "--min-worker-port", str(worker_base), "--max-worker-port", str(worker_base + 19),
+           "--num-cpus", str(num_cpus), "--num-gpus", str(gpus),
+           "--resources", json.dumps({f"gpu_type:{GPU}": gpus}),
+           "--object-store-memory", str(80 * 1024 * 1024), "--disable-usage-stats"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    cluster.workers.append(proc.pid)
+    out, _ = proc.communicate(timeout=START_TIMEOUT_S)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ray start of a node at {ip} for {cluster.name} failed "
+                           f"({proc.returncode}):\n{out[-3000:]}")
 
 
 def _wait_for_jobs_api(cluster: RayCluster, deadline: float) -> None:

@@ -1,7 +1,8 @@
 """The Ray backend reports its cluster's GPUs (placer.backends.CapacityReporter).
 
-Unit tests with a fake dashboard answer, then one against a real local Ray cluster: a job that
-holds 6 of the cluster's 8 GPUs leaves 2 free, as Ray itself reports it.
+Unit tests with dashboard answers of the shape Ray 2.60 gives (recorded from a real two-node
+cluster, tests/e2e/test_capacity_ray.py reads the live ones), then one against a real local Ray
+cluster: a job that holds 6 of the cluster's 8 GPUs leaves 2 free, as Ray itself reports it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from placer.backends import CapacityReporter, GpuCapacity
+from placer.backends import CapacityReporter, GpuCapacity, NodeGpus
 from placer.errors import BackendError, SiteUnreachableError
 from placer.models import Cluster, Job, JobPlacement, Site
 from tests.backends.conftest_ray import ray_clusters  # noqa: F401  (session fixture)
@@ -30,9 +31,12 @@ class Response:
         return self._body
 
 
-def _report(usage: dict[str, list[float]]) -> dict[str, Any]:
+def _report(usage: dict[str, list[float]], by_node: dict[str, Any] | None = None,
+            demand: list[Any] | None = None, pgs: list[Any] | None = None) -> dict[str, Any]:
+    """The dashboard's answer; one node holding everything unless ``by_node`` says."""
     return {"result": True, "data": {"clusterStatus": {"loadMetricsReport": {
-        "usage": usage, "resourceDemand": []}}}}
+        "usage": usage, "usageByNode": {"n0": usage} if by_node is None else by_node,
+        "resourceDemand": demand or [], "pgDemand": pgs or [], "requestDemand": []}}}}
 
 
 def backend(answer: Any, **options: str) -> Any:
@@ -59,29 +63,79 @@ def backend(answer: Any, **options: str) -> Any:
 def test_it_reads_the_gpus_from_the_dashboards_cluster_status() -> None:
     b = backend(Response(200, _report({"GPU": [6.0, 8.0], "CPU": [1.0, 2.0]})))
     assert isinstance(b, CapacityReporter)
-    assert b.gpus() == GpuCapacity(total=8, free=2)
+    assert b.gpus() == GpuCapacity(total=8, free=2, nodes=(NodeGpus("n0", 8, 2),))
     b = backend(Response(200, _report({"GPU": [6.0, 8.0], "CPU": [1.0, 2.0]})))
     b.gpus()
     assert b.calls == [("GET", "/api/cluster_status")]
 
 
 def test_a_fraction_of_a_gpu_held_is_a_gpu_not_free() -> None:
-    assert backend(Response(200, _report({"GPU": [0.5, 8.0]}))).gpus() == GpuCapacity(8, 7)
+    assert backend(Response(200, _report({"GPU": [0.5, 8.0]}))).gpus() == GpuCapacity(
+        8, 7, nodes=(NodeGpus("n0", 8, 7),))
 
 
 def test_a_cluster_without_gpus_reports_none_free() -> None:
-    assert backend(Response(200, _report({"CPU": [0.0, 2.0]}))).gpus() == GpuCapacity(0, 0)
+    assert backend(Response(200, _report({"CPU": [0.0, 2.0]}))).gpus() == GpuCapacity(
+        0, 0, nodes=())
 
 
 @pytest.mark.parametrize("answer", [
     Response(200, {"result": True, "data": {"clusterStatus": None}}),  # no report yet
     Response(200, _report({})),  # a report that has heard from no node yet
+    Response(200, _report({"GPU": [0.0, 8.0]}, by_node={})),  # no per-node figures
+    Response(200, _report({"GPU": [0.0, 8.0]}, by_node={"a": {"GPU": [0.0, 4.0]}})),
+    Response(200, _report({"GPU": [1.0, 8.0]}, by_node={"a": {"GPU": [0.0, 8.0]}})),
+    Response(200, _report({"GPU": [0.0, 8.0]}, demand=[[{"GPU": 1.0}, "many"]])),
+    Response(200, _report({"GPU": [0.0, 8.0]}, demand=[["GPU", 1]])),
     Response(200, ValueError("not JSON")),
     Response(500, {}),
 ])
 def test_a_report_it_cannot_read_is_refused_not_guessed(answer: Response) -> None:
     with pytest.raises(BackendError, match=r"dc: Ray cluster at http://127\.0\.0\.1:1"):
         backend(answer).gpus()
+
+
+TWO_NODES = {"a": {"GPU": [3.0, 4.0], "CPU": [0.0, 2.0]}, "b": {"GPU": [2.5, 4.0]}}
+
+
+def test_it_reports_each_nodes_gpus_and_a_job_must_fit_on_one() -> None:
+    got = backend(Response(200, _report({"GPU": [5.5, 8.0]}, by_node=TWO_NODES))).gpus()
+    assert got == GpuCapacity(total=8, free=2, nodes=(NodeGpus("a", 4, 1), NodeGpus("b", 4, 1)))
+    assert (got.fits(1), got.fits(2)) == (True, False)  # 2 free in all, 1 on each node
+
+
+def test_it_reports_the_work_waiting_on_the_cluster_and_leaves_out_what_can_never_run() -> None:
+    demand = [[{"GPU": 3.0}, 2], [{"CPU": 1.0}, 4], [{"GPU": 10.0}, 1], [{"GPU": 0.5}, 1]]
+    pgs = [[{"bundles": [[{"GPU": 3.0}, 2]], "strategy": "STRICT_SPREAD"}, 1],
+           [{"bundles": [[{"GPU": 1.0}, 3]], "strategy": "STRICT_PACK"}, 2],
+           [{"bundles": [[{"CPU": 1.0}, 1]], "strategy": "PACK"}, 1]]
+    got = backend(Response(200, _report({"GPU": [5.5, 8.0]}, by_node=TWO_NODES,
+                                        demand=demand, pgs=pgs))).gpus()
+    # tasks of 3 GPUs twice, a half GPU (a GPU held), the spread group's 2 bundles, the packed
+    # groups as one bundle of 3 each; CPU-only work and a 10-GPU task (no node has 10) are not
+    assert got.pending == ((3,), (3,), (1,), (3, 3), (3,), (3,))
+    assert got.pending_gpus == 19
+
+
+def test_a_real_two_node_answer_is_read_as_it_is() -> None:
+    """Ray 2.60's answer, cut to what is read, from tests/e2e/test_capacity_ray.py's cluster:
+    a 10-GPU job (infeasible), a 3-GPU job and a placement group of 2x3 GPUs pending."""
+    usage_a = {"gpuType:A100-80Gb": [0.0, 8.0], "CPU": [0.0, 2.0], "GPU": [6.0, 8.0]}
+    usage_b = {"gpuType:A100-80Gb": [0.0, 4.0], "CPU": [0.0, 2.0], "GPU": [4.0, 4.0]}
+    body = {"result": True, "msg": "Got cluster status.", "data": {
+        "autoscalingStatus": None, "autoscalingError": None, "clusterStatus": {
+            "autoscalerReport": {"activeNodes": {}, "pendingNodes": [], "legacy": True},
+            "loadMetricsReport": {
+                "usage": {"CPU": [0.0, 4.0], "GPU": [10.0, 12.0]},
+                "resourceDemand": [[{"GPU": 3.0}, 1], [{"GPU": 10.0}, 1]],
+                "pgDemand": [[{"bundles": [[{"GPU": 3.0}, 2]], "strategy": "STRICT_SPREAD"}, 1]],
+                "requestDemand": [],
+                "usageByNode": {"bccba4001de8b008": usage_a, "193077fca4bdf73b": usage_b}}}}}
+    got = backend(Response(200, body)).gpus()
+    assert got == GpuCapacity(total=12, free=2, nodes=(
+        NodeGpus("193077fca4bdf73b", 4, 0), NodeGpus("bccba4001de8b008", 8, 2)),
+        pending=((3,), (3, 3)))
+    assert got.waiting() == ((3,), (3, 3)) and got.fits(2) and not got.fits(3)
 
 
 def test_a_cluster_that_does_not_answer_is_unreachable() -> None:

@@ -3,6 +3,7 @@ what was decided and why (issue 13, item 1)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,30 @@ def test_the_controller_decides_each_ready_job_and_status_says_why(
     assert res.exit_code == 0, res.output
     assert "strategy decisions:" in res.stdout
     assert re.search(rf"train: {kind} on {site}: ", res.stdout), res.stdout
+    # the reason's figures, as fields: the strategy's predicted wait, the burst's price with
+    # its egress, and the policy verdicts with the rules behind them
+    assert "predict" in res.stdout and "deny aws-va (rule " in res.stdout
+    res = run("status", rid, "--journal", db, "--json")
+    assert res.exit_code == 0, res.output
+    [shown] = json.loads(res.stdout)["strategy_decisions"]
+    assert shown["burst"]["site"] == "aws-fra" and shown["burst"]["usd"] > 0
+    assert shown["burst"]["usd"] == pytest.approx(
+        shown["burst"]["compute_usd"] + shown["burst"]["egress_usd"], abs=1e-3)
+    assert shown["policy"]["allowed"] == ["muc-dc", "aws-fra"]
+    assert list(shown["policy"]["denied"]) == ["aws-va"]
+    if kind == "burst":  # 8 GPUs held by work of unknown end: no release is predicted
+        assert shown["predicted_wait_h"] is None
+    else:
+        assert shown["predicted_wait_h"] == 0.0
+    # and in the audit decision log, after the submit's record, under the same policy hash
+    from placer import decisions
+
+    records = [r for _, r in decisions.read() if r.run == rid]
+    assert [(r.kind, r.strategy and (r.strategy.job, r.strategy.decision, r.strategy.site))
+            for r in records][:2] == [("submit", None), ("strategy", ("train", kind, site))]
+    assert records[1].policy.hash == records[0].policy.hash
+    assert records[1].plan_sha256 == records[0].plan_sha256  # the plan that placed train
+    assert records[1].strategy is not None and records[1].strategy.burst == shown["burst"]
 
 
 def test_an_unknown_strategy_is_refused_before_anything_is_driven(fake: Path,
@@ -147,3 +172,27 @@ def test_a_controller_that_cannot_make_a_runs_strategy_refuses_to_drive_it(
         errors = j.events(rid, "controller_error")
     assert errors and "strategy placer" in str(errors[-1].data)
     assert len(fakecluster.submissions(fake).get("muc-dc", [])) == before
+
+
+@pytest.mark.parametrize("net", [False, True])
+def test_the_spot_safety_net_is_the_controllers_opt_in(fake: Path, tmp_path: Path,
+                                                       net: bool) -> None:
+    """``train`` tolerates preemption and the pool is full: placer bursts it to aws-fra on
+    spot only under ``--spot-safety-net`` (the run has no deadline: nothing can be late)."""
+    pipe, inv = _files(tmp_path, 8)
+    spec = yaml.safe_load(pipe.read_text())
+    spec["jobs"]["train"]["spot"] = True
+    pipe.write_text(yaml.safe_dump(spec))
+    db = tmp_path / "j.db"
+    res = run("submit", pipe, "--inventory", inv, "--journal", db, "--no-controller",
+              "--offline", *POLICIES)
+    assert res.exit_code == 0, res.output
+    [rid] = re.findall(r"run (run-\d{8}-[0-9a-f]{6}) submitted", res.stdout)
+    res = run("controller", "--journal", db, "--poll", "0.01", "--idle-exit", "0",
+              "--strategy", "placer", *(["--spot-safety-net"] if net else []))
+    assert res.exit_code == 0, res.output
+    with Journal(db) as j:
+        [train] = [e.data for e in j.events(rid, "strategy_decision") if e.job == "train"]
+        placed = j.plans(rid)[-1].plan.jobs["train"]
+    assert (train["decision"], train["site"], train["spot"]) == ("burst", "aws-fra", net)
+    assert placed.site == "aws-fra" and placed.spot is net

@@ -25,11 +25,12 @@ from rich.table import Table
 from rich.text import Text
 
 from placer.errors import BackendUnavailableError, ConfigError, PlacerError, SolverError
+from placer.local import app as local_app
+from placer.local import preflight_cmd, preflight_or_exit
 from placer.secrets import Redactor
 from placer.units import format_duration
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     help="Residency-aware placement of ML job DAGs on on-prem GPU pools and cloud regions.",
     pretty_exceptions_enable=False,
@@ -46,8 +47,30 @@ EXIT_OK, EXIT_NOT_PLACED, EXIT_BAD_INPUT, EXIT_SOLVER = 0, 1, 2, 3
 _secrets = Redactor()
 
 
+def _version(value: bool) -> None:
+    """``--version``: the installed distribution's version, before any command is loaded."""
+    if value:
+        sys.stdout.write(f"placer {_package_version()}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("placer")
+    except PackageNotFoundError:  # a source tree that was never installed
+        import placer
+
+        return str(placer.__version__)
+
+
 @app.callback()
-def _per_command() -> None:
+def _per_command(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version, help="print the version and exit")
+    ] = False,
+) -> None:
     global _secrets
     _secrets = Redactor()
 
@@ -78,47 +101,163 @@ def _bundled(*parts: str) -> Path:
     return Path(str(resources.files("placer").joinpath("bundled", *parts)))
 
 
-def _plan_table(plan: Any) -> Table:
-    t = Table(title=_cell(f"{plan.pipeline}: {plan.status}"), title_justify="left",
-              box=box.SIMPLE_HEAD)
-    for col in ("job", "site", "GPUs", "mode", "start", "end", "cost"):
-        t.add_column(col, justify="right" if col in ("start", "end", "cost") else "left",
-                     no_wrap=True)
-    for name, p in plan.jobs.items():
-        mode = "spot" if p.spot else ("on-demand" if p.nodes else "on-prem")
-        t.add_row(_cell(name), _cell(p.site), _cell(f"{p.gpus}× {p.gpu}"), mode,
-                  format_duration(p.start_h), format_duration(p.end_h), f"${p.cost_usd:,.2f}")
+# -- output: -o FORMAT (as kubectl's), --json, --output-file; tables that never cut a value ----
+
+FORMATS = ("json", "yaml", "wide", "name")
+
+
+def _formats_starting(incomplete: str) -> list[str]:
+    """Shell completion of ``-o``."""
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+OutputOpt = Annotated[str | None, typer.Option(
+    "-o", "--output", metavar="FORMAT", autocompletion=_formats_starting,
+    help="output format: json, yaml, wide (more columns, never folded) or name (one name a "
+    "line); json and yaml are all that is printed on stdout")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout (as -o json)")]
+
+
+def _output_format(output: str | None, as_json: bool, allowed: Sequence[str] = FORMATS, *,
+                   writes_files: bool = False) -> str | None:
+    """The format ``-o``/``--output`` and ``--json`` ask for; ``None``: the table.
+
+    ``-o`` named a file before ``--output-file`` existed: a value that is not a format is
+    refused, naming the flag that writes files, so ``-o json`` never becomes a file called
+    ``json`` and ``-o plan.json`` never becomes a silent print.
+    """
+    if output is not None and output not in allowed:
+        if output in FORMATS:
+            why = f"this command prints {', '.join(allowed)}, not {output}"
+        elif writes_files:
+            why = (f"{output!r} is not one; to write a file use --output-file {output} "
+                   "(-o FILE was its old spelling)")
+        else:
+            why = f"{output!r} is not one; to keep the output, redirect it: -o json > {output}"
+        raise _fail(ConfigError(f"-o/--output takes an output format ({', '.join(allowed)}): "
+                                + why))
+    if as_json and output not in (None, "json"):
+        raise _fail(ConfigError(f"--json and -o {output} ask for two formats: give one"))
+    return "json" if as_json else output
+
+
+def _emit(fmt: str, data: Any) -> None:
+    """``data`` (plain JSON values) as JSON or YAML on stdout, and nothing else."""
+    if fmt == "yaml":
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _emit_names(names: Sequence[str]) -> None:
+    """``-o name``: one name a line, masked, for ``xargs`` and shell loops."""
+    sys.stdout.write("".join(_mask(n) + "\n" for n in names))
+
+
+def _write_output_file(path: Path, text: str, what: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(ConfigError(f"{path}: cannot write {what}: {exc.strerror}")) from None
+
+
+def _widest_cell(col: Any) -> int:
+    """The widest cell of a table column (header not counted)."""
+    cells = [Text.from_markup(c) if isinstance(c, str) else c for c in col.cells]
+    return max((c.cell_len for c in cells if isinstance(c, Text)), default=1)
+
+
+def _unclipped(t: Table, wrap_headers: bool = True) -> Table:
+    """The table wraps instead of cutting a value: right-aligned columns (money, durations,
+    counts) keep every cell on one line and wrap their header over it; text columns fold (a
+    word longer than the column is split across lines) rather than end in an ellipsis."""
+    import textwrap
+
+    t.show_edge = False
+    t.pad_edge = False
+    for col in t.columns:
+        if col.justify != "right":
+            col.overflow = "fold"
+            continue
+        widest = _widest_cell(col)
+        if wrap_headers and isinstance(col.header, str) and len(col.header) > widest:
+            col.header = textwrap.fill(col.header, max(widest, *map(len, col.header.split())))
+        col.no_wrap = True
     return t
 
 
-def _show(plan: Any, as_json: bool, output: Path | None) -> None:
+def _print_table(t: Table, fmt: str | None = None) -> None:
+    """A table on stdout that never cuts a value. In a terminal it wraps to the terminal's
+    width (text columns fold; numbers stay whole), widened past it only when even its numbers
+    do not fit; piped (a file, ``grep``, CI logs) or ``-o wide``, it is printed at its full
+    width, one line a row (past the terminal's edge, as kubectl's)."""
+    from rich.measure import Measurement
+
+    _unclipped(t, wrap_headers=fmt != "wide")
+    if out.is_terminal and fmt != "wide":  # the narrowest it gets, text folded to 4 columns
+        need = sum(max(_widest_cell(c), *map(len, str(c.header).splitlines() or [""]))
+                   if c.no_wrap else 4 for c in t.columns) + 3 * len(t.columns) - 3
+    else:
+        need = Measurement.get(out, out.options.update(width=100_000), t).maximum
+    (out if need <= out.width else Console(soft_wrap=True, width=need)).print(t)
+
+
+def _plan_table(plan: Any, wide: bool = False) -> Table:
+    t = Table(title=_cell(f"{plan.pipeline}: {plan.status}"), title_justify="left",
+              box=box.SIMPLE_HEAD)
+    cols = ["job", "site", "GPUs", "mode", "start", "end", "cost"]
+    if wide:
+        cols[2:2] = ["location", "nodes"]
+        cols += ["compute", "data in", "transfer"]
+    numbers = ("nodes", "start", "end", "cost", "compute", "data in", "transfer")
+    for col in cols:
+        t.add_column(col, justify="right" if col in numbers else "left")
+    for name, p in plan.jobs.items():
+        mode = "spot" if p.spot else ("on-demand" if p.nodes else "on-prem")
+        row: list[str | Text] = [
+            _cell(name), _cell(p.site), _cell(f"{p.gpus}× {p.gpu}"), mode,
+            format_duration(p.start_h), format_duration(p.end_h), f"${p.cost_usd:,.2f}"]
+        if wide:
+            row[2:2] = [_cell(p.location), str(p.nodes)]
+            row += [f"${p.compute_usd:,.2f}", f"${p.transfer_usd:,.2f}",
+                    format_duration(p.transfer_h)]
+        t.add_row(*row)
+    return t
+
+
+def _show(plan: Any, fmt: str | None, output: Path | None) -> None:
+    """A plan in the format asked (``None``: its table and explanation); ``output``: also its
+    JSON written there (``--output-file``)."""
     text = plan.model_dump_json(indent=2)
     if output is not None:
-        try:
-            output.write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise _fail(ConfigError(f"{output}: cannot write the plan: {exc.strerror}")) from None
-    if as_json:
+        _write_output_file(output, text + "\n", "the plan")
+    if fmt == "json":
         sys.stdout.write(text + "\n")
+        return
+    if fmt == "yaml":
+        _emit("yaml", json.loads(text))
+        return
+    if fmt == "name":
+        _emit_names(list(plan.jobs))
         return
     from placer.explain import explain_plan
 
     if plan.jobs:
-        out.print(_plan_table(plan))
+        _print_table(_plan_table(plan, wide=fmt == "wide"), fmt)
+        out.print()
     out.print(explain_plan(plan), highlight=False, markup=False)
     if output is not None:
         out.print(f"\nplan written to {_plain(output)}", highlight=False)
 
 
-def _show_frontier(plans: list[Any], as_json: bool, output: Path | None,
+def _show_frontier(plans: list[Any], fmt: str | None, output: Path | None,
                    plot: Path | None) -> None:
     """The frontier: a table from the cheapest plan to the fastest, its JSON, its plot."""
     text = "[\n" + ",\n".join(p.model_dump_json(indent=2) for p in plans) + "\n]"
     if output is not None:
-        try:
-            output.write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise _fail(ConfigError(f"{output}: cannot write the plans: {exc.strerror}")) from None
+        _write_output_file(output, text + "\n", "the plans")
     if plot is not None and plans[0].status == "placed":
         from placer.report import PlotsUnavailable, frontier
 
@@ -126,11 +265,14 @@ def _show_frontier(plans: list[Any], as_json: bool, output: Path | None,
             frontier(plans, plot)
         except PlotsUnavailable as exc:
             raise _fail(exc) from None
-    if as_json:
+    if fmt == "json":
         sys.stdout.write(text + "\n")
         return
+    if fmt == "yaml":
+        _emit(fmt, json.loads(text))
+        return
     if plans[0].status != "placed":
-        _show(plans[0], False, None)
+        _show(plans[0], fmt, None)
         return
     t = Table(title=_cell(f"{plans[0].pipeline}: cost-makespan frontier, cheapest first"),
               title_justify="left", box=box.SIMPLE_HEAD)
@@ -150,7 +292,7 @@ def _show_frontier(plans: list[Any], as_json: bool, output: Path | None,
                   "yes" if p.optimal else f"gap {p.gap or 0:.2%}", str(onprem),
                   str(len(p.jobs) - onprem), str(spot), _cell(moved))
         prev = p
-    out.print(t)
+    _print_table(t, fmt)
     out.print("A frontier is not logged: plan the point you choose with --deadline.",
               highlight=False)
     if plot is not None:
@@ -171,7 +313,7 @@ def _show_queue(plan: Any, decided: dict[str, Any]) -> None:
     for line in queue_lines(plan, decided["pipeline"], decided["queue"], decided["onprem"]):
         table.add_row(*(_plain(x) for x in (line.pipeline, line.job, line.site, line.verdict,
                                              line.why)))
-    out.print(table)
+    _print_table(table)
 
 
 OfflineOpt = Annotated[
@@ -191,10 +333,9 @@ def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
     and the stores asked (``stores``), for submit's re-check. Several pipelines are planned
     together as one queue (:func:`placer.queue.combine`); ``facts["queue"]`` receives them."""
     import placer
-    from placer import backends
     from placer.catalog import default_catalog, default_inventory, resolve_inventory
     from placer.loading import check_dataset_sites, load_pipeline_with_source
-    from placer.resolve import needs_store, resolve_datasets
+    from placer.resolve import resolve_for_plan
 
     paths = [pipeline_path] if isinstance(pipeline_path, Path) else list(pipeline_path)
     loaded = [load_pipeline_with_source(p) for p in paths]
@@ -221,9 +362,8 @@ def _run_plan(pipeline_path: Path | Sequence[Path], inventory: Path | None,
     if objective not in ("cost", "time") and not (objective == "pareto" and points):
         raise ConfigError(f"--objective must be cost, time or pareto, got {objective!r}")
     # Datasets given by URI: their facts from their stores (docs/storage.md); planned on.
-    uris = [d.uri for d in pipeline.datasets if d.uri and needs_store(d)]
-    stores = None if offline or not uris else backends.stores_for_datasets(sites, uris)
-    written, pipeline = pipeline, resolve_datasets(pipeline, stores, offline=offline)
+    written = pipeline
+    pipeline, stores = resolve_for_plan(pipeline, sites, offline=offline)
     if facts is not None:
         facts.update(written=written, resolved=pipeline, stores=stores)
     spent = _budget_spend(pol, journal)
@@ -289,10 +429,10 @@ def plan(
     ] = "cost",
     deadline: Annotated[str | None, typer.Option(help="makespan bound, e.g. 12h")] = None,
     budget: Annotated[str | None, typer.Option(help="cost bound, e.g. $500")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="also write JSON here")
-    ] = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+    output_file: Annotated[Path | None, typer.Option(
+        "--output-file", help="also write the plan's JSON to this file")] = None,
     time_limit: Annotated[float, typer.Option(help="seconds the solver may take", min=0.1)] = 60.0,
     no_log: Annotated[bool, typer.Option(
         "--no-log", help="do not append this decision to the decision log (quick what-ifs)")
@@ -325,9 +465,18 @@ def plan(
     named <pipeline>__<job>), and the plan says which jobs run on-prem when ready, which wait
     for on-prem GPUs and which burst to a cloud, and why.
 
+    -o json (or --json) prints the plan as JSON, the keys of `placer schema plan`; -o yaml
+    the same as YAML; -o name the names of its jobs; -o wide more columns (location, nodes,
+    compute and data-in cost, transfer time). --output-file also writes the JSON to a file.
+
     Exit codes: 0 placed; 1 held or infeasible (the plan says why); 2 bad input (each problem
     with its file, line and field); 3 the solver found no plan within --time-limit.
     """
+    fmt = _output_format(output, as_json, writes_files=True)
+    if fmt == "name" and objective == "pareto":
+        raise _fail(ConfigError("-o name lists one plan's jobs; --objective pareto prints "
+                                "several plans: use -o json or yaml"))
+    machine = fmt in ("json", "yaml", "name")
     decided: dict[str, Any] = {}
     try:
         result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget,
@@ -336,15 +485,15 @@ def plan(
     except PlacerError as exc:
         raise _fail(exc) from None
     if isinstance(result, list):
-        _show_frontier(result, as_json, output, plot)
+        _show_frontier(result, fmt, output_file, plot)
         raise typer.Exit(EXIT_OK if result[0].status == "placed" else EXIT_NOT_PLACED)
-    _show(result, as_json, output)
-    if "queue" in decided and result.jobs and not as_json:
+    _show(result, fmt, output_file)
+    if "queue" in decided and result.jobs and not machine:
         _show_queue(result, decided)
     if not no_log:
         try:
             logged = _log_decision("plan", result, decided)
-            if not as_json:
+            if not machine:
                 out.print(f"decision logged to {_plain(logged)}", highlight=False)
         except PlacerError as exc:
             err.print(f"[bold yellow]warning[/]: decision not logged: {_plain(exc)}",
@@ -366,11 +515,12 @@ def _log_decision(kind: str, result: Any, decided: dict[str, Any], run: str | No
 
 
 @app.command()
-def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def demo(as_json: JsonOpt = False, output: OutputOpt = None) -> None:
     """Plan the quickstart pipeline on the embedded default inventory (no cloud account)."""
+    fmt = _output_format(output, as_json)
     pipe = _bundled("examples", "quickstart", "pipeline.yaml")
     pols = [_bundled("policies"), _bundled("examples", "quickstart", "deid-approval.yaml")]
-    if not as_json:
+    if fmt in (None, "wide"):
         out.print(f"[bold]placer demo[/]: planning {pipe.name} (quickstart) on the embedded "
                   "default inventory with the shipped policies and the quickstart's approved "
                   "de-identifier, objective cost, deadline 12h\n")
@@ -378,27 +528,32 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         result = _run_plan(pipe, None, pols, "cost", "12h", None, offline=True)
     except PlacerError as exc:
         raise _fail(exc) from None
-    _show(result, as_json, None)
+    _show(result, fmt, None)
 
 
 @app.command()
 def explain(
     plan_file: Annotated[Path, typer.Argument(
-        help="plan JSON from `placer plan -o`, or a record of the decision log")],
+        help="plan JSON from `placer plan --output-file`, or a record of the decision log")],
     job: Annotated[str | None, typer.Option(help="explain one job only")] = None,
     as_json: Annotated[bool, typer.Option(
-        "--json", help="print the machine form (schema placer/explanation/v1)")] = False,
+        "--json", help="print the machine form (schema placer/explanation/v1; as -o json)")
+    ] = False,
+    output: OutputOpt = None,
 ) -> None:
     """Explain a saved plan: why each job runs where it does, and why not elsewhere.
 
-    PLAN_FILE is a plan (`placer plan -o`) or one record of the decision log. The text shows,
-    per job, the rules behind each verdict with a hint of what would make a site eligible,
-    waived rules, audit- and warn-mode rules, derived and removed tags, limits, and holds.
+    PLAN_FILE is a plan (`placer plan --output-file`) or one record of the decision log. The
+    text shows, per job, the rules behind each verdict with a hint of what would make a site
+    eligible, waived rules, audit- and warn-mode rules, derived and removed tags, limits, and
+    holds. -o json (--json) prints the machine form, schema placer/explanation/v1; -o yaml the
+    same as YAML; -o name the jobs explained.
     """
     from placer.decisions import SCHEMA as DECISION_SCHEMA
     from placer.explain import explain_data
     from placer.models import Plan
 
+    fmt = _output_format(output, as_json, ("json", "yaml", "name"))
     try:
         text = plan_file.read_text(encoding="utf-8")
         try:
@@ -409,9 +564,13 @@ def explain(
             saved = Plan.model_validate(data.get("plan"))  # a decision record: its plan
         else:
             saved = Plan.model_validate_json(text)
-        if as_json:
+        if fmt == "json":
             sys.stdout.write(explain_data(saved, job).model_dump_json(indent=2, by_alias=True)
                              + "\n")
+        elif fmt == "yaml":
+            _emit("yaml", explain_data(saved, job).model_dump(mode="json", by_alias=True))
+        elif fmt == "name":
+            _emit_names(list(explain_data(saved, job).jobs))
         else:
             out.print(saved.explain(job), highlight=False, markup=False)
     except FileNotFoundError:
@@ -430,71 +589,183 @@ def _kind_of(data: Any) -> str | None:
     if isinstance(data, dict):
         if isinstance(data.get("kind"), str):
             return str(data["kind"])
-        for key, kind in (("jobs", "Pipeline"), ("sites", "Inventory"), ("rules", "PolicySet")):
+        for key, kind in (("jobs", "Pipeline"), ("sites", "Inventory"), ("rules", "PolicySet"),
+                          ("workload", "Scenario")):
             if key in data:
                 return kind
     return None
 
 
+class _Validation:
+    """What ``placer validate`` found: printed as it goes (the text), or gathered for
+    ``-o json|yaml|name`` and printed at the end."""
+
+    def __init__(self, fmt: str | None) -> None:
+        self.fmt = fmt
+        self.files: list[dict[str, Any]] = []
+        self.problems: list[dict[str, Any]] = []
+        self.skipped: list[str] = []
+
+    def ok(self, path: Path, kind: str) -> None:
+        if self.fmt is None:
+            out.print(f"[green]ok[/]    {_plain(path)} ({kind})", highlight=False)
+        self.files.append({"path": _mask(path), "kind": kind, "ok": True})
+
+    def problem(self, exc: PlacerError, path: Path | None = None) -> None:
+        if self.fmt is None:
+            _fail(exc)
+            if path is not None:  # one line per file on stdout, as for the valid ones
+                n = len(exc.details) if isinstance(exc, ConfigError) else 1
+                out.print(f"[red]bad[/]   {_plain(path)} ({n} problem{'s' * (n != 1)})",
+                          highlight=False)
+        if path is not None:
+            self.files.append({"path": _mask(path), "kind": None, "ok": False})
+        details = exc.details if isinstance(exc, ConfigError) else [None]
+        self.problems += [
+            {"file": None, "line": None, "field": None, "message": _mask(exc)} if d is None else
+            {"file": None if d.file is None else _mask(d.file), "line": d.line,
+             "field": None if d.field is None else _mask(d.field), "message": _mask(d.msg)}
+            for d in details]
+
+    def skip(self, path: Path | str) -> None:
+        if self.fmt is None:
+            err.print(f"note: not a YAML file, not checked: {path}", highlight=False,
+                      markup=False)
+        self.skipped.append(_mask(path))
+
+    def emit(self) -> None:
+        if self.fmt == "name":
+            _emit_names([f["path"] for f in self.files if f["ok"]])
+        elif self.fmt in ("json", "yaml"):
+            _emit(self.fmt, {"schema": "placer/validation/v1", "ok": not self.problems,
+                             "files": self.files, "problems": self.problems,
+                             "skipped": self.skipped})
+
+
 @app.command()
-def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or folders")]) -> None:
-    """Check pipelines, inventories and policies; print every problem with file and line.
+def validate(files: Annotated[list[Path], typer.Argument(help="YAML files or folders")],
+             as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+    """Check pipelines, inventories, policies and scenarios; print every problem with file and line.
 
-    The policy files given are checked together, as one policy set (a rule may name a location
-    set another file defines; ids must be unique across them), as `placer plan` loads them.
+    Folders are walked to any depth for *.yaml and *.yml files; one line per file (ok or bad),
+    exit 2 on any problem or when no YAML file is found. The policy files given are checked
+    together, as one policy set (a rule may name a location set another file defines; ids must
+    be unique across them), as `placer plan` loads them. A pipeline's GPU types are checked
+    against the catalog and the inventories given (the embedded one when none is), as the
+    planner matches them.
+
+    -o json (--json) prints {"schema": "placer/validation/v1", "ok", "files": [{"path",
+    "kind", "ok"}], "problems": [{"file", "line", "field", "message"}], "skipped": [paths]}
+    and nothing else; -o yaml the same as YAML; -o name the files that are valid. The exit code
+    is the same in every format.
     """
-    from placer.catalog import inventory_from_data
-    from placer.loading import pipeline_from_data
-    from placer.policy import merge, policy_file_from_data, yaml_files
-    from placer.yamlio import SourceMap, read_yaml
+    from placer.catalog import default_inventory, inventory_from_data
+    from placer.loading import gpu_type_problems, known_gpu_types, pipeline_from_data
+    from placer.models import Inventory
+    from placer.policy import merge, policy_file_from_data
+    from placer.yamlio import SourceMap, find_yaml_files, read_yaml, strip_header
+    from placer.yamlio import validate as validate_model
 
-    paths, skipped, problems = yaml_files(files)
+    report = _Validation(_output_format(output, as_json, ("json", "yaml", "name")))
+    paths, skipped, problems = find_yaml_files(files)
     bad = len(problems)
     for d in problems:
-        _fail(ConfigError(d))
+        report.problem(ConfigError(d))
     for f in skipped:
-        err.print(f"note: not a YAML file, not checked: {f}", highlight=False, markup=False)
+        report.skip(f)
     # Each file is parsed once; the loaders validate the parsed data.
     policy_docs: list[Any] = []
+
+    def scenario(data: Any, sm: SourceMap) -> object:
+        from placer.sim.scenario import KIND, Scenario
+
+        return validate_model(Scenario, strip_header(data, sm, KIND), sm)
+
+    def pipeline(data: Any, sm: SourceMap) -> object:
+        # GPU types no catalog offer or inventory given here has: the planner could never
+        # place them (case-insensitive and by family, as the planner matches).
+        loaded, sm = pipeline_from_data(data, sm)
+        gpu_problems = gpu_type_problems(loaded, sm, known_gpus)
+        if gpu_problems:
+            raise ConfigError(gpu_problems)
+        return loaded
+
     loaders: dict[str, Callable[[Any, SourceMap], object]] = {
-        "Pipeline": pipeline_from_data,
+        "Pipeline": pipeline,
         "Inventory": inventory_from_data,
         "PolicySet": lambda data, sm: policy_docs.append(policy_file_from_data(data, sm)),
+        "Scenario": scenario,
     }
+    parsed: list[tuple[Any, SourceMap] | PlacerError] = []
     for path in paths:
         try:
-            data, sm = read_yaml(path)
+            parsed.append(read_yaml(path))
+        except PlacerError as exc:
+            parsed.append(exc)
+    # The inventories first, whatever the order given: pipelines' GPU types are checked
+    # against their pools (the embedded inventory's when none is given).
+    inventories: dict[int, object] = {}
+    for i, doc in enumerate(parsed):
+        if not isinstance(doc, PlacerError) and _kind_of(doc[0]) == "Inventory":
+            try:
+                inventories[i] = inventory_from_data(*doc)
+            except PlacerError as exc:
+                inventories[i] = exc
+    known_gpus = known_gpu_types(
+        [inv for inv in inventories.values() if isinstance(inv, Inventory)]
+        or [default_inventory()])
+    for i, path in enumerate(paths):
+        try:
+            doc = parsed[i]
+            if isinstance(doc, PlacerError):
+                raise doc
+            data, sm = doc
             kind = _kind_of(data)
             if kind is None or kind not in loaders:
                 raise ConfigError(f"{path}: cannot tell what this is; add kind: Pipeline, "
-                                  "Inventory or PolicySet")
-            loaders[kind](data, sm)
-            out.print(f"[green]ok[/]    {_plain(path)} ({kind})", highlight=False)
+                                  "Inventory, PolicySet or Scenario")
+            done = inventories.get(i)
+            if isinstance(done, PlacerError):
+                raise done
+            if done is None:
+                loaders[kind](data, sm)
+            report.ok(path, kind)
         except PlacerError as exc:
             bad += 1
-            _fail(exc)
+            report.problem(exc, path)
     if policy_docs:  # what only the policy files together can say: sets, ids, references
         try:
             merge(policy_docs)
         except PlacerError as exc:
             bad += 1
-            _fail(exc)
+            report.problem(exc)
+    report.emit()
     raise typer.Exit(EXIT_BAD_INPUT if bad else EXIT_OK)
 
 
 @app.command()
 def schema(
-    kind: Annotated[str, typer.Argument(help="pipeline, inventory, policy or plan")] = "pipeline",
+    kind: Annotated[str, typer.Argument(
+        help="pipeline, inventory, policy, scenario or plan")] = "pipeline",
 ) -> None:
-    """Print the JSON Schema of a file kind, for editors to validate and complete."""
-    from placer.schema import json_schema
+    """Print the JSON Schema of a file kind, for editors to validate and complete.
+
+    The schema accepts what `placer validate` accepts, shorthands included; what needs the
+    catalog or other files (regions, GPU types, references) only `placer validate` checks.
+    """
+    from placer.schema import json_schema, schema_of
 
     try:
-        sys.stdout.write(json.dumps(json_schema(kind), indent=2) + "\n")
+        if kind.lower() == "scenario":
+            from placer.sim.scenario import KIND, Scenario
+
+            doc = schema_of(Scenario, KIND)
+        else:
+            doc = json_schema(kind)
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     except KeyError:
-        raise _fail(
-            ConfigError(f"unknown kind {kind!r}; use pipeline, inventory, policy or plan")
-        ) from None
+        raise _fail(ConfigError(
+            f"unknown kind {kind!r}; use pipeline, inventory, policy, scenario or plan")) from None
 
 
 @app.command()
@@ -502,27 +773,51 @@ def catalog(
     gpu: Annotated[str | None, typer.Option(help="only this GPU type, e.g. A100-40GB")] = None,
     provider: Annotated[str | None, typer.Option(help="aws, gcp or azure")] = None,
     jurisdiction: Annotated[str | None, typer.Option(help="e.g. EU, EEA, US, DE")] = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
-    """List the embedded catalog's GPU offers with on-demand and spot prices."""
+    """List the embedded catalog's GPU offers with on-demand and spot prices.
+
+    -o json (--json) prints {"schema": "placer/catalog/v1", "offers": [...]}, each offer with
+    the keys provider, region, country, continent, jurisdictions, gpu, instance_type,
+    gpus_per_node, ondemand_usd_per_hour, spot_usd_per_hour (per node),
+    ondemand_usd_per_gpu_hour, spot_usd_per_gpu_hour (null: no spot price), gpu_only (the host
+    VM is billed on top) and source; -o yaml the same as YAML; -o name one
+    provider:region/instance_type a line; -o wide adds jurisdictions and per-node prices.
+    """
     from placer.catalog import catalog_rows, default_catalog
 
+    fmt = _output_format(output, as_json)
     rows = catalog_rows(default_catalog(), gpu=gpu, provider=provider, jurisdiction=jurisdiction)
+    if fmt in ("json", "yaml"):
+        _emit(fmt, {"schema": "placer/catalog/v1", "offers": rows})
+        return
+    if fmt == "name":
+        _emit_names([f"{r['provider']}:{r['region']}/{r['instance_type']}" for r in rows])
+        return
     t = Table(title=f"{len(rows)} offers, USD (sources: placer/catalog/data/SOURCES.md)",
               box=box.SIMPLE_HEAD, title_justify="left")
-    cols = ("provider", "region", "country", "gpu", "instance_type", "gpus_per_node",
-            "ondemand_usd_per_gpu_hour", "spot_usd_per_gpu_hour")
+    cols: tuple[str, ...] = (
+        "provider", "region", "country", "gpu", "instance_type", "gpus_per_node",
+        "ondemand_usd_per_gpu_hour", "spot_usd_per_gpu_hour")
+    if fmt == "wide":
+        cols = (*cols[:3], "jurisdictions", *cols[3:], "ondemand_usd_per_hour",
+                "spot_usd_per_hour")
     for c in cols:
-        t.add_column(c.replace("_usd_per_gpu_hour", " $/GPU-h").replace("_", " "),
+        t.add_column(c.replace("_usd_per_gpu_hour", " $/GPU-h").replace("_usd_per_hour",
+                                                                         " $/node-h")
+                     .replace("_", " "),
                      justify="right" if "usd" in c or c == "gpus_per_node" else "left")
     marked = False
     for r in rows:
         cells = ["" if r.get(c) is None else
-                 (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])) for c in cols]
+                 (f"{r[c]:.3f}" if isinstance(r[c], float) else
+                  ", ".join(r[c]) if isinstance(r[c], list) else str(r[c])) for c in cols]
         if r.get("gpu_only"):
-            cells[6] += "*"
+            cells[cols.index("ondemand_usd_per_gpu_hour")] += "*"
             marked = True
         t.add_row(*(Text(c) for c in cells))
-    out.print(t)
+    _print_table(t, fmt)
     if marked:
         out.print("* GPU only: the host VM is billed on top (a lower bound; see docs/catalog.md)")
 
@@ -532,7 +827,7 @@ def catalog(
 
 @app.command("cluster-spec")
 def cluster_spec(
-    plan_file: Annotated[Path, typer.Argument(help="plan JSON (placer plan --json / -o)")],
+    plan_file: Annotated[Path, typer.Argument(help="plan JSON (placer plan --output-file)")],
     site: Annotated[str, typer.Option(help="the cloud site to render a cluster for")],
     inventory: Annotated[Path | None, typer.Option(help="inventory YAML (or embedded)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="launcher (ray up) or raycluster "
@@ -540,12 +835,15 @@ def cluster_spec(
     job: Annotated[str | None, typer.Option(help="size the cluster for this job")] = None,
     image: Annotated[str | None, typer.Option(help="container image (raycluster: "
                                               "required)")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="write here")] = None,
+    output: OutputOpt = None,
+    output_file: Annotated[Path | None, typer.Option(
+        "--output-file", help="write the spec to this file instead of stdout")] = None,
 ) -> None:
     """Render the Ray cluster a plan paid for on a cloud site, for Ray's own tooling.
 
     The backend that renders ``--format`` is found through the ``placer.backends`` entry
-    points (placer_ray: launcher; placer_k8s: raycluster).
+    points (placer_ray: launcher; placer_k8s: raycluster). The spec is YAML (-o yaml, the
+    default) or JSON (-o json).
     """
     import placer
     from placer.backends import cluster_renderers
@@ -553,6 +851,7 @@ def cluster_spec(
     from placer.cluster_spec import render_yaml, sizing_placement
     from placer.models import Plan
 
+    as_text = _output_format(output, False, ("yaml", "json"), writes_files=True)
     try:
         renderers = cluster_renderers()
         if fmt not in renderers:
@@ -560,7 +859,8 @@ def cluster_spec(
                               f", got {fmt!r}")
         form, renderer = renderers[fmt]
         if form.needs_image and not image:
-            raise ConfigError(f"--format {fmt} needs --image")
+            raise ConfigError(f"--format {fmt} needs --image IMAGE, the Ray container image "
+                              "its pods run (e.g. rayproject/ray:2.40.0-gpu)")
         try:
             plan_obj = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -568,17 +868,18 @@ def cluster_spec(
         inv = placer.load_inventory(inventory) if inventory else default_inventory()
         resolved = {s.name: s for s in resolve_inventory(inv)}
         if site not in resolved:
-            raise ConfigError(f"no site {site!r} in the inventory")
+            which = f"inventory {inventory}" if inventory else \
+                "embedded inventory (pass the plan's with --inventory)"
+            raise ConfigError(f"no site {site!r} in the {which}; --site one of: "
+                              f"{', '.join(resolved) or '(none)'}")
         placement = sizing_placement(plan_obj, site, job)
         spec = renderer.render_cluster(resolved[site], placement, fmt, image=image)
     except PlacerError as exc:
         raise _fail(exc) from None
-    text = render_yaml(spec)
-    if output is not None:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise _fail(ConfigError(f"{output}: cannot write: {exc.strerror}")) from None
+    text = (json.dumps(dict(spec), indent=2, ensure_ascii=False) + "\n" if as_text == "json"
+            else render_yaml(spec))
+    if output_file is not None:
+        _write_output_file(output_file, text, "the cluster spec")
     else:
         sys.stdout.write(text)
 
@@ -591,15 +892,48 @@ def _journal(path: str | Path | None, readonly: bool = False) -> Any:
                    readonly=readonly, redactor=_secrets)
 
 
-def _status_table(st: Any) -> Table:
+def _status_table(st: Any, wide: bool = False) -> Table:
     t = Table(title=_cell(f"{st.run_id}: {st.state}" + (f" ({st.reason})" if st.reason else "")),
               title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("job", "state", "site", "attempt", "cost", "reason"):
+    cols = ["job", "state", "site", "attempt", "cost", "reason"]
+    if wide:
+        cols[4:4] = ["started (UTC)", "finished (UTC)", "submission"]
+    for col in cols:
         t.add_column(col, justify="right" if col in ("attempt", "cost") else "left")
     for j in st.jobs.values():
-        t.add_row(_cell(j.job), _cell(j.state), _cell(j.site or ""), str(j.attempt),
-                  "" if j.cost_usd is None else f"${j.cost_usd:,.2f}", _cell(j.reason or ""))
-    return t
+        row: list[str | Text] = [
+            _cell(j.job), _cell(j.state), _cell(j.site or ""), str(j.attempt),
+            "" if j.cost_usd is None else f"${j.cost_usd:,.2f}", _cell(j.reason or "")]
+        if wide:
+            row[4:4] = [_utc(j.started), _utc(j.finished), _cell(j.submission_id or "")]
+        t.add_row(*row)
+    return _unclipped(t)
+
+
+def _status_data(j: Any, st: Any) -> dict[str, Any]:
+    """``placer status -o json``: the run as the journal records it, secrets masked."""
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    jobs = [{**x.model_dump(mode="json", exclude={"started", "finished"}),
+             "started": _utc(x.started, iso) or None, "finished": _utc(x.finished, iso) or None}
+            for x in st.jobs.values()]
+    decisions = [{"time": _utc(e.ts, iso), "job": e.job, "decision": e.data.get("decision"),
+                  "site": e.data.get("site"), "reason": e.data.get("reason"),
+                  **{k: e.data.get(k) for k in ("waited_h", "predicted_wait_h", "allowance_h",
+                                                "wait_h", "burst", "policy")}}
+                 for e in j.events(st.run_id, "strategy_decision")]
+
+    def masked(v: Any) -> Any:
+        if isinstance(v, str):
+            return _mask(v)
+        if isinstance(v, dict):
+            return {k: masked(x) for k, x in v.items()}
+        return [masked(x) for x in v] if isinstance(v, list) else v
+
+    data: dict[str, Any] = masked({
+        "schema": "placer/status/v1", "run_id": st.run_id, "state": st.state, "done": st.done,
+        "reason": st.reason, "cost_usd": st.cost_usd, "jobs": jobs,
+        "controller": _controller_line(j, st) or None, "strategy_decisions": decisions})
+    return data
 
 
 def _finish(st: Any) -> None:
@@ -631,6 +965,10 @@ def submit_cmd(
     strategy_budget: Annotated[float, typer.Option(
         "--strategy-budget", min=0, help="the strategy's waiting budget (with --strategy)")
     ] = 0.5,
+    mlflow_uri: Annotated[str | None, typer.Option(
+        "--mlflow-uri", help="track the run in this MLflow server (default: "
+        "$MLFLOW_TRACKING_URI): the pipeline a parent run, each job a child, kept live by "
+        "whoever drives the run (needs placer[mlflow])")] = None,
 ) -> None:
     """Plan a pipeline and run it: each job on its planned site, recorded in the journal.
 
@@ -658,23 +996,32 @@ def submit_cmd(
         # Refused before anything is planned or journalled: an unknown name fails here.
         chosen: dict[str, Any] = {} if strategy is None else {
             "strategy": _strategy_factory(strategy, strategy_budget)}
+        from placer.tracking import requested
+
+        follower = requested(mlflow_uri)  # refused (exit 2) before anything is planned
+        if follower is not None:
+            chosen["observers"] = [follower]
         result = _run_plan(pipeline, inventory, policies or [], objective, deadline, budget,
                            decided=decided, offline=offline, facts=facts, journal=journal)
         if result.status != "placed":
-            _show(result, False, None)
+            _show(result, None, None)
             try:
                 _log_decision("submit", result, decided)
             except PlacerError as exc:
                 err.print(f"[bold yellow]warning[/]: decision not logged: {_plain(exc)}",
                           highlight=False)
             raise typer.Exit(EXIT_NOT_PLACED)
+        # Tokens, clusters, stores, images: one line per problem, exit 2, nothing recorded.
+        preflight_or_exit(result, inventory, facts["written"])
         # Never run on stale facts: the datasets' stores are asked again, now.
         resolved = facts["resolved"] if offline else recheck_datasets(
             result, facts["written"], facts["stores"])
         decisions.check_writable()  # refuse before acting: every run's decision is logged
         # The journal shares this command's redactor: the executor teaches it the sites'
         # secrets before building anything that may echo a token.
-        run = placer.submit(
+        from placer.executor import submit as start_run  # its Run returns failures as status
+
+        run = start_run(
             result, pipeline=resolved,
             inventory=placer.load_inventory(inventory),
             policies=placer.load_policies(*policies) if policies else None,
@@ -701,21 +1048,38 @@ def _drive_until_done(run: Any) -> Any:
     import time
 
     from placer.errors import RunLockedError
+    from placer.report import RunProgress
 
+    # Live progress: a line on stderr whenever a job changes state.
+    progress = RunProgress(lambda line: err.print(line, highlight=False, markup=False), _mask)
     told = False
-    while True:
-        try:
-            return run.wait()
-        except RunLockedError as exc:
-            st = run.status()
-            if st.done:
-                return st
-            if not told:
-                who = f"pid {exc.pid}" if exc.pid else "another process"
-                err.print(f"note: {who} drives run {_plain(run.id)}; waiting for it to end",
-                          highlight=False)
-                told = True
+    try:
+        progress.update(run.status())
+        while True:
+            try:
+                st = run.wait(timeout=max(2.0, run.executor.poll_interval_s))
+                progress.update(st)
+                if st.done:
+                    return st
+                continue
+            except RunLockedError as exc:
+                st = run.status()
+                progress.update(st)
+                if st.done:
+                    return st
+                if not told:
+                    who = f"pid {exc.pid}" if exc.pid else "another process"
+                    err.print(f"note: {who} drives run {_plain(run.id)}; waiting for it to end",
+                              highlight=False)
+                    told = True
             time.sleep(run.executor.poll_interval_s)
+    except KeyboardInterrupt:
+        state = run.status().state
+        err.print(f"interrupted: run {_plain(run.id)} is not cancelled ({_plain(state)} in the "
+                  "journal; jobs already submitted go on on their clusters) and nothing drives "
+                  f"it now: `placer resume {_plain(run.id)}` drives it on, `placer cancel "
+                  f"{_plain(run.id)}` stops it", highlight=False)
+        raise typer.Exit(130) from None
 
 
 def _start_controller(journal: str | None, run_id: str) -> None:
@@ -752,38 +1116,75 @@ def _start_controller(journal: str | None, run_id: str) -> None:
                   f"controller` or `placer resume {_plain(run_id)}`", highlight=False)
 
 
-@app.command()
-def runs(journal: JournalOpt = None,
-         limit: Annotated[int, typer.Option(help="how many, newest first")] = 20) -> None:
-    """Recent runs with their state."""
+def _utc(ts: float | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     import datetime as dt
 
+    return "" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).strftime(fmt)
+
+
+@app.command()
+def runs(journal: JournalOpt = None,
+         limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,
+         as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+    """Recent runs with their state.
+
+    -o json (--json) prints {"schema": "placer/runs/v1", "journal": ..., "runs": [...]},
+    newest first, each run with the keys id, pipeline, state, created and updated (ISO 8601,
+    UTC), cost_usd (so far; null if the run cannot be read), sites (sorted), reason and
+    policy_hash; -o yaml the same as YAML; -o name one run id a line; -o wide adds the last
+    update and the policy hash.
+    """
     from placer.errors import JournalError
     from placer.executor import run_status
 
+    fmt = _output_format(output, as_json)
     path = _journal_at(journal)
+    found: list[dict[str, Any]] = []
+    if not isinstance(path, Path) or path.exists():
+        try:
+            j = _journal(path, readonly=True)
+            for r in j.runs(limit):
+                one: dict[str, Any] = {
+                    "id": r.id, "pipeline": r.pipeline_name, "state": r.state,
+                    "created": _utc(r.created, "%Y-%m-%dT%H:%M:%SZ"),
+                    "updated": _utc(r.updated, "%Y-%m-%dT%H:%M:%SZ"), "cost_usd": None,
+                    "sites": [], "reason": r.reason, "policy_hash": r.policy_hash}
+                try:
+                    st = run_status(j, r.id)
+                    one.update(cost_usd=st.cost_usd, reason=st.reason, sites=sorted(
+                        {x.site for x in st.jobs.values() if x.site}))
+                except JournalError as exc:  # one damaged run does not hide the others
+                    one["reason"] = f"cannot read: {exc}"
+                found.append({k: _mask(v) if isinstance(v, str) else v
+                              for k, v in one.items()})
+        except PlacerError as exc:
+            raise _fail(exc) from None
+    if fmt in ("json", "yaml"):
+        _emit(fmt, {"schema": "placer/runs/v1", "journal": _mask(path), "runs": found})
+        return
+    if fmt == "name":
+        _emit_names([r["id"] for r in found])
+        return
     if isinstance(path, Path) and not path.exists():
         out.print(f"no runs recorded yet (journal {_plain(path)})", highlight=False)
         return
     t = Table(box=box.SIMPLE_HEAD)
-    for col in ("run", "pipeline", "state", "created (UTC)", "cost so far", "sites", "reason"):
+    cols = ["run", "pipeline", "state", "created (UTC)", "cost so far", "sites", "reason"]
+    if fmt == "wide":
+        cols[4:4] = ["updated (UTC)"]
+        cols.append("policy hash")
+    for col in cols:
         t.add_column(col, justify="right" if col == "cost so far" else "left")
-    try:
-        j = _journal(path, readonly=True)
-        for r in j.runs(limit):
-            when = dt.datetime.fromtimestamp(r.created, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-            try:
-                st = run_status(j, r.id)
-            except JournalError as exc:  # one damaged run does not hide the others
-                t.add_row(_cell(r.id), _cell(r.pipeline_name), _cell(r.state), when, "", "",
-                          _cell(f"cannot read: {exc}"))
-                continue
-            sites = ", ".join(sorted({x.site for x in st.jobs.values() if x.site}))
-            t.add_row(_cell(r.id), _cell(r.pipeline_name), _cell(r.state), when,
-                      f"${st.cost_usd:,.2f}", _cell(sites), _cell(st.reason or ""))
-    except PlacerError as exc:
-        raise _fail(exc) from None
-    out.print(t)
+    for r in found:
+        row = [Text(r["id"]), Text(r["pipeline"]), Text(r["state"]),
+               r["created"].replace("T", " ").rstrip("Z"),
+               "" if r["cost_usd"] is None else f"${r['cost_usd']:,.2f}",
+               Text(", ".join(r["sites"])), Text(r["reason"] or "")]
+        if fmt == "wide":
+            row[4:4] = [r["updated"].replace("T", " ").rstrip("Z")]
+            row.append(Text(r["policy_hash"]))
+        t.add_row(*row)
+    _print_table(t, fmt)
 
 
 @app.command()
@@ -791,9 +1192,20 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
            journal: JournalOpt = None,
            watch: Annotated[bool, typer.Option(help="refresh until the run ends")] = False,
            interval: Annotated[float, typer.Option(help="seconds between refreshes",
-                                                   min=0.1)] = 2.0) -> None:
+                                                   min=0.1)] = 2.0,
+           as_json: JsonOpt = False, output: OutputOpt = None) -> None:
     """Per job: state, site, attempt and cost, as the journal records them; and whether a
-    controller drives the journal (its pid), or nothing moves the run on."""
+    controller drives the journal (its pid), or nothing moves the run on.
+
+    -o json (--json) prints {"schema": "placer/status/v1", "run_id", "state", "done",
+    "reason", "cost_usd", "jobs": [{"job", "state", "site", "attempt", "submission_id",
+    "reason", "cost_usd", "started", "finished"}], "controller" (who drives the journal, null
+    when the run is over and none does), "strategy_decisions": [{"time", "job", "decision",
+    "site", "reason", "waited_h", "predicted_wait_h", "allowance_h", "wait_h", "burst" (the
+    chosen or cheapest allowed cloud option, egress included), "policy" (allowed, denied with
+    rule ids, unavailable, held)}]}, times ISO 8601 UTC; -o yaml the same as YAML; -o name
+    the run's jobs; -o wide adds each job's start, end and submission id.
+    """
     import time
 
     from rich.console import Group
@@ -801,21 +1213,34 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
 
     from placer.executor import run_status
 
+    fmt = _output_format(output, as_json)
+    if watch and fmt in ("json", "yaml", "name"):
+        raise _fail(ConfigError(f"--watch refreshes a table; -o {fmt} prints once: drop one"))
+    # -o wide: every column at its full width; a live view (--watch) stays within the terminal.
+    shown_on = out if fmt != "wide" or watch else Console(soft_wrap=True,
+                                                          width=max(out.width, 200))
+
     def view(st: Any) -> Group:
         line = _controller_line(j, st)
         shown = [line] if line else []
         shown += _decision_lines(j, st.run_id)
-        return Group(_status_table(st), *(Text(x) for x in shown))
+        return Group(_status_table(st, wide=fmt == "wide"), *(Text(x) for x in shown))
 
     try:
         j = _journal(journal, readonly=True)
         st = run_status(j, run_id)
+        if fmt in ("json", "yaml"):
+            _emit(fmt, _status_data(j, st))
+            return
+        if fmt == "name":
+            _emit_names(list(st.jobs))
+            return
         if not watch:
-            out.print(view(st))
+            shown_on.print(view(st))
             return
         # Only reads the journal: whoever drives the run (a controller, submit --wait, resume)
         # writes it.
-        with Live(view(st), console=out, auto_refresh=False) as live:
+        with Live(view(st), console=shown_on, auto_refresh=False) as live:
             while not st.done:
                 time.sleep(interval)
                 st = run_status(j, run_id)
@@ -917,7 +1342,10 @@ def cancel(run_id: Annotated[str, typer.Argument(help="run id")],
 
     try:
         j = _journal(journal)
-        out.print(_status_table(Executor.for_run(j, run_id).cancel(run_id)))
+        from placer.tracking import Follower
+
+        ex = Executor.for_run(j, run_id, observers=[Follower()])  # a tracked run shows it
+        out.print(_status_table(ex.cancel(run_id)))
     except PlacerError as exc:
         raise _fail(exc) from None
 
@@ -939,8 +1367,47 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
 
         j = _journal(journal)
         # Re-plans after a failure go to the decision log, like the first plan.
-        run = Executor.for_run(j, run_id, decision_log=decisions.default_path()).resume(run_id)
+        from placer.tracking import Follower
+
+        run = Executor.for_run(j, run_id, decision_log=decisions.default_path(),
+                               observers=[Follower()]).resume(run_id)  # tracked runs synced
         _finish(run.wait() if wait else run.wait(timeout=0))
+    except PlacerError as exc:
+        raise _fail(exc) from None
+
+
+@app.command("track")
+def track_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
+              mlflow_uri: Annotated[str | None, typer.Option(
+                  "--mlflow-uri", help="the MLflow tracking server (default: "
+                  "$MLFLOW_TRACKING_URI)")] = None,
+              journal: JournalOpt = None) -> None:
+    """Show a run in MLflow: the pipeline a parent run, each job a child (placer[mlflow]).
+
+    Syncs the run now and records that it is tracked there, so whoever drives it from here
+    (its controller, placer resume) keeps it in sync until it ends. Run it again at any time:
+    the same MLflow runs are brought up to date, never duplicated. The experiment is
+    $MLFLOW_EXPERIMENT_NAME, else the pipeline's name. Exit 1 if the server did not answer.
+    """
+    from placer import tracking
+
+    try:
+        uri = tracking.tracking_uri(mlflow_uri)
+        if uri is None:
+            raise ConfigError("no MLflow server to track the run in: give --mlflow-uri or set "
+                              "MLFLOW_TRACKING_URI")
+        experiment = tracking.experiment_name()
+        j = _journal(journal)
+        tracker = tracking.MlflowTracker(uri, experiment)
+        tracking.track(j, run_id, uri, experiment)
+        if not tracker.sync(j, run_id, force=True):
+            err.print(f"[bold yellow]warning[/]: MLflow at {_plain(uri)} did not answer: run "
+                      f"{_plain(run_id)} is not synced yet (whoever drives it tries again)",
+                      highlight=False)
+            raise typer.Exit(EXIT_NOT_PLACED)
+        view = tracking.run_view(j, run_id, experiment)
+        out.print(f"run {_plain(run_id)} synced to MLflow at {_plain(uri)}, experiment "
+                  f"{_plain(view.experiment)}: {len(view.jobs)} job(s)", highlight=False)
     except PlacerError as exc:
         raise _fail(exc) from None
 
@@ -966,6 +1433,11 @@ def controller_cmd(
     strategy_budget: Annotated[float, typer.Option(
         "--strategy-budget", "--budget", min=0,
         help="the strategy's waiting budget (with --strategy)")] = 0.5,
+    spot_safety_net: Annotated[bool, typer.Option(
+        "--spot-safety-net", help="let the strategy send a job that tolerates preemption "
+        "(spot: true) to spot capacity, only where a spot run lost at the worst moment can be "
+        "done again on demand by the job's deadline; a failed spot attempt is retried on "
+        "demand (default: no spot)")] = False,
     standby: Annotated[bool, typer.Option(
         "--standby", help="if another controller drives the journal, wait and take over when "
         "it stops (its lock is freed, or its lease in a PostgreSQL journal lapses) instead of "
@@ -989,7 +1461,11 @@ def controller_cmd(
     or burst to a cloud site, from the on-prem cluster's free GPUs (its backend must report
     them) and the run's own policies; each decision and its reason is in placer status. The
     residency guard checks every site a strategy picks, as it checks every plan. A run
-    submitted with its own --strategy is always decided by that one.
+    submitted with its own --strategy is always decided by that one. Without
+    --spot-safety-net every job a strategy places runs on demand; with it, spot is taken only
+    where spot time + provisioning + a whole rerun on demand fits before the job's deadline
+    (a run planned without --deadline has none: nothing can be late, so spot is taken), and a
+    failed spot attempt is retried on demand.
     """
     import signal
 
@@ -1003,6 +1479,11 @@ def controller_cmd(
         options: dict[str, Any] = {}
         if strategy is not None:
             options["strategy"] = _strategy_factory(strategy, strategy_budget)
+        if spot_safety_net:
+            options["spot_safety_net"] = True
+        from placer.tracking import Follower
+
+        options["observers"] = [Follower()]  # runs submitted with --mlflow-uri stay in sync
         j = _journal(journal)
         # Re-plans after a failure go to the decision log, as with `placer resume`.
         ctl = Controller(j, poll_s=poll, idle_exit_s=None if forever else idle_exit,
@@ -1069,7 +1550,8 @@ def policy_diff(
     plans: Annotated[Path, typer.Option(
         "--plans", help="decision logs (*.jsonl) and/or decision records (*.json): a folder "
         "or one file")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """What if: the recorded decisions NEW would change, and the rules behind each change.
 
@@ -1078,19 +1560,24 @@ def policy_diff(
     placement would change is listed. A plan file without its inputs cannot be decided again:
     it is listed, never guessed.
 
+    -o json (--json) prints the PolicyDiff (docs/audit.md); -o yaml the same as YAML.
+
     Exit codes: 0 nothing would change; 1 some decision would change; 2 bad input (including
     a decision that cannot be decided again).
     """
     import placer
     from placer import decisions
 
+    fmt = _output_format(output, as_json, ("json", "yaml"))
     try:
         old_ps, new_ps = placer.load_policies(old), placer.load_policies(new)
         result = decisions.diff(plans, old_ps, new_ps)
     except PlacerError as exc:
         raise _fail(exc) from None
-    if as_json:
+    if fmt == "json":
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    elif fmt == "yaml":
+        _emit(fmt, result.model_dump(mode="json"))
     else:
         out.print(f"policy diff: OLD {result.old_hash}\n             NEW {result.new_hash}",
                   highlight=False)
@@ -1231,6 +1718,8 @@ def policy_lint(
 # -- benchmarks ------------------------------------------------------------------------------
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks on simulated clusters.")
 app.add_typer(bench_app, name="bench")
+app.add_typer(local_app, name="local")
+app.command("preflight")(preflight_cmd)
 
 
 def _sweep(text: str | None) -> list[float] | None:
@@ -1277,7 +1766,7 @@ def bench_hybrid(
 
     Exit codes: 0 ok; 2 bad input (each problem with its file, line and field).
     """
-    from placer.report import ProgressBars, command_line, rich_table, write_report
+    from placer.report import ProgressBars, command_line, rich_table, rich_tables, write_report
     from placer.sim.bench import run_benchmark
     from placer.sim.scenario import Scenario, build, read_scenario
 
@@ -1314,9 +1803,15 @@ def bench_hybrid(
         runner = _ray_runner(ray) if ray is not None else None
         with ProgressBars(enabled=not quiet) as bars:
             result = run_benchmark(sc, base, runner=runner, progress=bars, prepared=prep)
-        # Piped output gets room for every column rather than 120 truncated ones.
-        wide = out if out.is_terminal else Console(soft_wrap=True, width=160)
-        wide.print(rich_table(result))
+        # Every value whole: a terminal gets the table in parts that fit its width, piped
+        # output one table as wide as it needs.
+        if out.is_terminal:
+            for n, part in enumerate(rich_tables(result, out.width)):
+                if n:
+                    out.print()
+                _print_table(part)  # widened only if one column beside the keys cannot fit
+        else:
+            _print_table(rich_table(result), "wide")
         files = write_report(result, out_dir, command=command_line(), base_dir=base,
                              results_md=results_md)
     except PlacerError as exc:
@@ -1324,5 +1819,38 @@ def bench_hybrid(
     out.print(f"wrote {', '.join(str(f) for f in files)}", highlight=False)
 
 
+@app.command("version")
+def version_cmd() -> None:
+    """Print placer's version (as --version does)."""
+    sys.stdout.write(f"placer {_package_version()}\n")
+
+
+def _reflow(doc: str) -> str:
+    """A docstring's paragraphs as single lines, so they wrap to the terminal; a paragraph
+    with indented or bulleted lines is kept as written."""
+    kept = []
+    for para in doc.split("\n\n"):
+        lines = para.splitlines()
+        if any(x[:1].isspace() or x.startswith(("- ", "* ")) for x in lines[1:]):
+            kept.append(para)
+        else:
+            kept.append(" ".join(x.strip() for x in lines))
+    return "\n\n".join(kept)
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    """Typer keeps a help text's single line breaks: at 80 columns every other line would be a
+    stub. Each command's docstring is given as reflowed help instead."""
+    import inspect
+
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None:
+            info.help = _reflow(inspect.getdoc(info.callback) or "")
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _reflow_help(sub.typer_instance)
+
+
 def main() -> None:
+    _reflow_help(app)
     app()

@@ -36,18 +36,29 @@ def sizing_placement(plan: Plan, site: str, job: str | None = None) -> JobPlacem
         ConfigError: the plan puts no job (or not ``job``) on ``site``, or its jobs there
             differ in GPU type or spot, and no ``job`` was named.
     """
+    # The messages name the choices and the CLI's flags (--job, --site): a user reading
+    # `placer cluster-spec`'s error learns the fix without reading the plan's JSON.
+    jobs_here = [name for name, p in plan.jobs.items() if p.site == site]
     if job is not None:
         placement = plan.jobs.get(job)
         if placement is None or placement.site != site:
-            raise ConfigError(ErrorDetail(f"the plan does not put job {job!r} on site {site!r}",
-                                          field="job"))
+            where = "is not in the plan" if placement is None else f"runs on {placement.site!r}"
+            choices = f"--job one of: {', '.join(jobs_here)}" if jobs_here else \
+                f"the plan puts no job on {site!r}"
+            raise ConfigError(ErrorDetail(f"the plan does not put job {job!r} on site {site!r} "
+                                          f"(it {where}); {choices}", field="job"))
         return placement
-    here = [p for p in plan.jobs.values() if p.site == site]
+    here = [plan.jobs[name] for name in jobs_here]
     if not here:
-        raise ConfigError(ErrorDetail(f"the plan puts no job on site {site!r}", field="site"))
+        used = sorted({p.site for p in plan.jobs.values()})
+        raise ConfigError(ErrorDetail(f"the plan puts no job on site {site!r}; --site one of: "
+                                      f"{', '.join(used) or '(none)'}", field="site"))
     if len({(p.gpu, p.spot) for p in here}) > 1:
-        raise ConfigError(ErrorDetail(f"jobs on {site!r} differ in GPU type or spot; name one "
-                                      "job to size the cluster for", field="job"))
+        kinds = ", ".join(f"{n}: {p.gpu}{' spot' if p.spot else ''}"
+                          for n, p in zip(jobs_here, here, strict=True))
+        raise ConfigError(ErrorDetail(f"jobs on {site!r} differ in GPU type or spot ({kinds}); "
+                                      "name one job to size the cluster for with --job (in "
+                                      "Python: job=)", field="job"))
     best = here[0]
     for p in here[1:]:
         if (p.nodes, p.gpus) > (best.nodes, best.gpus):

@@ -25,13 +25,16 @@ infrastructure that cannot be reached::
     │       ├── RunLockedError          ... the run's: it drives that run
     │       └── ControllerRunningError  ... the journal's: a controller already drives it
     ├── ExecutionError (RuntimeError)   the executor was asked for something it cannot do
-    │   └── ResidencyError              an output location outside the job's allowed location
+    │   ├── ResidencyError              an output location outside the job's allowed location
+    │   ├── NotPlacedError              placer.submit: the plan is held or infeasible (has .plan)
+    │   └── RunFailedError              Run.wait: the run ended FAILED, STUCK or CANCELLED
     └── SimulationError (RuntimeError)  a strategy decided the impossible in a simulation
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class PlacerError(Exception):
@@ -151,6 +154,31 @@ class ExecutionError(PlacerError, RuntimeError):
 
 class ResidencyError(ExecutionError):
     """Refused: an output location would lie outside the storage the policy allows the job."""
+
+
+class NotPlacedError(ExecutionError):
+    """``placer.submit`` made a plan that is not placed (held, infeasible): nothing runs.
+
+    ``plan`` is that plan (``plan.explain()`` says why).
+    """
+
+    def __init__(self, plan: Any) -> None:
+        self.plan = plan
+        why = "; ".join(plan.reasons) or "see plan.explain()"
+        super().__init__(f"pipeline {plan.pipeline!r} was not placed ({plan.status}): {why}; "
+                         "nothing was submitted")
+
+
+class RunFailedError(ExecutionError):
+    """A run waited on ended without succeeding; ``status`` is its final status."""
+
+    def __init__(self, status: Any) -> None:
+        self.status = status
+        bad = [f"{j.job}: {j.state}" + (f" ({j.reason})" if j.reason else "")
+               for j in status.jobs.values() if j.state != "SUCCEEDED"]
+        why = f" ({status.reason})" if status.reason else ""
+        super().__init__(f"run {status.run_id} ended {status.state}{why}: "
+                         + ("; ".join(bad) or "no job failed") + "; see run.logs(job)")
 
 
 class SimulationError(PlacerError, RuntimeError):

@@ -35,6 +35,7 @@ made.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,10 +50,11 @@ from placer.errors import (
     PlacerError,
     ResidencyError,
 )
-from placer.models import Dataset, Pipeline, Plan
+from placer.models import Dataset, Pipeline, Plan, ResolvedSite
 from placer.storage import DatasetFacts, merge_tags
 
-__all__ = ["OFFLINE", "WRITTEN", "needs_store", "recheck_datasets", "resolve_datasets"]
+__all__ = ["OFFLINE", "WRITTEN", "needs_store", "recheck_datasets", "resolve_datasets",
+           "resolve_for_plan"]
 
 WRITTEN = "written in the pipeline"
 """The provenance of a fact the pipeline states."""
@@ -63,6 +65,19 @@ OFFLINE = "not written in the pipeline, and offline: its store was not asked (he
 def needs_store(d: Dataset) -> bool:
     """Whether ``d``'s store is asked: it has a ``uri`` and no ``location``, or no ``tags``."""
     return d.uri is not None and (d.location is None or not d.tags)
+
+
+def resolve_for_plan(pipeline: Pipeline, sites: Iterable[ResolvedSite], *,
+                     offline: bool = False) -> tuple[Pipeline, StorageRouter | None]:
+    """What ``placer plan``/``submit`` and ``placer.submit`` do before planning: ``pipeline``
+    with each dataset that :func:`needs_store` completed from its store (the sites' stores and
+    a cloud store per scheme, :func:`placer.backends.stores_for_datasets`; none ``offline``),
+    and the stores asked (``None``: none), for :func:`recheck_datasets` at submit."""
+    from placer import backends  # looked up now: tests swap the stores
+
+    uris = [d.uri for d in pipeline.datasets if d.uri and needs_store(d)]
+    stores = None if offline or not uris else backends.stores_for_datasets(sites, uris)
+    return resolve_datasets(pipeline, stores, offline=offline), stores
 
 
 def resolve_datasets(pipeline: Pipeline, router: StorageRouter | None, *,

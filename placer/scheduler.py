@@ -322,8 +322,10 @@ def _no_option_reason(pipeline: Pipeline, job: str, e: JobEligibility,
     if pinned_to is not None and not usable:
         return f"{job}: pinned to {pinned_to}, which the policies do not allow for it"
     if not usable:
-        return (f"{job}: every allowed site ({', '.join(e.allowed)}) is excluded; "
-                f"the others are rejected by the policies")
+        # Excluded: down or without a backend. No other site is not a policy's doing.
+        others = ("the others are rejected by the policies" if e.rejected
+                  else "there is no other site")
+        return f"{job}: every allowed site ({', '.join(e.allowed)}) is excluded; {others}"
     return (f"{job}: none of the allowed sites ({', '.join(usable)}) offers "
             f"{j.resources.gpus}× any of its GPU types ({wanted})")
 

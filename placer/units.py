@@ -38,6 +38,30 @@ _PRICE_RE = re.compile(
 _BW_RE = re.compile(rf"^\s*(?P<n>{_NUM})\s*(?P<u>[kmgt]?bps)?\s*$", re.IGNORECASE)
 
 
+def _any_case(word: str) -> str:
+    """``gb`` → ``[gG][bB]``: JSON Schema patterns have no flags, and units are any case."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# The same grammars as JSON Schema patterns (ECMA-262, no flags), for `placer schema`: an
+# editor then underlines ``12 hours`` as the loader would refuse it. tests/test_validate_schema.py
+# checks that each pattern accepts exactly the text its parser reads (bounds aside).
+_JS_NUM = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_JS_SIZE_UNIT = "|".join(_any_case(u) for u in sorted(_SIZE_UNITS_GB, key=len, reverse=True))
+SIZE_PATTERN = rf"^\s*{_JS_NUM}\s*(?:{_JS_SIZE_UNIT})?\s*$"
+"""Text :func:`parse_size` reads (``800GB``, ``1.5 TB``, ``512MiB``, ``800``)."""
+_JS_DUR_UNIT = "|".join(_any_case(u) for u in ("min", "s", "m", "h", "d", "w"))
+DURATION_PATTERN = rf"^\s*(?:{_JS_NUM}\s*(?:{_JS_DUR_UNIT})\s*)+$"
+"""Text :func:`parse_duration` reads (``6h``, ``90m``, ``1h 30m``); a unit is required."""
+_JS_PER = "|".join(_any_case(u) for u in ("hour", "hr", "h", "gb"))
+PRICE_PATTERN = (rf"^\s*\$?\s*{_JS_NUM}\s*(?:{_any_case('usd')})?\s*(?:/\s*(?:{_JS_PER}))?"
+                 r"\s*$")
+"""Text :func:`parse_price` reads (``$2.50/h``, ``0.09 USD/GB``, ``2.5``)."""
+_JS_BW_UNIT = "|".join(_any_case(u) for u in sorted(_BANDWIDTH_UNITS_GBPS, key=len, reverse=True))
+BANDWIDTH_PATTERN = rf"^\s*{_JS_NUM}\s*(?:{_JS_BW_UNIT})?\s*$"
+"""Text :func:`parse_bandwidth` reads (``10Gbps``, ``400 Mbps``, ``10``)."""
+
+
 # What a real job, site or plan can be; more is a typo, or a stand-in for "unlimited" that the
 # optimizer cannot price (and that overflows to inf in the sums over a big pipeline).
 MAX_SIZE_GB = 1e9

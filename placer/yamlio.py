@@ -21,7 +21,8 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -713,12 +714,14 @@ def read_yaml(path: str | Path) -> tuple[Any, SourceMap]:
     return parse_yaml(text, str(p))
 
 
-def errors_from_validation(exc: ValidationError, sm: SourceMap, base: Loc = ()) -> ConfigError:
+def errors_from_validation(exc: ValidationError, sm: SourceMap, base: Loc = (),
+                           model: type[BaseModel] | None = None) -> ConfigError:
     """Turn a pydantic ValidationError into a ConfigError whose details carry lines.
 
     A validator may raise a :class:`ConfigError` whose details hold their own ``loc`` (for
     problems that span fields, such as a cycle); those are expanded in place so each still
-    points at its line.
+    points at its line. With the ``model`` validated, an unknown field names the field of that
+    place spelt most like it (``gpu_type`` → "did you mean 'gpu_types'?").
     """
     details: list[ErrorDetail] = []
     errors = exc.errors(include_url=False)
@@ -741,12 +744,72 @@ def errors_from_validation(exc: ValidationError, sm: SourceMap, base: Loc = ()) 
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling; see `placer schema`)"
+            msg = _UNKNOWN_FIELD
+            if model is not None and loc[len(base):] and isinstance(loc[-1], str):
+                meant = _field_meant(model, loc[len(base):-1], loc[-1])
+                if meant:
+                    msg = f"unknown field; did you mean {meant!r}? (see `placer schema`)"
         details.append(ErrorDetail(msg, sm.file, sm.line(loc), format_loc(loc), loc))
     return ConfigError(_misspelt(details))
 
 
 _UNKNOWN_FIELD = "unknown field (check the spelling; see `placer schema`)"
+
+
+def _field_types(tp: Any) -> list[Any]:
+    """The alternatives of an annotation: ``Annotated``, ``Optional`` and unions unwrapped."""
+    out: list[Any] = []
+    todo = [tp]
+    while todo:
+        t = todo.pop(0)
+        if get_origin(t) is Annotated:
+            todo.insert(0, get_args(t)[0])
+        elif get_origin(t) in (Union, UnionType):
+            todo[:0] = list(get_args(t))
+        else:
+            out.append(t)
+    return out
+
+
+def _field_meant(model: type[BaseModel], parent: Loc, key: str) -> str | None:
+    """The field a user most likely meant by the unknown ``key`` at ``parent``: one spelt
+    like it there (``gpu_type`` → ``gpu_types``), else the same name one level down
+    (``gpus`` → ``resources.gpus``)."""
+    here = fields_at(model, parent)
+    close = difflib.get_close_matches(key, here, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    for name in here:
+        if key in fields_at(model, (*parent, name)):
+            return f"{name}.{key}"
+    return None
+
+
+def fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The field names (as written: aliases) of the model found at ``loc`` inside ``model``.
+
+    ``fields_at(Pipeline, ("jobs", 1))`` → Job's fields. Lists, tuples and mappings are
+    stepped through by index or key; an empty list when ``loc`` leads to no model.
+    """
+    types: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for t in (a for tp in types for a in _field_types(tp)):
+            origin, args = get_origin(t), get_args(t)
+            if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str):
+                for name, info in t.model_fields.items():
+                    if part in (name, info.alias):
+                        nxt.append(info.annotation)
+            elif origin in (tuple, list, frozenset, set) and isinstance(part, int) and args:
+                nxt.append(args[0])
+            elif origin is dict and isinstance(part, str) and len(args) == 2:
+                nxt.append(args[1])
+        types = nxt
+    names: list[str] = []
+    for t in (a for tp in types for a in _field_types(tp)):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            names += [info.alias or name for name, info in t.model_fields.items()]
+    return names
 
 
 def _misspelt(details: list[ErrorDetail]) -> list[ErrorDetail]:
@@ -762,7 +825,7 @@ def _misspelt(details: list[ErrorDetail]) -> list[ErrorDetail]:
     drop: set[int] = set()
     out: list[ErrorDetail] = []
     for d in details:
-        if d.msg == _UNKNOWN_FIELD and d.loc and isinstance(d.loc[-1], str):
+        if d.msg.startswith("unknown field") and d.loc and isinstance(d.loc[-1], str):
             parent = d.loc[:-1]
             wanted = [loc[-1] for loc in missing if loc[:-1] == parent]
             close = difflib.get_close_matches(d.loc[-1], [str(w) for w in wanted], n=1,
@@ -785,7 +848,7 @@ def validate(
         with _gc_paused():
             return model.model_validate(data, context=dict(context) if context else None)
     except ValidationError as exc:
-        raise errors_from_validation(exc, sm) from None
+        raise errors_from_validation(exc, sm, model=model) from None
 
 
 def strip_header(data: Any, sm: SourceMap, kind: str) -> dict[str, Any]:
@@ -803,3 +866,52 @@ def strip_header(data: Any, sm: SourceMap, kind: str) -> dict[str, Any]:
     if found != kind:
         raise ConfigError(sm.detail(("kind",), f"expected kind {kind}, got {found!r}"))
     return body
+
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def find_yaml_files(paths: Iterable[str | Path]
+                    ) -> tuple[list[Path], list[str], list[ErrorDetail]]:
+    """The YAML files ``paths`` name: files as given, folders walked to any depth.
+
+    Returns the files (as given, each folder's in name order, each real file once), the other
+    files met in the folders, and the problems: a path that does not exist, a folder with no
+    YAML file in it or below it (a wrong path must not look like a clean check). Folders are
+    followed through symlinks, each real folder once, so a symlink loop ends.
+    """
+    found: dict[Path, Path] = {}
+    skipped: list[str] = []
+    problems: list[ErrorDetail] = []
+    for raw in paths:
+        root = Path(raw)
+        if root.is_file():
+            found.setdefault(root.resolve(), root)
+            continue
+        if not root.is_dir():
+            problems.append(ErrorDetail("file or folder not found", str(root)))
+            continue
+        met = 0
+        seen: set[Path] = set()
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            if folder.resolve() in seen:
+                continue
+            seen.add(folder.resolve())
+            try:
+                entries = sorted(folder.iterdir(), key=lambda e: e.name)
+            except OSError as exc:
+                problems.append(ErrorDetail(f"cannot read folder: {exc.strerror}", str(folder)))
+                continue
+            for e in entries:
+                if e.is_file() and e.suffix.lower() in YAML_SUFFIXES:
+                    found.setdefault(e.resolve(), e)
+                    met += 1
+                elif e.is_file():
+                    skipped.append(str(e))
+            stack.extend(reversed([e for e in entries if e.is_dir()]))
+        if not met:
+            problems.append(ErrorDetail(
+                "no YAML files (*.yaml, *.yml) in this folder or below it", str(root)))
+    return list(found.values()), sorted(set(skipped)), problems

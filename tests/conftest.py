@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,22 @@ def root() -> Path:
 @pytest.fixture
 def quickstart() -> Path:
     return ROOT / "examples" / "quickstart"
+
+
+@pytest.fixture(scope="session")
+def local_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Ray head on loopback with token auth and its inventory, started by the product's own
+    code (``placer local up``: :func:`placer.local.up`), stopped at the end of the session."""
+    from placer import local
+    from tests.backends.ray_clusters import require_ray
+
+    require_ray()
+    home = tmp_path_factory.mktemp("local")
+    world, _ = local.up(home)
+    try:
+        yield world
+    finally:
+        local.down(home)
 
 
 @pytest.fixture(scope="session")

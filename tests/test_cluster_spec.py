@@ -193,7 +193,8 @@ def test_cli_renders_a_valid_launcher_config(tmp_path: Path) -> None:
                      ("tokenize", "fra-dc", "V100", False))
     out = tmp_path / "cluster.yaml"
     res = CliRunner().invoke(app, ["cluster-spec", str(plan), "--site", "aws-us-east-1",
-                                   "--inventory", str(QS / "inventory.yaml"), "-o", str(out)])
+                                   "--inventory", str(QS / "inventory.yaml"),
+                                   "--output-file", str(out)])
     assert res.exit_code == 0, res.output
     cfg = yaml.safe_load(out.read_text())
     jsonschema.validate(cfg, ray_schema())

@@ -458,7 +458,10 @@ def test_a_killed_controller_is_taken_over_once_its_lease_lapses(
         fake: Path, tmp_path: Path, postgres_url: str,
         procs: list[subprocess.Popen[str]]) -> None:
     rid = _submit(postgres_url, tmp_path, "p")
-    first = _controller(tmp_path, postgres_url, procs, "--forever", "--poll", "0.1")
+    # A lease long enough to outlast the standby's start on a loaded machine (it must find the
+    # lease held, and stand by), short enough for the test to wait it out.
+    first = _placer_process(tmp_path, postgres_url, procs, "controller", "--forever", "--poll",
+                            "0.1", lease="8")
 
     def prep_done() -> bool:
         with Journal(postgres_url, readonly=True) as j:

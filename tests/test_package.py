@@ -34,3 +34,21 @@ def test_every_error_is_a_placer_error() -> None:
             assert issubclass(obj, placer.PlacerError), name
     assert issubclass(placer.PolicyError, ValueError)
     assert issubclass(placer.CatalogError, LookupError)
+
+
+def test_import_placer_and_the_cli_load_no_planner_solver_or_executor() -> None:
+    """`import placer` and `placer --help` stay light (issue 14: they took 2 s and 3.7 s with
+    numpy, networkx, the solvers and the executor loaded up front); each loads when named."""
+    heavy = {"numpy", "networkx", "highspy", "matplotlib", "placer.scheduler",
+             "placer.optimizer", "placer.executor", "placer.api", "placer.journal"}
+    code = (
+        "import sys, json, placer, placer.cli; "
+        f"print(json.dumps(sorted(m for m in sys.modules if m in {sorted(heavy)!r})))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(res.stdout) == []
+    named = subprocess.run(
+        [sys.executable, "-c", "import sys, placer; placer.plan; placer.Journal; "
+         "print('placer.scheduler' in sys.modules and 'placer.journal' in sys.modules)"],
+        capture_output=True, text=True, check=True)
+    assert named.stdout.strip() == "True"

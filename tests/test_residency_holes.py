@@ -91,8 +91,8 @@ def test_dataset_named_like_a_job_output_is_refused_at_load_with_its_line(tmp_pa
     res = runner.invoke(app, ["plan", str(pipe), "--inventory", str(inv), "--policies", str(pol)])
     assert res.exit_code == 2, res.output
     err = " ".join(res.stderr.split())
-    assert f"{pipe}:6: datasets[1]: dataset 'prep.features' has the name of job 'prep''s " \
-        "output 'features'" in err
+    assert f"{pipe}:6: datasets.prep.features: dataset 'prep.features' has the name of job " \
+        "'prep''s output 'features'" in err
     res = runner.invoke(app, ["validate", str(pipe)])
     assert res.exit_code == 2
 

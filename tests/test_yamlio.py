@@ -347,3 +347,36 @@ def test_the_garbage_collector_is_left_as_it_was() -> None:
         assert gc.get_freeze_count() == frozen > 0
     finally:
         gc.unfreeze()
+
+
+def test_fields_at_steps_through_models_lists_and_mappings() -> None:
+    from placer.models import Pipeline
+    from placer.policy import PolicyFile
+    from placer.yamlio import fields_at
+
+    assert "gpu_types" in fields_at(Pipeline, ("jobs", 3))
+    assert fields_at(Pipeline, ("jobs", 3, "resources")) == ["gpus", "cpus", "memory"]
+    assert "apiVersion" in fields_at(PolicyFile, ())  # as written: the alias
+    assert "exclude" in fields_at(PolicyFile, ("locations", "eea"))
+    assert fields_at(Pipeline, ("jobs", 3, "gpu_types")) == []  # a mapping of names, no model
+
+
+def test_find_yaml_files_walks_folders_once_each_through_symlinks(tmp_path: Path) -> None:
+    from placer.yamlio import find_yaml_files
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.YML").write_text("{}")
+    (tmp_path / "a" / "y.yaml").write_text("{}")
+    (tmp_path / "a" / "z.txt").write_text("")
+    (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
+    files, skipped, problems = find_yaml_files([tmp_path, tmp_path / "a" / "y.yaml"])
+    assert files == [tmp_path / "a" / "y.yaml", tmp_path / "a" / "b" / "x.YML"]
+    assert skipped == [str(tmp_path / "a" / "z.txt")]
+    assert problems == []
+    (tmp_path / "empty").mkdir()
+    _, _, problems = find_yaml_files([tmp_path / "empty", tmp_path / "nope"])
+    assert problems == [
+        ErrorDetail("no YAML files (*.yaml, *.yml) in this folder or below it",
+                    str(tmp_path / "empty")),
+        ErrorDetail("file or folder not found", str(tmp_path / "nope")),
+    ]

@@ -239,15 +239,17 @@ def default_catalog() -> Catalog:
 def unknown_region_message(key: str, known: Iterable[str]) -> str:
     """``unknown region aws:eu-centrl-1; did you mean aws:eu-central-1?``
 
-    The suggestion is the same region name under another provider (``aws:europe-west4`` →
-    ``gcp:europe-west4``), else the closest region of the same provider, else a near-identical
-    key of another provider.
+    The suggestion is a near-identical region of the same provider (``aws:us-east1`` →
+    ``aws:us-east-1``, a typo keeps its provider), else the same region name under another
+    provider (``aws:europe-west4`` → ``gcp:europe-west4``), else the closest region of the same
+    provider, else a near-identical key of another provider.
     """
     keys = list(known)
     provider, _, region = key.partition(":")
     same = [k.partition(":")[2] for k in keys if k.partition(":")[0] == provider]
     others = [k for k in keys if k.partition(":")[0] != provider]
-    match = [k for k in others if k.partition(":")[2] == region]
+    match = [f"{provider}:{m}" for m in difflib.get_close_matches(region, same, n=1, cutoff=0.9)]
+    match = match or [k for k in others if k.partition(":")[2] == region]
     match = match or [
         f"{provider}:{m}" for m in difflib.get_close_matches(region, same, n=1, cutoff=0.6)
     ]

@@ -163,6 +163,11 @@ def stuck_reason(job: str, e: JobEligibility, down: set[str], policies: PolicySe
     rules = sorted({h.rule for hits in e.rejected.values() for h in hits})
     messages = {r.id: r.message.strip() for r in policies.rules}
     why = "; ".join(f"{r}: {messages.get(r, '')}".rstrip(": ") for r in rules)
+    if rules:
+        others = f"every other site is rejected by the policies ({why}), so it is not moved"
+    elif e.rejected:  # rejected for what the sites are (no GPU type, no cluster), not by a rule
+        others = f"no other site can run it ({', '.join(sorted(e.rejected))})"
+    else:  # a down site is not a policy's doing: say there is nowhere else, not that a rule said
+        others = "the inventory has no other site to move it to"
     return (f"no eligible site left for {job}: it may run only on {gone or 'no site'}; "
-            f"every other site is rejected by the policies ({why or 'no rule named'}), "
-            "so it is not moved")
+            f"{others}")

@@ -129,7 +129,11 @@ class Staging:
     def paths(self, rs: LiveRun, job: str, placement: JobPlacement) -> JobPaths:
         """The job's output prefix and outputs, and the URI it reads each input from."""
         spec = rs.pipeline.job(job)
-        prefix = self.prefix(rs, job, placement.location)
+        # A job that declares no outputs needs no storage where it runs (its output dir is
+        # then empty); any prefix it is given is still checked to be in its own location.
+        bare = (not spec.outputs
+                and self._host.layout.job_prefix(rs.id, job, placement.location) is None)
+        prefix = "" if bare else self.prefix(rs, job, placement.location)
         inputs: dict[str, str | None] = {}
         local = {r.ref: r.local_uri for r in self.remote_inputs(rs, job, placement)}
         for ref in rs.pipeline.inputs_of(spec):

@@ -11,29 +11,48 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from placer.units import parse_bandwidth, parse_duration, parse_price, parse_size
+from placer.units import (
+    BANDWIDTH_PATTERN,
+    DURATION_PATTERN,
+    MAX_GBPS,
+    MAX_HOURS,
+    MAX_SIZE_GB,
+    MAX_USD,
+    PRICE_PATTERN,
+    SIZE_PATTERN,
+    parse_bandwidth,
+    parse_duration,
+    parse_price,
+    parse_size,
+)
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _schema(example: str, unit: str) -> WithJsonSchema:
+def _schema(example: str, unit: str, pattern: str, limit: float) -> WithJsonSchema:
+    """The JSON Schema of a quantity: a number in the unit, or text the parser reads
+    (``pattern``, from :mod:`placer.units`), so an editor refuses what the loader refuses."""
     return WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "examples": [example]},
+                {"type": "number", "minimum": 0, "maximum": limit},
+                {"type": "string", "pattern": pattern, "examples": [example]},
             ],
             "description": f"{unit}; a bare number is in {unit.split(' ')[0]}",
         }
     )
 
 
-SizeGB = Annotated[float, BeforeValidator(parse_size), _schema("800GB", "GB (decimal)")]
-Hours = Annotated[float, BeforeValidator(parse_duration), _schema("6h", "hours")]
-USD = Annotated[float, BeforeValidator(parse_price), _schema("$2.50/h", "USD")]
-Gbps = Annotated[float, BeforeValidator(parse_bandwidth), _schema("10Gbps", "Gbit/s")]
+SizeGB = Annotated[float, BeforeValidator(parse_size),
+                   _schema("800GB", "GB (decimal)", SIZE_PATTERN, MAX_SIZE_GB)]
+Hours = Annotated[float, BeforeValidator(parse_duration),
+                  _schema("6h", "hours", DURATION_PATTERN, MAX_HOURS)]
+USD = Annotated[float, BeforeValidator(parse_price),
+                _schema("$2.50/h", "USD", PRICE_PATTERN, MAX_USD)]
+Gbps = Annotated[float, BeforeValidator(parse_bandwidth),
+                 _schema("10Gbps", "Gbit/s", BANDWIDTH_PATTERN, MAX_GBPS)]
 
 MAX_GPUS = 100_000
 """GPUs one job may ask for: above the largest training runs (tens of thousands of GPUs)."""

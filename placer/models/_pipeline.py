@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from placer.errors import ErrorDetail, PipelineError
@@ -25,6 +24,9 @@ from placer.models._base import (
     keyed_to_list,
 )
 from placer.tags import clean_tags
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Loc = tuple[str | int, ...]
 
@@ -221,6 +223,8 @@ class Pipeline(Model):
 
     def graph(self) -> nx.DiGraph:
         """Job DAG; edge attribute ``gb`` is the data that moves (0 for ``after`` edges)."""
+        import networkx as nx  # deferred: `import placer` stays light (issue 14)
+
         g = nx.DiGraph()
         for j in self.jobs:
             g.add_node(j.name)
@@ -251,6 +255,8 @@ class Pipeline(Model):
         Computed once (a pipeline never changes); each call returns a fresh list.
         """
         if self._order is None:
+            import networkx as nx
+
             order = {j.name: i for i, j in enumerate(self.jobs)}
             self._order = list(
                 nx.lexicographical_topological_sort(self.graph(), key=order.__getitem__))
@@ -395,6 +401,8 @@ def _dag_problems(p: Pipeline) -> tuple[list[ErrorDetail], dict[str, InputRef]]:
                 )
     if out:
         return out, refs
+    import networkx as nx
+
     g = nx.DiGraph()
     g.add_nodes_from(jobs)
     for j in p.jobs:

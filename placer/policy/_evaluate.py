@@ -372,8 +372,15 @@ def evaluate(
             copies), so tagging rules and data-at-rest checks can judge it.
 
     Raises:
+        TypeError: if ``sites`` are not resolved sites (an inventory's ``Site`` entries, or
+            its ``sites`` mapping, are: ``placer.catalog.resolve_inventory`` makes them).
         ValueError: if two of ``sites`` share a name (a caller's bug, not a user's input).
     """
+    wrong = next((s for s in sites if not isinstance(s, ResolvedSite)), None)
+    if wrong is not None:
+        raise TypeError(
+            f"evaluate() takes resolved sites, got {type(wrong).__name__} {wrong!r:.60}; "
+            "pass resolve_inventory(inventory) (from placer.catalog), not inventory.sites")
     names = [s.name for s in sites]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})

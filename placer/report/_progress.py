@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from time import monotonic
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -54,3 +56,36 @@ class ProgressBars:
     def done(self, run: int, metrics: Metrics) -> None:
         note = f"cloud ${metrics.cloud_usd:,.0f}  avg JCT {metrics.jct_avg_h:.2f} h"
         self._bar.update(self._tasks[run], completed=self._jobs, note=note)
+
+
+class RunProgress:
+    """A line each time a job of a run changes state (or site, or attempt), while a command
+    drives the run (``placer submit --wait``): plain lines, so a log or a pipe reads them too.
+
+    ``write`` prints one line; ``mask`` masks secrets in text from clusters (reasons).
+    """
+
+    def __init__(self, write: Callable[[str], None],
+                 mask: Callable[[str], str] = str, clock: Callable[[], float] = monotonic) -> None:
+        self._write, self._mask, self._clock = write, mask, clock
+        self._t0 = clock()
+        self._seen: dict[str, tuple[object, ...]] = {}
+        self._run: object = None
+
+    def update(self, status: Any) -> None:
+        """Write what changed since the last status (a :class:`placer.executor.RunStatus`)."""
+        at = f"[{self._clock() - self._t0:5.0f}s]"
+        width = max((len(j) for j in status.jobs), default=0)
+        for name, j in status.jobs.items():
+            key = (j.state, j.site, j.attempt, j.reason)
+            if self._seen.get(name) == key:
+                continue
+            self._seen[name] = key
+            where = f" on {j.site}" if j.site else ""
+            attempt = f" (attempt {j.attempt})" if j.attempt > 1 else ""
+            why = f": {j.reason}" if j.reason else ""
+            self._write(self._mask(f"{at} {name:<{width}}  {j.state}{where}{attempt}{why}"))
+        if status.state != self._run:
+            self._run = status.state
+            if status.done:
+                self._write(self._mask(f"{at} run {status.run_id} {status.state}"))

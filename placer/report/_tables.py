@@ -3,10 +3,13 @@ columns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Sequence
 
 from rich import box
+from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from placer.sim.bench import BenchResult, Row
@@ -44,20 +47,54 @@ _TABLE: tuple[tuple[str, Callable[[Row], str]], ...] = (
 )
 
 
+# Repeated in every part of a table split to fit a narrow terminal: they name the row.
+_KEYS = 2
+
+
 def rich_table(result: BenchResult) -> Table:
     """The results as a rich table; every cell and the title are plain text, never markup (a
-    scenario or strategy named ``[bold]x[/]`` is shown as written)."""
+    scenario or strategy named ``[bold]x[/]`` is shown as written). A number is never cut (its
+    column keeps its widest cell on one line) and a strategy's name folds rather than end in an
+    ellipsis; give it the width it measures (:func:`rich_tables` fits a narrow terminal)."""
+    return _table(result, range(len(_TABLE)), title=True, narrow=False)
+
+
+def rich_tables(result: BenchResult, width: int) -> list[Table]:
+    """The results as tables that each fit in ``width`` columns, every value whole: the
+    columns that do not fit beside the first ones go to a further table below, each repeating
+    strategy and budget (as a wide data frame is printed). One table when it fits."""
+    console = Console(width=100_000)
+    parts: list[list[int]] = [[]]
+    for i in range(_KEYS, len(_TABLE)):
+        trial = _table(result, [*range(_KEYS), *parts[-1], i], title=False, narrow=True)
+        if parts[-1] and Measurement.get(console, console.options, trial).maximum > width:
+            parts.append([])
+        parts[-1].append(i)
+    return [_table(result, [*range(_KEYS), *part], title=n == 0, narrow=True)
+            for n, part in enumerate(parts)]
+
+
+def _table(result: BenchResult, columns: Sequence[int], title: bool, narrow: bool) -> Table:
+    """The chosen columns; ``narrow``: a header wider than its column's cells wraps."""
     t = Table(
-        title=escape(f"{result.scenario.name}: {result.workload}; times in hours"),
+        title=escape(f"{result.scenario.name}: {result.workload}; times in hours") if title
+        else None,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        show_edge=False,
     )
-    for name, _ in _TABLE:
-        left = name == "strategy"
-        t.add_column(name, justify="left" if left else "right", no_wrap=left)
-    for r in result.rows:
-        t.add_row(*(escape(f(r)) for _, f in _TABLE))
+    chosen = [_TABLE[i] for i in columns]
+    cells = [[f(r) for _, f in chosen] for r in result.rows]
+    for k, (name, _) in enumerate(chosen):
+        if name == "strategy":
+            t.add_column(name, overflow="fold")
+            continue
+        widest = max([len(row[k]) for row in cells] + [len(w) for w in name.split()])
+        t.add_column(textwrap.fill(name, widest) if narrow else name, justify="right",
+                     no_wrap=True)
+    for row in cells:
+        t.add_row(*(escape(c) for c in row))
     return t
 
 

@@ -119,7 +119,7 @@ def test_unknown_field(tmp_path: Path) -> None:
     """)
     assert details(path) == [
         ErrorDetail(
-            msg="unknown field (check the spelling; see `placer schema`)",
+            msg="unknown field; did you mean 'provisioning'? (see `placer schema`)",
             file=path,
             line=4,
             field="sites.aws-use1.provisionning",

@@ -32,7 +32,7 @@ def test_demo_runs_in_a_fresh_process_with_no_network_or_account() -> None:
 def test_plan_json_then_explain(tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
     res = run("plan", QS / "pipeline.yaml", "--inventory", QS / "inventory.yaml",
-              "--policies", ROOT / "policies", "--deadline", "12h", "--json", "-o", out)
+              "--policies", ROOT / "policies", "--deadline", "12h", "--json", "--output-file", out)
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data == json.loads(out.read_text())
@@ -66,22 +66,22 @@ BAD_INPUTS = {
     "malformed": ("jobs:\n  a: [unclosed\n", 3, None, "invalid YAML"),
     "cycle": (
         "jobs:\n  a:\n" + GOOD_JOB + "    after: [b]\n  b:\n" + GOOD_JOB + "    after: [a]\n",
-        6, "jobs[1]", "jobs form a cycle: a → b → a",
+        6, "jobs.b", "jobs form a cycle: a → b → a",
     ),
     "unknown_dataset": (
-        "jobs:\n  a:\n" + GOOD_JOB + "    inputs: [nope]\n", 5, "jobs[0].inputs[0]",
+        "jobs:\n  a:\n" + GOOD_JOB + "    inputs: [nope]\n", 5, "jobs.a.inputs[0]",
         "job 'a' reads 'nope', which is neither a dataset nor a job output",
     ),
     "negative_size": (
         "datasets:\n  d:\n    size: -5GB\n    location: aws:us-east-1\njobs:\n  a:\n" + GOOD_JOB,
-        3, "datasets[0].size", "size must not be negative, got '-5GB'",
+        3, "datasets.d.size", "size must not be negative, got '-5GB'",
     ),
     "unknown_region": (
         "datasets:\n  d:\n    size: 5GB\n    location: aws:eu-centrl-1\njobs:\n  a:\n" + GOOD_JOB,
-        4, "datasets[0].location", "unknown region aws:eu-centrl-1",
+        4, "datasets.d.location", "unknown region aws:eu-centrl-1",
     ),
     "unknown_field": (
-        "jobs:\n  a:\n" + GOOD_JOB + "    gpus: 4\n", 5, "jobs[0].gpus", "unknown field",
+        "jobs:\n  a:\n" + GOOD_JOB + "    gpus: 4\n", 5, "jobs.a.gpus", "unknown field",
     ),
 }
 
@@ -104,7 +104,7 @@ def test_unknown_on_prem_dataset_location_names_the_line(tmp_path: Path) -> None
                   + GOOD_JOB + "    inputs: [d]\n")
     res = run("plan", path)
     assert res.exit_code == 2
-    assert f"error: {path}:3: datasets[0].location: dataset 'd' is at onprem:atlantis" in res.stderr
+    assert f"error: {path}:3: datasets.d.location: dataset 'd' is at onprem:atlantis" in res.stderr
 
 
 def test_explain_of_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
@@ -169,10 +169,10 @@ def test_validate_reports_every_bad_file_and_exits_2(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert f"ok    {QS / 'pipeline.yaml'} (Pipeline)" in res.stdout
     errors = res.stderr.splitlines()
-    assert errors[0] == (f"error: {bad}:4: jobs[0].gpu_types.T4: duration must not be "
+    assert errors[0] == (f"error: {bad}:4: jobs.a.gpu_types.T4: duration must not be "
                          "negative, got '-1h'")
     assert errors[1] == (f"error: {odd}: cannot tell what this is; add kind: Pipeline, "
-                         "Inventory or PolicySet")
+                         "Inventory, PolicySet or Scenario")
 
 
 def test_solver_time_out_is_exit_3_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,7 +92,7 @@ def test_plan_warns_when_it_cannot_log_and_keeps_its_exit_code(files: dict[str, 
 
 def test_explain_json_is_the_machine_form(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
-    assert _plan(files, "-o", out, "--json").exit_code == 0
+    assert _plan(files, "--output-file", out, "--json").exit_code == 0
     res = run("explain", out, "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
@@ -139,7 +139,7 @@ def test_policy_diff_cannot_decide_a_bare_plan_again(files: dict[str, Path],
                                                      tmp_path: Path) -> None:
     plans = tmp_path / "plans"
     plans.mkdir()
-    assert _plan(files, "--no-log", "-o", plans / "plan.json", "--json").exit_code == 0
+    assert _plan(files, "--no-log", "--output-file", plans / "plan.json", "--json").exit_code == 0
     res = run("policy", "diff", files["old"], files["new"], "--plans", plans)
     assert res.exit_code == 2
     assert "cannot be decided again" in res.stderr and "cannot be re-decided" in res.stderr

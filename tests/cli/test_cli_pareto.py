@@ -51,7 +51,8 @@ def test_cli_prints_the_frontier_writes_json_and_a_plot(tmp_path: Path) -> None:
     png, out = tmp_path / "front.png", tmp_path / "front.json"
     res = CliRunner().invoke(app, ["plan", str(PIPE), "--inventory", str(INV), "--policies",
                                    str(POL), "--objective", "pareto", "--points", "5",
-                                   "--plot", str(png), "-o", str(out)], terminal_width=200)
+                                   "--plot", str(png), "--output-file", str(out)],
+                             terminal_width=200)
     assert res.exit_code == 0, res.output
     assert "cost-makespan frontier, cheapest first" in res.output
     assert "A frontier is not logged" in res.output

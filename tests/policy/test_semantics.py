@@ -249,3 +249,15 @@ def test_python_built_policy_set_checks_references() -> None:
         policies(rule("r", "require", "eea", {}))
     with pytest.raises(ValidationError, match="duplicate rule id 'r'"):
         policies(rule("r", "require", "onprem:*", {}), rule("r", "forbid", "aws:*", {}))
+
+
+
+def test_unresolved_sites_are_refused_with_the_fix() -> None:
+    """The policies.md snippet once passed ``inventory.sites`` and got an AttributeError deep
+    inside; the error now says what to pass (issue 14)."""
+    from placer import load_inventory, load_pipeline
+
+    inv = load_inventory("examples/quickstart/inventory.yaml")
+    pipe = load_pipeline("examples/quickstart/pipeline.yaml")
+    with pytest.raises(TypeError, match=r"resolve_inventory\(inventory\)"):
+        evaluate(pipe, list(inv.sites), PolicySet())  # type: ignore[arg-type]

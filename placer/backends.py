@@ -419,6 +419,12 @@ def storage_backends() -> dict[str, Any]:
                 f"two storage backends serve {scheme}://: {out[scheme].__name__} and "
                 f"{getattr(backend, '__name__', name)}; uninstall one")
         out[scheme] = backend
+    # placer's own file store needs no SDK: served even where placer's entry points are not
+    # installed anew (an editable install from before it existed).
+    from placer.filestore import FileStore
+
+    for scheme in FileStore.schemes:
+        out.setdefault(scheme, FileStore)
     return out
 
 
@@ -440,32 +446,65 @@ class StorageRouter:
 
     Built from an inventory by :func:`storage_for`. ``stores`` maps a URI scheme to its cloud
     store (the provider's, or whatever the SDK's environment names); ``buckets`` maps a scheme
-    and bucket name to the on-prem store that holds it. Any bucket not in ``buckets`` goes to
-    the scheme's cloud store: a name means one bucket, on one store.
+    and bucket name to the store of the site that declares it (an on-prem site's own endpoint,
+    or a store with the site's own credentials). Any bucket not in ``buckets`` goes to the
+    scheme's cloud store: a name means one bucket, on one store. ``files`` are the on-prem
+    sites' stores routed by path (a store class with ``by_path``: ``file://``): a path goes to
+    the one whose root holds it (the deepest), and a path of a ``path_schemes`` scheme under
+    none is refused, since nothing can say where it is.
 
     A copy between two stores (an on-prem one and the cloud, or two kinds of store such as S3
-    and GCS) is streamed by the destination from the source under the same residency guard
-    and verification (:meth:`ObjectStore.copy` with ``source=``).
+    and GCS, or a file system and either) is streamed by the destination from the source under
+    the same residency guard and verification (:meth:`ObjectStore.copy` with ``source=``).
     """
 
     def __init__(self, stores: Mapping[str, Any],
-                 buckets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 buckets: Mapping[str, Mapping[str, Any]] | None = None,
+                 files: Iterable[Any] = (), path_schemes: Iterable[str] = ()) -> None:
         self.stores = dict(stores)
         self.buckets = {scheme: dict(by_name) for scheme, by_name in (buckets or {}).items()}
+        self.files = list(files)
+        self.path_schemes = {*path_schemes, *(s for f in self.files for s in f.schemes)}
 
     def store_for(self, uri: str) -> Any:
-        """The store that answers for ``uri``'s bucket."""
+        """The store that answers for ``uri``'s bucket (or, ``file://``, its directory).
+
+        Raises:
+            ResidencyError: a ``file://`` path under no site's file store.
+            BackendUnavailableError: a scheme no store of this router serves.
+        """
         scheme, _, rest = uri.partition("://")
+        if scheme in self.path_schemes:
+            return self._file_store(uri)
         if scheme not in self.stores:
             raise BackendUnavailableError(
                 f"no storage backend for {uri!r}; sites' storage uses: "
-                f"{', '.join(sorted(self.stores)) or 'none'}")
+                f"{', '.join(sorted(self.schemes())) or 'none'}")
         bucket = rest.partition("/")[0]
         return self.buckets.get(scheme, {}).get(bucket, self.stores[scheme])
 
+    def _file_store(self, uri: str) -> Any:
+        from placer.errors import ResidencyError
+
+        holding = [f for f in self.files if f.holds(uri)]
+        if not holding:
+            declared = ", ".join(f"{f.root_uri} ({f.onprem_location.key})" for f in self.files)
+            scheme = uri.partition("://")[0]
+            raise ResidencyError(
+                f"{uri}: under no site's {scheme}:// store (declared: {declared or 'none'}), so "
+                "its location is unknown and it is refused; declare the directory as an "
+                "on-prem site's storage, or copy the data under one")
+        return max(holding, key=lambda f: len(f.root))
+
+    def schemes(self) -> set[str]:
+        """The URI schemes some store of this router serves."""
+        return set(self.stores) | {s for f in self.files for s in f.schemes}
+
     def serves(self, uri: str) -> bool:
-        """Whether some store of this router answers for ``uri``'s scheme."""
-        return uri.partition("://")[0] in self.stores
+        """Whether some store of this router answers for ``uri``'s scheme (a path of a
+        ``path_schemes`` scheme always: one under no site's store is then refused by name)."""
+        scheme = uri.partition("://")[0]
+        return scheme in self.stores or scheme in self.path_schemes
 
     def resolve(self, uri: str, *, fresh: bool = False) -> DatasetFacts:
         """The facts of ``uri`` from the store that holds it; ``fresh=True`` drops what that
@@ -476,7 +515,7 @@ class StorageRouter:
             store.forget(uri)
         return store.resolve(uri)  # type: ignore[no-any-return]
 
-    def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyOutcome:
+    def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyResult:
         source, dest = self.store_for(src), self.store_for(dst)
         if source is dest:
             return dest.copy(src, dst, allowed=allowed)  # type: ignore[no-any-return]
@@ -501,6 +540,11 @@ def storage_for(sites: Iterable[ResolvedSite]) -> StorageRouter | None:
     - An on-prem site whose ``storage`` has no ``storage_endpoint`` would put the inventory's
       word above a cloud store's: refused, as are one bucket name on two stores and one
       endpoint for two locations.
+    - An on-prem site's ``file://`` storage is its shared file system (a store routed by
+      path, :mod:`placer.filestore`): where the site is. A path under no declared root is
+      refused by the router.
+    - A site's ``storage_credentials`` (references: a profile, variable names, a key file) give
+      its store its own credentials, and ``dataset_buckets`` route more buckets to it.
 
     Stores are found by the scheme of each URI (:func:`storage_backends`), never by name.
 
@@ -540,29 +584,46 @@ def _stores(sites: Iterable[ResolvedSite], uris: tuple[str, ...]) -> StorageRout
                                           loc=("sites", name, field))
                               for name, field, msg in problems])
     clouds: dict[str, Any] = {}
-    onprem: dict[str, Any] = {}  # normalised endpoint → its store
+    own: dict[tuple[str, str, str], Any] = {}  # (scheme, endpoint, credentials) → its store
+    files: dict[str, Any] = {}  # file store root → its store
     routes: dict[str, dict[str, Any]] = {}
     for site in sites:
         if not site.storage:
             continue
         scheme, _, rest = site.storage.partition("://")
+        if getattr(backends[scheme], "by_path", False):
+            store = backends[scheme](root=site.storage, onprem_location=site.location)
+            files.setdefault(store.root, store)
+            continue
         if scheme not in clouds:
             clouds[scheme] = backends[scheme]()
+        creds = site.storage_credentials
+        if site.storage_endpoint is None and creds is None:
+            continue  # the cloud store, from the SDK's own environment
+        kwargs: dict[str, Any] = {}
         if site.storage_endpoint:
             if not getattr(backends[scheme], "serves_onprem", False):
                 raise InventoryError([ErrorDetail(
                     f"a {scheme}:// store cannot be an on-prem site's own store",
                     field=f"sites.{site.name}.storage_endpoint",
                     loc=("sites", site.name, "storage_endpoint"))])
-            endpoint = normalise_endpoint(site.storage_endpoint)
-            if endpoint not in onprem:
-                onprem[endpoint] = backends[scheme](
-                    endpoint_url=site.storage_endpoint, onprem_location=site.location)
-            routes.setdefault(scheme, {})[rest.partition("/")[0]] = onprem[endpoint]
+            kwargs.update(endpoint_url=site.storage_endpoint, onprem_location=site.location)
+        if creds is not None:
+            kwargs["credentials_ref"] = creds
+        key = (scheme, normalise_endpoint(site.storage_endpoint or ""),
+               "" if creds is None else creds.model_dump_json(exclude_none=True))
+        if key not in own:
+            own[key] = backends[scheme](**kwargs)
+        for bucket in (rest.partition("/")[0], *site.dataset_buckets):
+            routes.setdefault(scheme, {})[bucket] = own[key]
+    by_path = {scheme for scheme, b in backends.items() if getattr(b, "by_path", False)}
     for uri in uris:
         scheme = uri.partition("://")[0]
-        if scheme in backends and scheme not in clouds:
+        if scheme in backends and scheme not in clouds and scheme not in by_path:
             clouds[scheme] = backends[scheme]()
-    if not clouds:
+    if not clouds and not files:
         return None
-    return StorageRouter(clouds, routes)
+    # Once the inventory declares where its file systems are, a path under none of them is
+    # refused by name; with none declared, such a URI is one no store reads (its written
+    # location stands, as for any scheme no backend serves).
+    return StorageRouter(clouds, routes, files.values(), path_schemes=by_path if files else ())

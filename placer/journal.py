@@ -237,6 +237,16 @@ CREATE TABLE events (
     kind TEXT NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE copy_parts (
+    copy_key TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    upload TEXT,
+    size INTEGER,
+    digest TEXT,
+    token TEXT,
+    updated REAL NOT NULL,
+    PRIMARY KEY (copy_key, part)
+);
 CREATE INDEX events_by_run ON events (run, seq);
 CREATE INDEX runs_by_created ON runs (created);
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events

@@ -119,6 +119,16 @@ CREATE TABLE events (
     kind TEXT NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE copy_parts (
+    copy_key TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    upload TEXT,
+    size BIGINT,
+    digest TEXT,
+    token TEXT,
+    updated DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (copy_key, part)
+);
 CREATE INDEX events_by_run ON events (run, seq);
 CREATE INDEX runs_by_created ON runs (created);
 CREATE FUNCTION placer_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -17,6 +17,7 @@ that echoes the credential it read from the environment into an error is still m
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -61,10 +62,26 @@ def secret_values(sites: Iterable[Any]) -> set[str]:
     own fallbacks (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``). A
     variable that is unset or a file that cannot be read contributes nothing (the backend says
     so when it needs the token). Whatever the variable is called: ``MUNICH_RAY`` holds a
-    secret as much as ``RAY_TOKEN`` does.
+    secret as much as ``RAY_TOKEN`` does. The same for the variables a site's
+    ``storage_credentials`` names (its store's keys).
     """
     found: set[str] = set()
     for site in sites:
+        # A site's store's keys (storage_credentials names the variables holding them).
+        creds = _field(site, "storage_credentials")
+        for name in ("access_key_id_env", "secret_access_key_env", "session_token_env"):
+            env = _field(creds, name) if creds is not None else None
+            value = os.environ.get(str(env)) if env else None
+            if value and value.strip():
+                found.add(value.strip())
+        key_file = _field(creds, "credentials_file") if creds is not None else None
+        if key_file:  # a service-account key: its private key and the key's id
+            try:
+                key = json.loads(_read(str(key_file)) or "{}")
+            except ValueError:
+                key = {}
+            found.update(str(key[k]).strip() for k in ("private_key", "private_key_id")
+                         if isinstance(key, dict) and key.get(k))
         cluster = _field(site, "cluster")
         if cluster is None:
             continue

@@ -219,6 +219,18 @@ class CopyResult:
     checksum: str
 
 
+@dataclass(frozen=True)
+class PartReport:
+    """One part of a multipart write as the destination store reports it: its number (from
+    1), size, the checksum the store computed of what it stored (``<algorithm>:<hex>``; empty
+    if it reported none) and the store's token for it (an S3 ETag; empty where none)."""
+
+    number: int
+    size: int
+    digest: str
+    token: str = ""
+
+
 class ObjectReader(Protocol):
     """The bytes of one object version, read in chunks (``b""`` at the end)."""
 
@@ -319,10 +331,11 @@ def hashes_of(data: bytes, algorithms: Iterable[str] = ALGORITHMS) -> dict[str, 
     >>> hashes_of(b"", ["md5"])
     {'md5': 'd41d8cd98f00b204e9800998ecf8427e'}
     """
-    return {a: _hasher(a, data).hexdigest() for a in algorithms}
+    return {a: hasher(a, data).hexdigest() for a in algorithms}
 
 
-def _hasher(algorithm: str, data: bytes = b"") -> Any:
+def hasher(algorithm: str, data: bytes = b"") -> Any:
+    """A fresh hash object for one of :data:`ALGORITHMS` (every store checksums with these)."""
     if algorithm not in ALGORITHMS:
         raise BackendError(f"unknown checksum algorithm {algorithm!r} (placer knows: "
                            f"{', '.join(ALGORITHMS)})")
@@ -408,6 +421,55 @@ class ObjectStore(ABC):
     def object_tag_pairs(self, obj: StoredObject) -> list[tuple[str, str]]:
         """The object's own tags as stored (only where ``object_tags_operation`` is set)."""
         return []
+
+    # -- ranged reads and multipart writes (placer.transfer's; optional) ----------------------
+    # A store that sets ``multipart`` writes an object in numbered parts, several in flight,
+    # each checked by the store against the checksum sent (``part_algorithm``), then assembled.
+    multipart: bool = False
+    part_algorithm: str = "sha256"
+    min_part_size: int = 1  # every part but the last is at least this many bytes
+    max_parts: int = 10_000
+
+    def read_range(self, obj: StoredObject, start: int, length: int) -> bytes:
+        """``length`` bytes of ``obj.version`` from ``start`` (a store with ranged reads
+        overrides this fallback, which streams from the first byte and drops what it skips)."""
+        reader = self.open_read(obj)
+        try:
+            skip = start
+            while skip > 0 and (dropped := reader.read(min(skip, CHUNK))):
+                skip -= len(dropped)
+            out = bytearray()
+            while len(out) < length and (chunk := reader.read(min(CHUNK, length - len(out)))):
+                out += chunk
+        finally:
+            reader.close()
+        return bytes(out)
+
+    def start_parts(self, uri: str, *, content_type: str | None = None,
+                    metadata: Mapping[str, str] | None = None,
+                    tags: Sequence[tuple[str, str]] = ()) -> str:
+        """Begin a multipart write of ``uri``; the upload's id."""
+        raise BackendError(f"{uri}: the {self.name} store has no multipart writes")
+
+    def put_part(self, uri: str, upload: str, number: int, data: bytes, digest: str
+                 ) -> PartReport:
+        """Write part ``number`` (from 1) of ``upload``, sending ``digest`` (the hex digest in
+        ``part_algorithm`` of ``data``) for the store to check; what it reports it stored."""
+        raise BackendError(f"{uri}: the {self.name} store has no multipart writes")
+
+    def listed_parts(self, uri: str, upload: str) -> dict[int, PartReport] | None:
+        """The parts of ``upload`` the store holds, as it reports them; ``None`` if the
+        upload is gone (finished or aborted)."""
+        raise BackendError(f"{uri}: the {self.name} store has no multipart writes")
+
+    def finish_parts(self, uri: str, upload: str, parts: Sequence[PartReport]) -> str | None:
+        """Assemble ``parts`` (in order) into the object ``uri``; the whole-object checksum
+        the store reports (``<algorithm>:<hex>``), or ``None`` if it reports none."""
+        raise BackendError(f"{uri}: the {self.name} store has no multipart writes")
+
+    def abort_parts(self, uri: str, upload: str) -> None:
+        """Drop ``upload`` and every part written for it."""
+        raise BackendError(f"{uri}: the {self.name} store has no multipart writes")
 
     # -- URIs -----------------------------------------------------------------------------------
     def parse(self, uri: str) -> tuple[str, str]:
@@ -565,7 +627,7 @@ class ObjectStore(ABC):
     def _read(self, obj: StoredObject, algorithms: Iterable[str],
               sink: IO[bytes] | None = None) -> dict[str, str]:
         """Stream ``obj``'s bytes (into ``sink``), hashing them; check the count."""
-        hashers = {a: _hasher(a) for a in algorithms}
+        hashers = {a: hasher(a) for a in algorithms}
         n = 0
         reader = self.open_read(obj)
         try:
@@ -591,7 +653,7 @@ class ObjectStore(ABC):
             DatasetNotFoundError: there is no object at ``uri``.
         """
         algorithm, want = _split_checksum(checksum)
-        _hasher(algorithm)
+        hasher(algorithm)
         obj = self.head(uri)
         if obj is None:
             raise DatasetNotFoundError(uri, f"no such object ({self.head_operation})")
@@ -608,7 +670,7 @@ class ObjectStore(ABC):
             self.verify(result.dst, size=result.bytes, checksum=result.checksum)
             return
         algorithm = algorithm.removesuffix("-tree")
-        _hasher(algorithm)
+        hasher(algorithm)
         _, dst_key = self.parse(result.dst)
         lines = []
         for info in self.list_objects(result.dst):

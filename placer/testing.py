@@ -253,6 +253,11 @@ class FakeStorageResolver(ObjectStore):
         self.objects[uri] = data
 
     # -- what the fake adds ---------------------------------------------------------------------
+    def delete(self, uri: str) -> None:
+        """Delete one object (none there: nothing to do), as removing a lost attempt's
+        outputs does (:class:`placer.executor.LostAttempts`)."""
+        self.objects.pop(uri, None)
+
     def resolve(self, uri: str) -> DatasetFacts:
         if self._prefix(uri) is None:  # no store knows it: nothing to say, not even a size
             return DatasetFacts(uri=uri, location=None, size_gb=None, tags={},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from placer.storage import (
     ObjectInfo,
     ObjectReader,
     ObjectStore,
+    PartReport,
     Replica,
     StoredObject,
     clean_store_tags,
@@ -29,7 +31,12 @@ from placer.storage import (
 )
 
 if TYPE_CHECKING:
-    from placer.models import Location
+    from placer.models import Location, StoreCredentials
+
+# Where a multipart write's parts wait, in the destination's own bucket (so under the same
+# residency guard): UPLOADS/<upload id>/<part number>, and the upload's marker.
+UPLOADS = ".placer-uploads"
+_COMPOSE = 32
 
 _INSTALL = "the gcs backend needs google-cloud-storage: pip install 'placer[gcs]'"
 
@@ -150,6 +157,8 @@ class GCSResolver(ObjectStore):
         page_size: objects per list page.
         cache_ttl_s: how long :meth:`resolve` reuses a bucket's facts (seconds).
         clock: epoch seconds, for the cache and the facts' provenance (``time.time``).
+        credentials_ref: a site's ``storage_credentials`` (its ``credentials_file``, a
+            service-account key), read when the client is made; ``None``: ADC.
     """
 
     name = "gcs"
@@ -157,13 +166,23 @@ class GCSResolver(ObjectStore):
     native = "md5"
     head_operation = "objects.get"
     list_operation = "objects.list"
+    # Multipart writes: parts are objects under UPLOADS in the destination bucket, composed
+    # 32 at a time (objects.compose takes at most 32 sources:
+    # https://cloud.google.com/storage/docs/composite-objects), then deleted. Placer keeps a
+    # composite at 1024 components at most.
+    multipart = True
+    part_algorithm = "md5"
+    min_part_size = 1
+    max_parts = 1024
 
     def __init__(self, *, endpoint_url: str | None = None, credentials: Any = None,
                  project: str | None = None, page_size: int = 1000,
                  cache_ttl_s: float = DEFAULT_TTL_S,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 credentials_ref: StoreCredentials | None = None) -> None:
         self.endpoint_url = endpoint_url
         self.project = project
+        self.credentials_ref = credentials_ref
         self.page_size = page_size
         self._credentials = credentials
         self._client_obj: Any = None
@@ -181,6 +200,19 @@ class GCSResolver(ObjectStore):
             except ImportError as exc:
                 raise BackendUnavailableError(_INSTALL) from exc
             options = {"api_endpoint": self.endpoint_url} if self.endpoint_url else None
+            ref = self.credentials_ref
+            if self._credentials is None and ref is not None and ref.credentials_file:
+                # A site's own service-account key (storage_credentials.credentials_file).
+                from google.oauth2 import service_account
+
+                try:
+                    self._credentials = self._call("gs://", "credentials_file", lambda: (
+                        service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                            ref.credentials_file)))
+                except (OSError, ValueError) as exc:  # missing, unreadable, not a key
+                    raise BackendUnavailableError(
+                        f"the gs:// store's credentials_file {ref.credentials_file} cannot be "
+                        f"read as a service-account key ({type(exc).__name__})") from None
             self._client_obj = self._call("gs://", "Client", lambda: storage.Client(
                 project=self.project, credentials=self._credentials, client_options=options))
         return self._client_obj
@@ -244,6 +276,13 @@ class GCSResolver(ObjectStore):
         """The MD5 GCS computed at write time (composite objects have none)."""
         return {"md5": base64.b64decode(blob.md5_hash).hex()} if blob.md5_hash else {}
 
+    def delete(self, uri: str) -> None:
+        """Delete one object (none there: nothing to do): how the executor removes a LOST
+        attempt's outputs, only under that attempt's own prefix (placer.executor.LostAttempts)."""
+        name, key = parse_uri(uri)
+        client = self._client()
+        self._call(uri, "objects.delete", partial(_delete_quietly, client.bucket(name).blob(key)))
+
     def head(self, uri: str) -> StoredObject | None:
         name, key = parse_uri(uri)
         client = self._client()
@@ -302,3 +341,101 @@ class GCSResolver(ObjectStore):
         self._call(uri, "objects.insert", lambda: blob.upload_from_file(
             body, size=size, content_type=content_type, checksum="md5"))
 
+
+    # -- ranged reads and multipart writes (placer.transfer) -----------------------------------
+    def read_range(self, obj: StoredObject, start: int, length: int) -> bytes:
+        """``objects.get`` (media) of a byte range of the generation hashed."""
+        blob = self._blob(obj.uri, obj.version)
+        return bytes(self._call(obj.uri, "objects.get", lambda: blob.download_as_bytes(
+            start=start, end=start + length - 1, checksum=None)))
+
+    def _upload_uri(self, uri: str, upload: str, name: str) -> str:
+        return f"gs://{parse_uri(uri)[0]}/{UPLOADS}/{upload}/{name}"
+
+    def start_parts(self, uri: str, *, content_type: str | None = None,
+                    metadata: Mapping[str, str] | None = None,
+                    tags: Sequence[tuple[str, str]] = ()) -> str:
+        """A new upload: its marker object (empty) carries the final object's content type
+        and metadata, so a resumed upload in another process finishes it the same."""
+        import secrets
+
+        upload = secrets.token_hex(12)
+        marker = self._blob(self._upload_uri(uri, upload, "upload"))
+        marker.metadata = {"placer-content-type": content_type or "", **(metadata or {})}
+        self._call(uri, "objects.insert", lambda: marker.upload_from_string(b""))
+        return upload
+
+    def put_part(self, uri: str, upload: str, number: int, data: bytes, digest: str
+                 ) -> PartReport:
+        """``objects.insert`` of the part carrying its MD5 (``digest``), which GCS checks; the
+        MD5 GCS answers with."""
+        blob = self._blob(self._upload_uri(uri, upload, f"{number:05d}"))
+        blob.md5_hash = base64.b64encode(bytes.fromhex(digest)).decode()
+        self._call(uri, "objects.insert", lambda: blob.upload_from_string(
+            data, checksum="md5"))
+        return PartReport(number, len(data), self._md5(blob), str(blob.generation or ""))
+
+    @staticmethod
+    def _md5(blob: Any) -> str:
+        return f"md5:{base64.b64decode(blob.md5_hash).hex()}" if blob.md5_hash else ""
+
+    def listed_parts(self, uri: str, upload: str) -> dict[int, PartReport] | None:
+        """The part objects of ``upload``; ``None`` if its marker is gone."""
+        bucket, _ = parse_uri(uri)
+        prefix = f"{UPLOADS}/{upload}/"
+        client = self._client()
+        blobs = self._call(uri, "objects.list", lambda: list(client.list_blobs(
+            bucket, prefix=prefix)))
+        names = {b.name[len(prefix):]: b for b in blobs}
+        if "upload" not in names:
+            return None
+        return {int(n): PartReport(int(n), int(b.size), self._md5(b), str(b.generation or ""))
+                for n, b in names.items() if n.isdigit()}
+
+    def finish_parts(self, uri: str, upload: str, parts: Sequence[PartReport]) -> str | None:
+        """``objects.compose`` of the parts in order (32 at a time, in levels), each pinned to
+        the generation reported when it was written; the parts are then deleted. A composite
+        object has no MD5, so GCS reports no whole-object checksum placer computes: ``None``
+        (the copy re-reads it)."""
+        marker = self._call(uri, "objects.get", lambda: self._client().bucket(
+            parse_uri(uri)[0]).get_blob(f"{UPLOADS}/{upload}/upload"))
+        if marker is None:
+            raise BackendError(f"{uri}: multipart upload {upload} is gone (aborted?)")
+        sources = [self._blob(self._upload_uri(uri, upload, f"{p.number:05d}"), p.token)
+                   for p in parts]
+        level = 0
+        while len(sources) > _COMPOSE:
+            level += 1
+            merged = []
+            for i in range(0, len(sources), _COMPOSE):
+                name = self._upload_uri(uri, upload, f"c{level}-{i:05d}")
+                out = self._blob(name)
+                self._call(uri, "objects.compose", partial(out.compose, sources[i:i + _COMPOSE]))
+                merged.append(self._blob(name, str(out.generation or "")))
+            sources = merged
+        dst = self._blob(uri)
+        meta = dict(marker.metadata or {})
+        dst.content_type = meta.pop("placer-content-type", "") or None
+        if meta:
+            dst.metadata = meta
+        if sources:
+            self._call(uri, "objects.compose", partial(dst.compose, sources))
+        else:
+            self._call(uri, "objects.insert", lambda: dst.upload_from_string(b""))
+        self.abort_parts(uri, upload)
+        return None
+
+    def abort_parts(self, uri: str, upload: str) -> None:
+        """Delete the upload's parts and marker."""
+        bucket, _ = parse_uri(uri)
+        client = self._client()
+        for blob in self._call(uri, "objects.list", lambda: list(client.list_blobs(
+                bucket, prefix=f"{UPLOADS}/{upload}/"))):
+            self._call(uri, "objects.delete", partial(_delete_quietly, blob))
+
+
+def _delete_quietly(blob: Any) -> None:
+    from google.api_core.exceptions import NotFound
+
+    with suppress(NotFound):
+        blob.delete()

@@ -9,6 +9,7 @@ boto3 is imported only when a client is first needed, so importing this module (
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
@@ -27,6 +28,7 @@ from placer.storage import (
     CallingReader,
     ObjectInfo,
     ObjectStore,
+    PartReport,
     Replica,
     StoredObject,
     clean_store_tags,
@@ -35,7 +37,7 @@ from placer.storage import (
 from placer_s3._errors import map_client_error
 
 if TYPE_CHECKING:
-    from placer.models import Location
+    from placer.models import Location, StoreCredentials
     from placer.storage import ObjectReader
 
 # CopyObject and PutObject move at most 5 GiB in one request; larger objects need a multipart
@@ -110,6 +112,9 @@ class S3Resolver(ObjectStore):
             ``endpoint_url``.
         cache_ttl_s: how long :meth:`resolve` reuses a bucket's facts (seconds).
         clock: epoch seconds, for the cache and the facts' provenance (``time.time``).
+        credentials_ref: where this store's credentials are (a site's
+            ``storage_credentials``: a profile, or the names of the environment variables
+            holding the keys), read when the first client is made; ``None``: boto3's chain.
     """
 
     name = "s3"
@@ -119,11 +124,18 @@ class S3Resolver(ObjectStore):
     head_operation = "HeadObject"
     list_operation = "ListObjectsV2"
     object_tags_operation = "GetObjectTagging"
+    # Multipart uploads: every part but the last at least 5 MiB, at most 10,000 parts
+    # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
+    multipart = True
+    part_algorithm = "sha256"
+    min_part_size = 5 * 1024 * 1024
+    max_parts = 10_000
 
     def __init__(self, *, endpoint_url: str | None = None, session: Any = None,
                  page_size: int = 1000, max_attempts: int = 5,
                  onprem_location: Location | None = None, cache_ttl_s: float = DEFAULT_TTL_S,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 credentials_ref: StoreCredentials | None = None) -> None:
         if onprem_location is not None:
             if onprem_location.provider != "onprem":
                 raise ValueError(f"onprem_location must be an on-prem location, not "
@@ -137,6 +149,7 @@ class S3Resolver(ObjectStore):
         self.page_size = page_size
         self.max_attempts = max_attempts
         self._session = session
+        self.credentials_ref = credentials_ref
         self._clients: dict[str, Any] = {}
         self._regions: dict[str, str] = {}
         self._signing: dict[str, str | None] = {}  # bucket → region its requests are signed for
@@ -145,7 +158,7 @@ class S3Resolver(ObjectStore):
         if clock is not None:
             self.clock = clock
 
-    def __repr__(self) -> str:  # never show the session: it holds credentials
+    def __repr__(self) -> str:  # never show the session or the keys: they are credentials
         where = f", onprem_location={self.onprem_location.key!r}" if self.onprem_location else ""
         return f"S3Resolver(endpoint_url={self.endpoint_url!r}{where})"
 
@@ -161,7 +174,7 @@ class S3Resolver(ObjectStore):
                 raise BackendUnavailableError(
                     "the s3 backend needs boto3: pip install 'placer[s3]'") from exc
             if self._session is None:
-                self._session = boto3.session.Session()
+                self._session = boto3.session.Session(**_session_args(self.credentials_ref))
             config = Config(retries={"mode": "standard", "max_attempts": self.max_attempts},
                             connect_timeout=10, read_timeout=60)
             self._clients[key] = self._session.client(
@@ -361,6 +374,14 @@ class S3Resolver(ObjectStore):
         return self._tag_pairs(self._call(obj.uri, "GetObjectTagging", lambda: (
             client.get_object_tagging(Bucket=bucket, Key=key))))
 
+    def delete(self, uri: str) -> None:
+        """DeleteObject (none there: nothing to do; a versioned bucket keeps the old version
+        behind a delete marker): how the executor removes a LOST attempt's outputs, only
+        under that attempt's own prefix (placer.executor.LostAttempts)."""
+        bucket, key = parse_uri(uri)
+        client = self._bucket_client(uri)
+        self._call(uri, "DeleteObject", lambda: client.delete_object(Bucket=bucket, Key=key))
+
     def head(self, uri: str) -> StoredObject | None:
         """HeadObject with ``ChecksumMode``: S3's full-object SHA-256, when it kept one (not a
         multipart composite ``…-N``), is the object's checksum."""
@@ -371,9 +392,12 @@ class S3Resolver(ObjectStore):
                 Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
         except DatasetNotFoundError:
             return None
-        stored = head.get("ChecksumSHA256")
-        checksums = {"sha256": base64.b64decode(stored).hex()} if stored and "-" not in stored \
-            else {}
+        stored = str(head.get("ChecksumSHA256") or "")
+        # A multipart object's SHA-256 is the composite of its parts' (``…-N`` on S3; moto
+        # leaves the ``-N`` out, but its ETag still ends in ``-N``), never the object's own.
+        composite = "-" in stored or re.search(r"-\d+\"?$", str(head.get("ETag", "")))
+        checksums = {} if not stored else {
+            "sha256-composite" if composite else "sha256": _hex(stored.split("-")[0])}
         return StoredObject(uri, int(head["ContentLength"]), str(head.get("ETag", "")),
                             checksums, head.get("ContentType"), dict(head.get("Metadata") or {}))
 
@@ -435,3 +459,145 @@ class S3Resolver(ObjectStore):
         self._call(uri, "PutObject", lambda: client.put_object(
             Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra))
 
+
+    # -- ranged reads and multipart writes (placer.transfer) -----------------------------------
+    def read_range(self, obj: StoredObject, start: int, length: int) -> bytes:
+        """``GetObject`` with ``Range`` and ``IfMatch`` the version hashed."""
+        bucket, key = parse_uri(obj.uri)
+        client = self._bucket_client(obj.uri)
+        pin = {"IfMatch": obj.version} if obj.version else {}
+        body = self._call(obj.uri, "GetObject", lambda: client.get_object(
+            Bucket=bucket, Key=key, Range=f"bytes={start}-{start + length - 1}", **pin))["Body"]
+        try:
+            return bytes(self._call(obj.uri, "GetObject", body.read))
+        finally:
+            body.close()
+
+    def start_parts(self, uri: str, *, content_type: str | None = None,
+                    metadata: Mapping[str, str] | None = None,
+                    tags: Sequence[tuple[str, str]] = ()) -> str:
+        """``CreateMultipartUpload`` with ``ChecksumAlgorithm=SHA256``: every part is checked
+        by S3 against the SHA-256 sent with it."""
+        bucket, key = parse_uri(uri)
+        client = self._bucket_client(uri)
+        extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
+        if content_type:
+            extra["ContentType"] = content_type
+        if tags:
+            extra["Tagging"] = urlencode(list(tags))
+        answer = self._call(uri, "CreateMultipartUpload", lambda: client.create_multipart_upload(
+            Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra))
+        return str(answer["UploadId"])
+
+    def put_part(self, uri: str, upload: str, number: int, data: bytes, digest: str
+                 ) -> PartReport:
+        """``UploadPart`` with ``ChecksumSHA256`` (S3 refuses bytes that do not match); the
+        SHA-256 S3 answers with."""
+        bucket, key = parse_uri(uri)
+        client = self._bucket_client(uri)
+        answer = self._call(uri, "UploadPart", lambda: client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data,
+            ContentLength=len(data), ChecksumSHA256=_b64(digest)))  # digest: SHA-256 hex
+        return _part(number, len(data), answer)
+
+    def listed_parts(self, uri: str, upload: str) -> dict[int, PartReport] | None:
+        """``ListParts``, every page; ``None`` once the upload is gone (``NoSuchUpload``)."""
+        bucket, key = parse_uri(uri)
+        client = self._bucket_client(uri)
+        found: dict[int, PartReport] = {}
+        marker = 0
+        while True:
+            page = self._upload_call(uri, "ListParts", partial(
+                client.list_parts, Bucket=bucket, Key=key, UploadId=upload,
+                PartNumberMarker=marker))
+            if page is None:
+                return None
+            for p in page.get("Parts", ()):
+                n = int(p["PartNumber"])
+                found[n] = _part(n, int(p["Size"]), p)
+            if not page.get("IsTruncated"):
+                return found
+            marker = int(page["NextPartNumberMarker"])
+
+    def finish_parts(self, uri: str, upload: str, parts: Sequence[PartReport]) -> str | None:
+        """``CompleteMultipartUpload``; S3's composite SHA-256 (the SHA-256 of the parts'
+        SHA-256s, in order) as ``sha256-composite:<hex>``, when it answers one."""
+        bucket, key = parse_uri(uri)
+        client = self._bucket_client(uri)
+        answer = self._call(uri, "CompleteMultipartUpload", lambda: (
+            client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": [
+                    {"PartNumber": p.number, "ETag": p.token}
+                    | ({"ChecksumSHA256": _b64(p.digest[7:])} if p.digest[:7] == "sha256:"
+                       else {})
+                    for p in parts]})))
+        composite = str(answer.get("ChecksumSHA256") or "")
+        if not composite:
+            return None
+        return f"sha256-composite:{_hex(composite.split('-')[0])}"
+
+    def abort_parts(self, uri: str, upload: str) -> None:
+        """``AbortMultipartUpload`` (an upload already gone is not an error)."""
+        bucket, key = parse_uri(uri)
+        client = self._bucket_client(uri)
+        self._upload_call(uri, "AbortMultipartUpload", lambda: client.abort_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload))
+
+    def _upload_call(self, uri: str, operation: str, fn: Callable[[], Any]) -> Any:
+        """One call on a multipart upload; ``None`` if the upload is gone (``NoSuchUpload``:
+        completed, aborted, or expired by a lifecycle rule)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._call(uri, operation, fn)
+        except BackendError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and (
+                    cause.response.get("Error", {}).get("Code") == "NoSuchUpload"):
+                return None
+            raise
+
+
+def _part(number: int, size: int, answer: Mapping[str, Any]) -> PartReport:
+    """A part as S3 reports it: its SHA-256 when S3 answers one; else its ETag, which S3
+    makes the MD5 of the part's bytes (unless encrypted with SSE-C or SSE-KMS, where S3 keeps
+    the SHA-256 sent: https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html, ETag)."""
+    etag = str(answer.get("ETag", ""))
+    if answer.get("ChecksumSHA256"):
+        digest = f"sha256:{_hex(answer['ChecksumSHA256'])}"
+    elif re.fullmatch(r'"?[0-9a-f]{32}"?', etag):
+        digest = f"md5:{etag.strip(chr(34))}"
+    else:
+        digest = ""
+    return PartReport(number, size, digest, etag)
+
+
+def _b64(digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(digest)).decode()
+
+
+def _hex(b64: str | None) -> str:
+    return base64.b64decode(b64).hex() if b64 else ""
+
+
+def _session_args(ref: StoreCredentials | None) -> dict[str, str]:
+    """boto3 ``Session`` arguments from a credentials reference: a profile, or the values of
+    the environment variables it names (read now; an unset one is an error naming it, never
+    a silent fall back to other credentials)."""
+    if ref is None:
+        return {}
+    if ref.profile:
+        return {"profile_name": ref.profile}
+    out: dict[str, str] = {}
+    for arg, env in (("aws_access_key_id", ref.access_key_id_env),
+                     ("aws_secret_access_key", ref.secret_access_key_env),
+                     ("aws_session_token", ref.session_token_env)):
+        if env is None:
+            continue
+        value = os.environ.get(env)
+        if not value:
+            raise BackendUnavailableError(
+                f"the s3 store's credentials are in the environment variable {env} "
+                "(storage_credentials), which is not set")
+        out[arg] = value
+    return out

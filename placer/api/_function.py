@@ -33,7 +33,8 @@ FUNCTION_COMMAND = "-m placer.api "
 VALUE_FILE = "value.json"
 ENDPOINTS_ENV = "PLACER_STORAGE_ENDPOINTS"
 """JSON ``{bucket: {"endpoint": URL, "location": the site's location}}`` of the inventory's
-on-prem stores, given to function jobs so they write to their site's own store, as
+on-prem stores (and ``{root: {"root": file:// URI, "location": ...}}`` of its file://
+stores), given to function jobs so they write to their site's own store, as
 :func:`placer.backends.storage_for` routes it (a bucket on a cloud store needs no entry)."""
 
 
@@ -158,6 +159,9 @@ def storage_endpoints_env(sites: Sequence[Any]) -> dict[str, str]:
     found = {s.storage.partition("://")[2].partition("/")[0]: {
         "endpoint": s.storage_endpoint, "location": s.location.model_dump(mode="json")}
         for s in sites if s.storage and s.storage_endpoint}
+    # A file:// store (placer.filestore) by its root: where the site is.
+    found.update({s.storage: {"root": s.storage, "location": s.location.model_dump(mode="json")}
+                  for s in sites if s.storage and s.storage.startswith("file://")})
     return {ENDPOINTS_ENV: json.dumps(found, sort_keys=True)} if found else {}
 
 
@@ -172,6 +176,13 @@ def _store(uri: str) -> Any:
     if backend is None:
         raise ExecutionError(f"no storage backend for {uri!r} is installed where the job runs")
     endpoints = json.loads(os.environ.get(ENDPOINTS_ENV) or "{}")
+    if getattr(backend, "by_path", False):  # a site's file:// store: the one holding the path
+        for own in endpoints.values():
+            store = (backend(root=own["root"], onprem_location=Location.model_validate(
+                own["location"])) if "root" in own else None)
+            if store is not None and store.holds(uri):
+                return store
+        raise ExecutionError(f"{uri}: under no site's {scheme}:// store")
     bucket = rest.partition("/")[0]
     if bucket in endpoints:
         own = endpoints[bucket]

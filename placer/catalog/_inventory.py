@@ -9,6 +9,7 @@ line and the field, with the site by name (``sites.fra-dc.pools[0].count``), all
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -208,6 +209,8 @@ def resolve_inventory(
                 name=site.name, kind="onprem", location=loc, pools=site.pools,
                 spot_overhead=site.spot_overhead, labels=site.labels, cluster=site.cluster,
                 storage=site.storage, storage_endpoint=site.storage_endpoint,
+                storage_credentials=site.storage_credentials,
+                dataset_buckets=site.dataset_buckets,
             ))
             continue
         if site.location not in cat:
@@ -247,6 +250,7 @@ def resolve_inventory(
             provisioning_h=prov, spot_provisioning_h=spot_prov,
             spot_overhead=site.spot_overhead, labels=site.labels, cluster=site.cluster,
             storage=site.storage, storage_endpoint=site.storage_endpoint,
+            storage_credentials=site.storage_credentials, dataset_buckets=site.dataset_buckets,
         ))
     # Sites built with model_copy (or resolved from an old journal) skip Site's validator.
     for name, field, msg in storage_problems(inv.sites):
@@ -320,14 +324,19 @@ def storage_problems(sites: Iterable[StorageSite]) -> list[tuple[str, str, str]]
 
     The rule (docs/storage.md, "Where a bucket is"): a bucket's location is what its store
     says. A cloud store answers for its buckets, so an on-prem site's ``storage`` must be on
-    the site's own ``storage_endpoint``, whose buckets are where the site is. One store is in
-    one place: two on-prem sites in different locations may not share a ``storage_endpoint``.
-    One bucket name means one bucket: a name declared on two stores (two endpoints, or an
-    endpoint and the cloud store) is refused, since placer routes a bucket by its name alone.
+    the site's own ``storage_endpoint``, whose buckets are where the site is, or its own
+    ``file://`` directory, which is where the site is. One store is in one place: two on-prem
+    sites in different locations may not share a ``storage_endpoint``, nor a directory (or one
+    inside the other). One bucket name means one bucket: a name declared (``storage`` or
+    ``dataset_buckets``) on two stores (two endpoints, an endpoint and the cloud store, or one
+    store reached with two credentials references) is refused, since placer routes a bucket by
+    its name alone.
     """
     out: list[tuple[str, str, str]] = []
     store_of_endpoint: dict[str, tuple[str, str]] = {}  # endpoint → (site, location key)
-    home: dict[tuple[str, str], tuple[str | None, str]] = {}  # (scheme, bucket) → (endpoint, site)
+    # (scheme, bucket) → (store, site): the store is its endpoint and credentials reference
+    home: dict[tuple[str, str], tuple[tuple[str | None, str], str]] = {}
+    roots: list[tuple[str, str, str]] = []  # file store root → (root, site, location key)
     for site in sites:
         msg = storage_rule_problem(site.kind, site.storage, site.storage_endpoint)
         if msg:
@@ -337,6 +346,19 @@ def storage_problems(sites: Iterable[StorageSite]) -> list[tuple[str, str, str]]
         if not site.storage:
             continue
         loc = site.location if isinstance(site.location, str) else site.location.key
+        if site.storage.startswith("file:"):
+            root = os.path.normpath(site.storage[len("file://"):])
+            for other, name, where in roots:
+                nested = (root == other or root.startswith(other.rstrip("/") + "/")
+                          or other.startswith(root.rstrip("/") + "/"))
+                if nested and where != loc:
+                    out.append((site.name, "storage", (
+                        f"the directory {root} is also (in) site {name!r}'s file store "
+                        f"{other}, in {where}, not {loc}: one directory is in one place")))
+                    break
+            else:
+                roots.append((root, site.name, loc))
+            continue
         endpoint = normalise_endpoint(site.storage_endpoint) if site.storage_endpoint else None
         if endpoint is not None:
             first = store_of_endpoint.setdefault(endpoint, (site.name, loc))
@@ -345,14 +367,23 @@ def storage_problems(sites: Iterable[StorageSite]) -> list[tuple[str, str, str]]
                     f"the store {endpoint} is also site {first[0]!r}'s, in {first[1]}, not "
                     f"{loc}: one store is in one place; give each location its own store")))
                 continue
+        creds = getattr(site, "storage_credentials", None)
+        store = (endpoint, "" if creds is None else creds.model_dump_json(exclude_none=True))
         scheme, _, rest = site.storage.partition("://")
-        bucket = rest.partition("/")[0]
-        first_home = home.setdefault((scheme, bucket), (endpoint, site.name))
-        if first_home[0] != endpoint:
-            out.append((site.name, "storage", (
-                f"bucket {scheme}://{bucket} is on {_store_name(endpoint)} here and on "
-                f"{_store_name(first_home[0])} for site {first_home[1]!r}: one bucket name "
-                "must mean one bucket; rename one of them")))
+        buckets = (rest.partition("/")[0], *getattr(site, "dataset_buckets", ()))
+        for i, bucket in enumerate(buckets):
+            first_home = home.setdefault((scheme, bucket), (store, site.name))
+            if first_home[0] == store:
+                continue
+            field = "storage" if i == 0 else "dataset_buckets"
+            if first_home[0][0] != endpoint:
+                why = (f"on {_store_name(endpoint)} here and on {_store_name(first_home[0][0])} "
+                       f"for site {first_home[1]!r}: one bucket name must mean one bucket; "
+                       "rename one of them")
+            else:
+                why = (f"reached with other storage_credentials here than for site "
+                       f"{first_home[1]!r}: one bucket, one credentials reference")
+            out.append((site.name, field, f"bucket {scheme}://{bucket} is {why}"))
     return out
 
 

@@ -28,9 +28,11 @@ One room per concern:
 * ``_state``: job and run states (:class:`StepState`, :class:`Waiting`, :class:`RunState`),
   retries, submission ids, every journaled move, a run rebuilt from the journal;
 * ``_status``: :func:`run_status`, a run as the journal records it (no backend needed);
-* ``_staging``: the residency guards (eligibility, output prefix) and verified input copies;
+* ``_staging``: the residency guards (eligibility, output prefix) and verified input copies,
+  each measured against the link model the plan priced it with, and stopped by a cancel;
 * ``_manifest``: the ``PLACER_*`` environment and manifest a job is given (a contract);
-* ``_failover``: a site that goes down, re-planning around it, stuck and blocked jobs;
+* ``_failover``: a site that goes down, re-planning around it, stuck and blocked jobs, and
+  LOST attempts cancelled (their outputs removed) once their site answers again;
 * ``_executor``: :class:`Executor`, the loop, and :meth:`Executor.from_inventory`, which
   builds one from an inventory for the CLI and for :func:`submit` and :func:`resume` here;
 * ``_run``: :class:`Run`, the handle that drives one run as its only driver.
@@ -43,10 +45,23 @@ from typing import Any
 
 from placer.backends import ComputeBackend, StorageLayout
 from placer.executor._executor import Executor, Hook
-from placer.executor._failover import Failover, stuck_reason
+from placer.executor._failover import (
+    LOST_EVENTS,
+    Failover,
+    LostAttempts,
+    ObjectRemover,
+    stuck_reason,
+)
 from placer.executor._manifest import JobContract, plan_hash
 from placer.executor._run import Run
-from placer.executor._staging import JobPaths, RemoteInput, Staging
+from placer.executor._staging import (
+    SLOW_FACTOR,
+    SLOW_FLOOR_S,
+    CopyStopped,
+    JobPaths,
+    RemoteInput,
+    Staging,
+)
 from placer.executor._state import (
     ACTIVE_STEP_STATES,
     FINAL_JOB_STATES,
@@ -65,7 +80,14 @@ from placer.executor._state import (
     load_run,
     submission_id,
 )
-from placer.executor._status import JobStatus, RunStatus, run_status
+from placer.executor._status import (
+    JobStatus,
+    LostAttemptStatus,
+    RunStatus,
+    TransferStatus,
+    TransferTotals,
+    run_status,
+)
 from placer.journal import Journal
 from placer.models import Inventory, Pipeline, Plan
 from placer.policy import PolicySet
@@ -73,10 +95,14 @@ from placer.policy import PolicySet
 __all__ = [
     "ACTIVE_STEP_STATES",
     "FINAL_JOB_STATES",
+    "LOST_EVENTS",
     "POLLED_STATES",
     "RETRY_WAIT",
+    "SLOW_FACTOR",
+    "SLOW_FLOOR_S",
     "TERMINAL_RUN_STATES",
     "WAITING",
+    "CopyStopped",
     "Executor",
     "Failover",
     "Hook",
@@ -86,6 +112,9 @@ __all__ = [
     "JobStatus",
     "LiveJob",
     "LiveRun",
+    "LostAttemptStatus",
+    "LostAttempts",
+    "ObjectRemover",
     "RemoteInput",
     "RetryPolicy",
     "Run",
@@ -93,6 +122,8 @@ __all__ = [
     "RunStatus",
     "Staging",
     "StepState",
+    "TransferStatus",
+    "TransferTotals",
     "Transitions",
     "Waiting",
     "load_run",

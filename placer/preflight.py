@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from placer.errors import PlacerError
+from placer.errors import CredentialsError, PlacerError
 from placer.models import Pipeline, ResolvedSite
 
 __all__ = ["Problem", "check_images", "check_sites", "preflight"]
@@ -39,7 +39,7 @@ PROBE_DIR = ".placer-preflight"
 class Problem:
     """One thing that would stop the run, and how to fix it (``message`` is one line)."""
 
-    check: str          # "cluster", "store", "image", "backend"
+    check: str          # "credentials", "cluster", "store", "image", "backend"
     subject: str        # the site or job concerned
     message: str
 
@@ -87,8 +87,18 @@ def _cluster(site: ResolvedSite, timeout_s: float) -> Problem | None:
         msg = _one_line(str(exc))
         if not msg.startswith(f"{site.name}:"):
             msg = f"{site.name}: {msg}"
-        return Problem("cluster", site.name, msg)
+        return Problem("credentials" if isinstance(exc, CredentialsError) else "cluster",
+                       site.name, msg)
     return None
+
+
+def credentials_problems(sites: Iterable[ResolvedSite], *,
+                         timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Problem]:
+    """Only the clusters whose credentials are missing or refused (``placer resume``): a
+    cluster that does not answer is left to failover, which is what resuming is for, but a
+    token nobody set would be retried for minutes without saying so."""
+    return [p for site in sites if site.cluster is not None
+            and (p := _cluster(site, timeout_s)) is not None and p.check == "credentials"]
 
 
 def _store(site: ResolvedSite, router: Any, timeout_s: float) -> Problem | None:

@@ -88,7 +88,7 @@ def test_a_third_party_store_is_routed_by_its_scheme(monkeypatch: pytest.MonkeyP
     router = backends.storage_for(_sites(aws="mem://eu-bucket/p"))
     assert router is not None and isinstance(router.stores["mem"], MemStore)
     assert router.resolve("mem://eu-bucket/p/").location == "aws:eu-central-1"
-    with pytest.raises(BackendUnavailableError, match=r"installed: mem://\)"):
+    with pytest.raises(BackendUnavailableError, match=r"installed: file://, mem://\)"):
         backends.storage_for(_sites(aws="s3://eu-bucket/p"))
 
 

@@ -103,11 +103,11 @@ def test_the_readme_local_run_works_as_written(tmp_path: Path) -> None:
         assert "note: it offers 4 A100-80GB" in again.stderr
         assert "{gpu: A100-80GB, count: 4," in (state / "inventory.yaml").read_text()
         session = json.loads((state / "state.json").read_text())["session"]
-        assert local._session_members(session)
+        assert local.session_members(session)
     finally:
         down = _shell(lines[1], tmp_path, timeout=60)
     assert down.returncode == 0 and "stopped" in down.stdout, down.stdout + down.stderr
-    assert not local._session_members(session)
+    assert not local.session_members(session)
     assert not (state / "token").exists()
     st = _shell("placer local status", tmp_path, timeout=30)
     assert st.returncode == 1 and "not started" in st.stdout

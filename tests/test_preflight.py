@@ -204,3 +204,34 @@ def test_preflight_of_a_site_the_inventory_lacks_is_bad_input(world: local.World
     assert res.exit_code == 2
     assert res.output.strip() == (f"error: {world.inventory}: no site named munich "
                                   "(sites: local)")
+
+
+def test_resume_with_a_token_gone_fails_at_once_and_leaves_the_run_as_it_was(
+        world: local.World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14, problem 2, after the submit: a run resumed once its token is gone was retried
+    silently for minutes; now ``resume`` says which variable, exits 2, and changes nothing."""
+    monkeypatch.setenv("RAY_TOKEN_LOCAL", world.token_file.read_text().strip())
+    inv = _inventory(tmp_path, world, token_env="RAY_TOKEN_LOCAL")
+    res = runner.invoke(app, ["submit", str(LOCAL_PIPELINE), "--inventory", str(inv),
+                              "--journal", str(tmp_path / "j.db"), "--no-wait"],
+                        env={"PLACER_NO_CONTROLLER": "1"})
+    assert res.exit_code == 0, res.output
+    with Journal(tmp_path / "j.db") as j:
+        [run] = j.runs()
+        before = [(s.job, s.attempt, s.state) for s in j.steps(run.id)]
+    monkeypatch.delenv("RAY_TOKEN_LOCAL")
+    t0 = time.monotonic()
+    res = runner.invoke(app, ["resume", run.id, "--journal", str(tmp_path / "j.db")])
+    assert res.exit_code == 2, res.output
+    assert time.monotonic() - t0 < SECONDS
+    lines = _lines(res)
+    assert lines[0] == ("preflight: local: environment variable RAY_TOKEN_LOCAL (token_env) is "
+                        "not set: export RAY_TOKEN_LOCAL=<the token the cluster was started "
+                        "with>")
+    assert f"placer resume {run.id} again" in lines[1]
+    with Journal(tmp_path / "j.db") as j:
+        assert [(s.job, s.attempt, s.state) for s in j.steps(run.id)] == before
+    # With the token back, the same command drives the run to its end.
+    monkeypatch.setenv("RAY_TOKEN_LOCAL", world.token_file.read_text().strip())
+    res = runner.invoke(app, ["resume", run.id, "--journal", str(tmp_path / "j.db")])
+    assert res.exit_code == 0, res.output

@@ -38,7 +38,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "simulator": ("sim",),
     "plugins": ("placer_ray", "placer_k8s", "placer_s3", "placer_gcs"),
     "edges": ("controller", "executor", "live", "decisions", "journal", "journal_pg", "resolve",
-              "backends", "storage", "secrets", "testing", "preflight", "tracking"),
+              "backends", "storage", "filestore", "transfer", "secrets", "testing",
+              "preflight", "tracking"),
     "core": (
         "scheduler", "queue", "limits", "online", "pricing", "optimizer", "explain",
         "cluster_spec", "schema",
@@ -64,8 +65,8 @@ ALLOWED: dict[str, str] = {
     "placer": "api catalog errors executor explain journal loading models policy scheduler",
     "__main__": "cli",
     "cli": "backends catalog cluster_spec controller decisions errors executor explain journal "
-           "~live loading local models placer policy queue ~report resolve schema secrets ~sim "
-           "~tracking units yamlio",
+           "~live loading local models placer policy ~preflight queue ~report resolve schema "
+           "secrets ~sim ~tracking units yamlio",
     "report": "errors models placer sim",
     "api": "~backends ~catalog ~decisions errors executor journal loading models policy "
            "~preflight ~resolve ~scheduler units yamlio",
@@ -79,15 +80,17 @@ ALLOWED: dict[str, str] = {
     "placer_gcs": "catalog errors models storage",
     # edges
     "controller": "errors executor journal models",
-    "executor": "backends catalog decisions errors journal live models online policy scheduler "
-                "secrets",
+    "executor": "backends catalog decisions errors journal live models online policy pricing "
+                "scheduler secrets",
     "live": "backends catalog errors models online optimizer policy pricing",
     "decisions": "errors explain journal models policy scheduler secrets",
     "journal": "errors journal_pg models policy secrets",
     "journal_pg": "errors",
     "resolve": "backends errors models storage",
-    "backends": "catalog errors models storage",
+    "backends": "catalog errors ~filestore models storage",
     "storage": "errors tags",
+    "filestore": "errors models storage",
+    "transfer": "errors journal storage",
     "secrets": "",
     "preflight": "backends errors models secrets",
     "testing": "backends errors models storage",

@@ -24,7 +24,12 @@ from placer.backends import (
     NodeGpus,
     gpu_type_resource,
 )
-from placer.errors import BackendError, BackendUnavailableError, SiteUnreachableError
+from placer.errors import (
+    BackendError,
+    BackendUnavailableError,
+    CredentialsError,
+    SiteUnreachableError,
+)
 from placer_ray import _cluster
 from placer_ray._errors import JobNotFoundError, mapped, probe
 from placer_ray._tasks import TaskRunner
@@ -143,7 +148,7 @@ class RayJobsBackend:
         if self._token_env:
             value = os.environ.get(self._token_env, "").strip()
             if not value:
-                raise BackendError(
+                raise CredentialsError(
                     f"{self.site}: environment variable {self._token_env} (token_env) is not set"
                 )
             return value
@@ -162,9 +167,10 @@ class RayJobsBackend:
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise BackendError(f"{self.site}: cannot read {what} {path}: {exc.strerror}") from None
+            raise CredentialsError(
+                f"{self.site}: cannot read {what} {path}: {exc.strerror}") from None
         if not value:
-            raise BackendError(f"{self.site}: {what} {path} is empty")
+            raise CredentialsError(f"{self.site}: {what} {path} is empty")
         return value
 
     def preflight(self, timeout_s: float = 3.0) -> None:
@@ -174,8 +180,8 @@ class RayJobsBackend:
                   else f"token_file {self._token_file}" if self._token_file
                   else f"{RAY_TOKEN_ENV} or {RAY_DEFAULT_TOKEN_FILE}")
         if self._token_env and not os.environ.get(self._token_env, "").strip():
-            raise BackendError(f"{self.site}: {source} is not set: export {self._token_env}="
-                               "<the token the cluster was started with>")
+            raise CredentialsError(f"{self.site}: {source} is not set: export "
+                                   f"{self._token_env}=<the token the cluster was started with>")
         probe(self.site, self.address, self._read_token(), source, timeout_s=timeout_s,
               verify=_truthy(self._options.get("verify_tls"), default=True))
 

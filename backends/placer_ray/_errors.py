@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from placer.errors import BackendError, SiteUnreachableError
+from placer.errors import BackendError, CredentialsError, SiteUnreachableError
 
 _STATUS = re.compile(r"status code (\d{3})")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
@@ -83,7 +83,7 @@ def mapped(site: str, address: str, what: str, secret: str | None) -> Iterator[N
             # Ray's own text advises `ray get-auth-token --generate`, which makes a new token
             # the cluster does not know: only the status is kept.
             code = http_status(exc)
-            raise BackendError(
+            raise CredentialsError(
                 f"{site}: Ray cluster at {address} refused the credentials while trying to"
                 f" {what}"
                 f"{f' (HTTP {code})' if code else ''}: set the site's token_env / token_file"
@@ -119,8 +119,8 @@ def probe(site: str, address: str, token: str | None, source: str, *,
         if exc.code in (401, 403):
             fix = (f"set {source} to the token the cluster was started with" if token else
                    f"the cluster wants a token and {source} gives none: set it")
-            raise BackendError(f"{site}: Ray cluster at {address} refused the credentials "
-                               f"(HTTP {exc.code}): {fix}") from None
+            raise CredentialsError(f"{site}: Ray cluster at {address} refused the "
+                                   f"credentials (HTTP {exc.code}): {fix}") from None
         raise BackendError(f"{site}: Ray cluster at {address} answered HTTP {exc.code} to "
                            "GET /api/jobs/: is cluster.address the Ray dashboard (port 8265)?"
                            ) from None

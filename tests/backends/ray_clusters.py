@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from placer import local
 from placer.models import Cluster, GpuPool, Site
 
 GPU = "A100-80GB"
@@ -60,51 +60,16 @@ _HANDED_OUT: set[int] = set()
 
 
 def _free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports. All sockets stay bound until every port is chosen: binding
-    one at a time and closing it lets the kernel hand the same port out twice, which Ray
-    refuses ("port ... is used by other components"). Ports handed out before in this
-    process are skipped too: clusters started side by side choose their ports before either
-    has bound them."""
-    with contextlib.ExitStack() as stack, _PORTS_LOCK:
-        out: list[int] = []
-        while len(out) < n:
-            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-            if port not in _HANDED_OUT:
-                out.append(port)
+    """``n`` free ports (:func:`placer.local.free_ports`), none handed out before in this
+    process: clusters started side by side choose their ports before either has bound them."""
+    with _PORTS_LOCK:
+        out = local.free_ports(n, skip=_HANDED_OUT)
         _HANDED_OUT.update(out)
         return out
 
 
-def _free_range(width: int) -> int:
-    """A base port below Linux's ephemeral range whose ``width`` ports are all free."""
-    for _ in range(200):
-        base = 20000 + secrets.randbelow(10000 - width)
-        try:
-            for port in range(base, base + width):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free worker port range")
-
-
-def _session_members(sid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command: state ppid pgrp session ...
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[3]) == sid and fields[0] != "Z":
-            out.append(int(entry.name))
-    return out
+_free_range = local.free_range
+_session_members = local.session_members
 
 
 @dataclass

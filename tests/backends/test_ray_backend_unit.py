@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from placer.backends import ComputeBackend, Handle
-from placer.errors import BackendError, SiteUnreachableError
+from placer.errors import BackendError, CredentialsError, SiteUnreachableError
 from placer.models import Cluster, Job, JobPlacement, Site
 
 placer_ray = pytest.importorskip("placer_ray")
@@ -195,7 +195,7 @@ def test_an_empty_token_file_is_an_error(tmp_path: Path) -> None:
     f = tmp_path / "tok"
     f.write_text("\n")
     b, _ = backend(token_file=str(f))
-    with pytest.raises(BackendError, match="is empty"):
+    with pytest.raises(CredentialsError, match="is empty"):
         b.find("x")
 
 
@@ -203,7 +203,7 @@ def test_an_empty_token_file_is_an_error(tmp_path: Path) -> None:
     (ConnectionError("Failed to connect to Ray at address: http://127.0.0.1:1."),
      SiteUnreachableError, "unreachable"),
     (RuntimeError(f"Request failed with status code 403: Forbidden (Bearer {TOKEN})"),
-     BackendError, "refused the credentials"),
+     CredentialsError, "refused the credentials"),
     (RuntimeError(f"Request failed with status code 500: boom {TOKEN}"), BackendError, "boom"),
 ])
 def test_sdk_errors_map_to_placer_errors_with_the_token_masked(

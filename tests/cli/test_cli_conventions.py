@@ -225,7 +225,7 @@ def test_runs_and_status_json_have_their_documented_keys(monkeypatch: pytest.Mon
     assert res.exit_code == 0, res.output
     [one] = json.loads(res.stdout)["runs"]
     assert set(one) == {"id", "pipeline", "state", "created", "updated", "cost_usd", "sites",
-                        "reason", "policy_hash"}
+                        "reason", "policy_hash", "transfers"}
     assert (one["id"], one["pipeline"], one["state"], one["sites"]) == (
         rid, "p", "SUCCEEDED", ["muc-dc"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", one["created"])
@@ -235,7 +235,8 @@ def test_runs_and_status_json_have_their_documented_keys(monkeypatch: pytest.Mon
     assert res.exit_code == 0, res.output
     st = json.loads(res.stdout)
     assert set(st) == {"schema", "run_id", "state", "done", "reason", "cost_usd", "jobs",
-                       "controller", "strategy_decisions"}
+                       "controller", "strategy_decisions", "lost_attempts", "transfers",
+                       "transfer_totals"}
     assert (st["schema"], st["run_id"], st["state"], st["done"]) == (
         "placer/status/v1", rid, "SUCCEEDED", True)
     [job] = st["jobs"]

@@ -232,6 +232,21 @@ def test_a_cluster_that_goes_down_mid_run_is_replanned_around(
     assert [e.data.get("site") for e in journal.events(run.id, "site_down")] == ["aws-eu"]
     assert len(journal.plans(run.id)) == 2  # the original and the re-plan
 
+    # The cloud cluster is back (rebuilt after the outage, at a new address): the lost attempt
+    # is cancelled there (Ray no longer knows it) and what it wrote removed from the cloud
+    # bucket, under its own prefix only; the surviving attempt's outputs on-prem stay.
+    lost = f"runs/{run.id}/pretrain/"
+    admin.put_object(Bucket=CLOUD_BUCKET, Key=lost + "checkpoint/part-0", Body=b"half")
+    back = inventory.model_copy(update={"sites": tuple(
+        s.model_copy(update={"cluster": pair.cloud.site("aws-eu", kind="cloud").cluster})
+        if s.name == "aws-eu" else s for s in inventory.sites)})
+    st = _executor(resolve_inventory(back), journal, storage).resume(run.id).wait(timeout=0)
+    [gone] = st.lost_attempts
+    assert (gone.job, gone.site, gone.state, gone.objects) == (
+        "pretrain", "aws-eu", "outputs_removed", 1)
+    assert admin.list_objects_v2(Bucket=CLOUD_BUCKET, Prefix=lost)["KeyCount"] == 0
+    assert onprem_admin.list_objects_v2(Bucket=ONPREM_BUCKET, Prefix=lost)["KeyCount"] == 1
+
 
 def test_a_job_whose_data_may_not_leave_the_failed_site_is_stuck_not_moved(
         ray_clusters: ClusterPair, endpoint: str, onprem_endpoint: str, admin: Any,

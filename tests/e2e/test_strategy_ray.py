@@ -139,7 +139,9 @@ def test_a_job_waits_for_on_prem_within_its_budget_and_bursts_past_it(
     pair = ray_clusters
     inventory = _inventory(pair)
     _until(lambda: _free(inventory) == 8, "the on-prem cluster to be idle")
-    pipe = Pipeline(name="wait-or-burst", jobs=(_job("a", 1.0, 20), _job("b", 0.1, 1)))
+    # a sleeps long enough for Ray's status report (seconds behind, more on a loaded
+    # machine) to show its GPUs held before it ends.
+    pipe = Pipeline(name="wait-or-burst", jobs=(_job("a", 1.0, 45), _job("b", 0.1, 1)))
     plan = placer.plan(pipe, inventory, PolicySet(name="none"))
     wall = Wall()
     journal = Journal(tmp_path / "journal.db", clock=wall)

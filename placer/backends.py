@@ -16,18 +16,21 @@ backend may also render the cluster a plan paid for (:class:`ClusterRenderer`, f
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
-from placer.errors import BackendUnavailableError
+from placer import transfer
+from placer.errors import BackendError, BackendUnavailableError
+from placer.storage import AllowedLocations
 from placer.storage import CopyResult as CopyResult
 from placer.storage import DatasetFacts as DatasetFacts
 from placer.storage import ObjectStore as ObjectStore
 
 if TYPE_CHECKING:
+    from placer.journal import Journal
     from placer.models import Job, JobPlacement, ResolvedSite
 
 GROUP = "placer.backends"
@@ -454,8 +457,10 @@ class StorageRouter:
     none is refused, since nothing can say where it is.
 
     A copy between two stores (an on-prem one and the cloud, or two kinds of store such as S3
-    and GCS, or a file system and either) is streamed by the destination from the source under
-    the same residency guard and verification (:meth:`ObjectStore.copy` with ``source=``).
+    and GCS, or a file system and either) runs under the same residency guard and
+    verification: in parts, resumable, by :func:`placer.transfer.copy` into a store with
+    multipart writes, else streamed by the destination (:meth:`ObjectStore.copy` with
+    ``source=``); see :meth:`copy`.
     """
 
     def __init__(self, stores: Mapping[str, Any],
@@ -515,11 +520,53 @@ class StorageRouter:
             store.forget(uri)
         return store.resolve(uri)  # type: ignore[no-any-return]
 
-    def copy(self, src: str, dst: str, *, allowed: Collection[str]) -> CopyResult:
+    # How copies between two stores run (placer.transfer's settings; tests lower them).
+    part_size: int | None = None  # None: placer.transfer.DEFAULT_PART_SIZE
+    workers: int | None = None  # None: placer.transfer.DEFAULT_WORKERS
+    reads: Literal["ranged", "stream"] = "ranged"
+
+    def copy(self, src: str, dst: str, *, allowed: AllowedLocations,
+             should_stop: Callable[[], bool] | None = None,
+             journal: Journal | None = None) -> CopyResult:
+        """Copy ``src`` to ``dst`` (an object or a prefix), verified, under the residency
+        guard of the destination's store, which is asked before anything moves.
+
+        Inside one store the copy is the store's own (server-side, :meth:`ObjectStore.copy`).
+        Between two stores whose destination writes in parts (``ObjectStore.multipart``: S3,
+        GCS) it is :func:`placer.transfer.copy`: parts in flight, each verified, and with
+        ``journal`` resumable across processes (its ``copy_parts`` table: a copy started
+        again re-sends only the parts not recorded). Into a store without parts (``file://``)
+        it is streamed by :meth:`ObjectStore.copy` with ``source=``. The result's checksum is
+        ``sha256:`` (``sha256-tree:`` for a prefix) between stores either way, which
+        :meth:`verify_copy` re-checks (re-reading an object whose store reports only a
+        composite of its parts).
+
+        Args:
+            should_stop: asked between parts (the executor's: the run is being cancelled);
+                ``True`` stops the copy with a :class:`~placer.errors.BackendError` (a
+                multipart upload is left for a resumed copy to finish, or for the bucket's
+                lifecycle rule to drop).
+            journal: where a multipart copy records its progress (the executor's).
+        """
         source, dest = self.store_for(src), self.store_for(dst)
         if source is dest:
             return dest.copy(src, dst, allowed=allowed)  # type: ignore[no-any-return]
-        return dest.copy(src, dst, allowed=allowed, source=source)  # type: ignore[no-any-return]
+        if not (isinstance(source, ObjectStore) and isinstance(dest, ObjectStore)
+                and dest.multipart):
+            return dest.copy(src, dst, allowed=allowed,  # type: ignore[no-any-return]
+                             source=source)
+        on_part = None
+        if should_stop is not None:
+            def on_part(written: int) -> None:
+                if should_stop():
+                    raise BackendError(f"copy of {src} to {dst} stopped after {written} "
+                                       "parts: asked to stop (the run is being cancelled)")
+        return transfer.copy(
+            source, src, dest, dst, allowed=allowed,
+            ledger=transfer.JournalLedger(journal) if journal is not None else None,
+            part_size=self.part_size or transfer.DEFAULT_PART_SIZE,
+            workers=self.workers or transfer.DEFAULT_WORKERS, on_part=on_part,
+            reads=self.reads)
 
     def verify_copy(self, result: CopyResult) -> None:
         """Re-check an earlier copy on the store that holds its destination."""

@@ -355,6 +355,7 @@ class _Copy:
             for h in hashers.values():
                 h.update(data)
             sums = {a: h.hexdigest() for a, h in hashers.items()}
+            self._check_source(obj, sums)  # bytes read that are not the source's: not written
             body: IO[bytes] = io.BytesIO(data)
         else:  # a destination without parts: what the source kept is all it can check first
             sums = dict(obj.checksums)
@@ -363,7 +364,13 @@ class _Copy:
                         content_type=obj.content_type, metadata=obj.metadata,
                         tags=self.source.object_tag_pairs(obj))
         whole = {a: h.hexdigest() for a, h in hashers.items()}
-        self._check_source(obj, whole)
+        try:
+            self._check_source(obj, whole)
+        except ChecksumMismatchError:  # streamed: found once written, so dropped
+            delete = getattr(self.dest, "delete", None)
+            if delete is not None:
+                delete(dst_uri)
+            raise
         there = self._check_written(dst_uri, obj.size, whole["sha256"], reported=None,
                                     composite=None, md5=whole["md5"])
         return there.version, whole["sha256"]

@@ -87,7 +87,7 @@ ALLOWED: dict[str, str] = {
     "journal": "errors journal_pg models policy secrets",
     "journal_pg": "errors",
     "resolve": "backends errors models storage",
-    "backends": "catalog errors ~filestore models storage",
+    "backends": "catalog errors ~filestore journal models storage transfer",
     "storage": "errors tags",
     "filestore": "errors models storage",
     "transfer": "errors journal storage",

@@ -123,7 +123,7 @@ class Staging:
         self._host = host
         self._resolved: dict[str, tuple[str, ...]] = {}  # output prefix → where its copies are
         self._locations: dict[str, dict[str, Location]] = {}  # run → location key → Location
-        self._takes_stop: dict[int, bool] = {}  # id(mover.copy's function) → has should_stop
+        self._takes_copy: dict[int, frozenset[str]] = {}  # id(mover.copy's function) → params
 
     # -- where a job may run --------------------------------------------------------------------
     def check_eligible(self, rs: LiveRun, job: str, placement: JobPlacement) -> None:
@@ -208,9 +208,11 @@ class Staging:
         """Copy inputs made in other locations into the job's own, verified, journaled.
 
         Intent is recorded before the copy and the outcome after, so a crash mid-copy is
-        redone on resume (copies overwrite, so redoing is safe); a copy already recorded as
-        done is not repeated. The destination may only be the job's own location, which the
-        policies allow for everything the job reads.
+        redone on resume (copies overwrite, so redoing is safe; a mover that takes the
+        ``journal``, :class:`~placer.backends.StorageRouter`, re-sends only the parts it had
+        not recorded there); a copy already recorded as done is not repeated. The
+        destination may only be the job's own location, which the policies allow for
+        everything the job reads.
         """
         journal = self._host.journal
         done = {(t.src_uri, t.dst_uri) for t in journal.transfers(rs.id) if t.state == "DONE"}
@@ -226,7 +228,9 @@ class Staging:
             tid = journal.record_transfer(rs.id, job, move.src_uri, move.local_uri,
                                           src_location=move.src_location,
                                           dst_location=placement.location)
-            extra: dict[str, Any] = {"should_stop": should_stop} if self._stops(mover) else {}
+            takes = self._takes(mover)
+            extra: dict[str, Any] = {k: v for k, v in (("should_stop", should_stop),
+                                                        ("journal", journal)) if k in takes}
             began = self._host.clock()
             try:
                 result = mover.copy(move.src_uri, move.local_uri, allowed={placement.location},
@@ -251,16 +255,18 @@ class Staging:
         then records the copy CANCELLED."""
         return _StopFlag(self._host.journal, rs.id, self._host.clock)
 
-    def _stops(self, mover: DataMover) -> bool:
-        """Whether ``mover.copy`` takes ``should_stop`` (looked up once per mover class)."""
+    def _takes(self, mover: DataMover) -> frozenset[str]:
+        """The parameters ``mover.copy`` takes (looked up once per mover class): with
+        ``should_stop`` it is asked between parts; with ``journal`` (the executor's) a copy
+        in parts records them there, so a resumed run re-sends only the missing ones."""
         fn = getattr(type(mover), "copy", None)
         key = id(fn)
-        if key not in self._takes_stop:
+        if key not in self._takes_copy:
             try:
-                self._takes_stop[key] = "should_stop" in inspect.signature(mover.copy).parameters
+                self._takes_copy[key] = frozenset(inspect.signature(mover.copy).parameters)
             except (TypeError, ValueError):
-                self._takes_stop[key] = False
-        return self._takes_stop[key]
+                self._takes_copy[key] = frozenset()
+        return self._takes_copy[key]
 
     # -- what copies take and cost --------------------------------------------------------------
     def _location(self, rs: LiveRun, key: str) -> Location:

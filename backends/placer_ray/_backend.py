@@ -452,21 +452,46 @@ def capacity_from_report(body: Any) -> GpuCapacity:
     if sum(n.total for n in nodes) != int(total) or abs(held - used) > 1e-6:
         raise ValueError(f"the nodes' GPUs ({held:g} of {sum(n.total for n in nodes)} held) "
                          f"are not the cluster's ({used:g} of {int(total)})")
-    largest = max((n.total for n in nodes), default=0)
+    # What each node has in all (custom resources too): a request that no node could ever
+    # hold (more GPUs than any node, or a gpu_type no node advertises) is infeasible to Ray,
+    # never takes a GPU, and is not waiting work. A stopped job whose entrypoint never started
+    # stays in the demand as such until Ray's start timeout (ray-project/ray#58353).
+    totals = [{str(r): float(v[1]) for r, v in resources.items()}
+              for resources in by_node.values() if isinstance(resources, dict)]
+
+    def feasible(shape: Mapping[str, Any]) -> bool:
+        return any(all(t.get(str(r), 0.0) >= float(v) for r, v in shape.items() if float(v) > 0)
+                   for t in totals)
+
     pending: list[tuple[int, ...]] = []
 
     def add(bundles: list[int], count: Any) -> None:
         bundles = [g for g in bundles if g > 0]
-        if bundles and max(bundles) <= largest:
+        if bundles:
             pending.extend([tuple(bundles)] * _count(count))
 
     for shape, count in report.get("resourceDemand") or ():
-        add([_gpus(shape)], count)
+        if feasible(_shape(shape)):
+            add([_gpus(shape)], count)
     for group, count in report.get("pgDemand") or ():
-        bundles = [g for shape, k in group["bundles"] for g in [_gpus(shape)] * _count(k)]
-        add([sum(bundles)] if group.get("strategy") == "STRICT_PACK" else bundles, count)
+        shapes = [_shape(shape) for shape, k in group["bundles"] for _ in range(_count(k))]
+        if group.get("strategy") == "STRICT_PACK":
+            packed: dict[str, float] = {}
+            for sh in shapes:
+                for r, v in sh.items():
+                    packed[r] = packed.get(r, 0.0) + float(v)
+            shapes = [packed]
+        if all(feasible(sh) for sh in shapes):
+            add([_gpus(sh) for sh in shapes], count)
     return GpuCapacity(total=int(total), free=sum(n.free for n in nodes), nodes=tuple(nodes),
                        pending=tuple(pending))
+
+
+def _shape(shape: Any) -> dict[str, Any]:
+    """A demand bundle as a mapping of resource → amount (refused when it is not one)."""
+    if not isinstance(shape, dict):
+        raise TypeError(f"a demand bundle is {type(shape).__name__}, not a mapping")
+    return shape
 
 
 def _gpus(shape: Any) -> int:

@@ -179,3 +179,22 @@ def test_a_real_cluster_reports_the_gpus_a_job_holds(ray_clusters: ClusterPair, 
             time.sleep(0.5)
     finally:
         b.cancel(h)
+
+
+def test_a_request_for_a_gpu_type_no_node_has_is_not_waiting_work() -> None:
+    """A job asking for a GPU type no node advertises never takes a GPU: Ray holds it as
+    infeasible, and a stopped one stays in the demand until Ray's start timeout (ray#58353).
+    Counted as waiting work, it made every later on-prem wait look unbounded (it did, in the
+    full suite, after the backend contract test that leaves such a job behind)."""
+    node = {"gpuType:A100-80Gb": [0.0, 8.0], "CPU": [0.0, 2.0], "GPU": [0.0, 8.0]}
+    demand = [[{"GPU": 1.0, "gpuType:H100-80Gb": 1.0}, 1],
+              [{"GPU": 2.0, "gpuType:A100-80Gb": 2.0}, 1]]
+    pgs = [[{"bundles": [[{"GPU": 1.0, "gpuType:H100-80Gb": 1.0}, 2]],
+             "strategy": "PACK"}, 1],
+           [{"bundles": [[{"GPU": 4.0, "gpuType:A100-80Gb": 4.0}, 2]],
+             "strategy": "STRICT_PACK"}, 1],
+           [{"bundles": [[{"GPU": 5.0, "gpuType:A100-80Gb": 5.0}, 2]],
+             "strategy": "STRICT_PACK"}, 1]]
+    got = backend(Response(200, _report({"GPU": [0.0, 8.0]}, {"n0": node}, demand, pgs))).gpus()
+    # the H100 requests and the 2x5-GPU group packed on one 8-GPU node are infeasible
+    assert got.pending == ((2,), (8,))

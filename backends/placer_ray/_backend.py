@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -456,12 +457,14 @@ def capacity_from_report(body: Any) -> GpuCapacity:
     # hold (more GPUs than any node, or a gpu_type no node advertises) is infeasible to Ray,
     # never takes a GPU, and is not waiting work. A stopped job whose entrypoint never started
     # stays in the demand as such until Ray's start timeout (ray-project/ray#58353).
-    totals = [{str(r): float(v[1]) for r, v in resources.items()}
+    # Names compared case- and punctuation-blind: the dashboard camel-cases some keys
+    # (gpu_type:A100-80GB is gpuType:A100-80Gb in usageByNode) and not necessarily others.
+    totals = [{_name(r): float(v[1]) for r, v in resources.items()}
               for resources in by_node.values() if isinstance(resources, dict)]
 
     def feasible(shape: Mapping[str, Any]) -> bool:
-        return any(all(t.get(str(r), 0.0) >= float(v) for r, v in shape.items() if float(v) > 0)
-                   for t in totals)
+        return any(all(t.get(_name(r), 0.0) >= float(v) for r, v in shape.items()
+                       if float(v) > 0) for t in totals)
 
     pending: list[tuple[int, ...]] = []
 
@@ -485,6 +488,11 @@ def capacity_from_report(body: Any) -> GpuCapacity:
             add([_gpus(sh) for sh in shapes], count)
     return GpuCapacity(total=int(total), free=sum(n.free for n in nodes), nodes=tuple(nodes),
                        pending=tuple(pending))
+
+
+def _name(resource: object) -> str:
+    """A resource's name as compared across the report (see :func:`capacity_from_report`)."""
+    return re.sub(r"[^a-z0-9]", "", str(resource).lower())
 
 
 def _shape(shape: Any) -> dict[str, Any]:

@@ -188,7 +188,7 @@ def test_a_request_for_a_gpu_type_no_node_has_is_not_waiting_work() -> None:
     full suite, after the backend contract test that leaves such a job behind)."""
     node = {"gpuType:A100-80Gb": [0.0, 8.0], "CPU": [0.0, 2.0], "GPU": [0.0, 8.0]}
     demand = [[{"GPU": 1.0, "gpuType:H100-80Gb": 1.0}, 1],
-              [{"GPU": 2.0, "gpuType:A100-80Gb": 2.0}, 1]]
+              [{"GPU": 2.0, "gpu_type:A100-80GB": 2.0}, 1]]  # a key not camel-cased: the same
     pgs = [[{"bundles": [[{"GPU": 1.0, "gpuType:H100-80Gb": 1.0}, 2]],
              "strategy": "PACK"}, 1],
            [{"bundles": [[{"GPU": 4.0, "gpuType:A100-80Gb": 4.0}, 2]],

@@ -210,9 +210,14 @@ def session_members(sid: int) -> list[int]:
     return out
 
 
-def stop_session(sid: int) -> bool:
-    """Stop every process of session ``sid`` (TERM, then KILL); whether any was running."""
-    pids = session_members(sid)
+def stop_session(*sids: int) -> bool:
+    """Stop every process of the sessions ``sids`` together (TERM, then KILL: a head and its
+    worker nodes go down at once); whether any was running."""
+
+    def members() -> list[int]:
+        return [pid for sid in sids for pid in session_members(sid)]
+
+    pids = members()
     found = bool(pids)
     for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         for pid in pids:
@@ -221,7 +226,7 @@ def stop_session(sid: int) -> bool:
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
             time.sleep(0.2)
-            pids = session_members(sid)
+            pids = members()
         if not pids:
             break
     return found

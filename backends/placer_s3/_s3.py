@@ -448,17 +448,12 @@ class S3Resolver(ObjectStore):
         self._single_request(uri, size)
         bucket, key = parse_uri(uri)
         client = self._bucket_client(uri)
-        extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
-        if content_type:
-            extra["ContentType"] = content_type
-        if tags:
-            extra["Tagging"] = urlencode(list(tags))
+        extra = _object_fields(content_type, metadata, tags)
         if "sha256" in checksums:
             extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(checksums["sha256"])
                                                        ).decode()
         self._call(uri, "PutObject", lambda: client.put_object(
             Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra))
-
 
     # -- ranged reads and multipart writes (placer.transfer) -----------------------------------
     def read_range(self, obj: StoredObject, start: int, length: int) -> bytes:
@@ -480,11 +475,7 @@ class S3Resolver(ObjectStore):
         by S3 against the SHA-256 sent with it."""
         bucket, key = parse_uri(uri)
         client = self._bucket_client(uri)
-        extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
-        if content_type:
-            extra["ContentType"] = content_type
-        if tags:
-            extra["Tagging"] = urlencode(list(tags))
+        extra = _object_fields(content_type, metadata, tags)
         answer = self._call(uri, "CreateMultipartUpload", lambda: client.create_multipart_upload(
             Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra))
         return str(answer["UploadId"])
@@ -601,3 +592,14 @@ def _session_args(ref: StoreCredentials | None) -> dict[str, str]:
                 "(storage_credentials), which is not set")
         out[arg] = value
     return out
+
+
+def _object_fields(content_type: str | None, metadata: Mapping[str, str] | None,
+                   tags: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """What ``PutObject`` and ``CreateMultipartUpload`` both take about the object written."""
+    extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
+    if content_type:
+        extra["ContentType"] = content_type
+    if tags:
+        extra["Tagging"] = urlencode(list(tags))
+    return extra

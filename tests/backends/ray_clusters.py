@@ -15,13 +15,11 @@ Used by the backend tests and by the executor's end-to-end tests::
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib.util
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -69,7 +67,6 @@ def _free_ports(n: int) -> list[int]:
 
 
 _free_range = local.free_range
-_session_members = local.session_members
 
 
 @dataclass
@@ -120,18 +117,7 @@ class RayCluster:
         if self.stopped:
             return
         self.stopped = True
-        sessions = [*self.workers, self.session]
-        for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-            pids = [p for sid in sessions for p in _session_members(sid)]
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + grace
-            while pids and time.monotonic() < deadline:
-                time.sleep(0.2)
-                pids = [p for sid in sessions for p in _session_members(sid)]
-            if not pids:
-                break
+        local.stop_session(*self.workers, self.session)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 

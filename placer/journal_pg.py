@@ -385,6 +385,19 @@ class Lease:
         """Take the lease now (a new one, or one that lapsed), or raise
         :class:`RunLockedError` naming who holds it."""
         token = secrets.token_hex(16)
+        # The holder may let go between a refused insert and the read of who holds it; the
+        # lease is then free, so try again rather than refuse naming nobody.
+        holder: dict[str, Any] | None = None
+        for _ in range(3):
+            if self._try_insert(token):
+                self.token = token
+                return
+            holder = self.holder()
+            if holder is not None:
+                break
+        self._refuse(holder or {})
+
+    def _try_insert(self, token: str) -> bool:
         try:
             row = self._conn.execute(
                 f"INSERT INTO leases (name, host, pid, token, since, expires)"
@@ -396,12 +409,9 @@ class Lease:
         except StoreError as exc:
             raise JournalError(f"journal {self._conn.where}: cannot take the lease "
                                f"{self.name}: {exc}") from None
-        if row is None:
-            self._refuse()
-        self.token = token
+        return row is not None
 
-    def _refuse(self) -> NoReturn:
-        holder = self.holder() or {}
+    def _refuse(self, holder: dict[str, Any]) -> NoReturn:
         pid, since, host = holder.get("pid"), holder.get("since"), holder.get("host")
         who = f"pid {pid}" if pid else "another process"
         if host and host != _host():

@@ -1,4 +1,5 @@
-"""The program the end-to-end jobs run on the Ray clusters: read inputs from S3, write outputs.
+"""The program the end-to-end jobs run on the Ray clusters: read inputs from S3 or GCS (the
+store ``STORAGE_EMULATOR_HOST`` names), write outputs.
 
 It is what a real placer job does with the environment the executor gives it: PLACER_INPUTS
 and PLACER_OUTPUTS (JSON name → URI). Each output gets one object, ``part-0``, whose text
@@ -30,20 +31,38 @@ def s3(bucket: str) -> Any:
 
 
 def split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    bucket, _, key = uri.partition("://")[2].partition("/")
     return bucket, key
 
 
-read = []
-for ref, uri in sorted(json.loads(os.environ["PLACER_INPUTS"]).items()):
+def gcs(bucket: str) -> Any:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    anon = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    return storage.Client(project="test", credentials=anon).bucket(bucket)
+
+
+def get_all(uri: str) -> list[str]:
     bucket, key = split(uri)
-    listed = s3(bucket).list_objects_v2(Bucket=bucket, Prefix=key)
-    for obj in listed.get("Contents", []):
-        body = s3(bucket).get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
-        read.append(f"{ref}=[{body}]")
+    if uri.startswith("gs://"):
+        return [b.download_as_bytes().decode() for b in gcs(bucket).list_blobs(prefix=key)]
+    listed = s3(bucket).list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
+    return [s3(bucket).get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode()
+            for o in listed]
+
+
+def put(uri: str, body: bytes) -> None:
+    bucket, key = split(uri)
+    if uri.startswith("gs://"):
+        gcs(bucket).blob(f"{key}/part-0").upload_from_string(body)
+    else:
+        s3(bucket).put_object(Bucket=bucket, Key=f"{key}/part-0", Body=body)
+
+
+read = [f"{ref}=[{body}]" for ref, uri in sorted(json.loads(os.environ["PLACER_INPUTS"]).items())
+        for body in get_all(uri)]
 job = os.environ["PLACER_JOB"]
 for uri in json.loads(os.environ["PLACER_OUTPUTS"]).values():
-    bucket, key = split(uri)
-    s3(bucket).put_object(Bucket=bucket, Key=f"{key}/part-0",
-                          Body=f"{job}({' '.join(read)})".encode())
+    put(uri, f"{job}({' '.join(read)})".encode())
 print(f"job {job} at {os.environ['PLACER_SITE']} read {len(read)} object(s)")

@@ -9,6 +9,7 @@ bearer token from ``token_env`` / ``token_file``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -27,7 +28,7 @@ from placer.backends import (
 from placer.errors import BackendError, BackendUnavailableError
 from placer.models import Job, JobPlacement, ResolvedSite, Site
 from placer_k8s import _capacity, _kuberay
-from placer_k8s._errors import api_status, map_error
+from placer_k8s._errors import api_status, is_dropped, map_error
 from placer_k8s._kuberay import RAY_API_VERSION
 from placer_k8s._manifests import (
     NAME_LABEL,
@@ -40,8 +41,10 @@ from placer_k8s._manifests import (
 )
 
 NAME: Final = "k8s"
+_DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _RAY_GROUP, _RAY_VERSION = RAY_API_VERSION.split("/")
 _RAYJOBS = "rayjobs"
+_KUEUE_GROUP, _KUEUE_VERSION = "kueue.x-k8s.io", "v1beta2"  # Kueue v0.17's storage version
 # Labels Kubernetes puts on a Job's pods (the first since 1.27); KubeRay's submitter is a Job
 # named after its RayJob, and the submitter's log is the Ray job's log (it runs `ray job submit`).
 _JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
@@ -69,7 +72,21 @@ def _options(site: Site | ResolvedSite) -> ManifestOptions:
         head_cpu=o.get("head_cpu", ManifestOptions.head_cpu),
         head_memory=o.get("head_memory", ManifestOptions.head_memory),
         ray_version=o.get("ray_version"), service_account=o.get("service_account"),
+        queue=_queue(site.name, wl, o.get("queue")),
     )
+
+
+def _queue(site: str, workload: Workload, queue: str | None) -> str | None:
+    """``options.queue``, a Kueue LocalQueue: a DNS-1123 name, and for batch Jobs only (a
+    RayJob would need KubeRay's own suspend handshake with Kueue, not exercised here)."""
+    if queue is None:
+        return None
+    if workload != "job":
+        raise BackendError(f"{site}: options.queue (Kueue) is supported for workload: job only, "
+                           f"not {workload}")
+    if not _DNS1123.fullmatch(queue):
+        raise BackendError(f"{site}: options.queue {queue!r} is not a Kubernetes object name")
+    return queue
 
 
 class KubernetesBackend:
@@ -169,7 +186,16 @@ class KubernetesBackend:
         """``(None, result)``, or ``(status, None)`` for an allowed HTTP error status."""
         api = self._client()
         try:
-            return None, fn(api)
+            try:
+                return None, fn(api)
+            except Exception as exc:
+                if not is_dropped(exc):
+                    raise
+                # A kept-alive connection the server had closed (found against a real API
+                # server going away): the pool has dropped it, so one more try opens a new
+                # one and tells a live server from a gone one. Every call here may be
+                # repeated: create adopts its own 409, delete takes a 404.
+                return None, fn(api)
         except Exception as exc:
             status = api_status(exc)
             if status is not None and status in allow:
@@ -206,7 +232,7 @@ class KubernetesBackend:
                env: Mapping[str, str]) -> Handle:
         body = self.manifest(job, placement, submission_id=submission_id, env=env)
         ns, name = self.options.namespace, body["metadata"]["name"]
-        what = f"create {self.options.workload} {name}"
+        what = f"create {self._kind()} {name} in namespace {ns}"
         if self.options.workload == "rayjob":
             status, _ = self._call(what, lambda api: self._custom(
                 api).create_namespaced_custom_object(_RAY_GROUP, _RAY_VERSION, ns, _RAYJOBS,
@@ -247,15 +273,17 @@ class KubernetesBackend:
         pod = max(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "",
                                        p["metadata"]["name"]))
         pod_name = pod["metadata"]["name"]
-        status, text = self._call(f"read log of pod {pod_name}", lambda api: self._core(
-            api).read_namespaced_pod_log(pod_name, ns, _preload_content=False, **self._kw()),
+        status, text = self._call(
+            f"get pods/log of {pod_name} in namespace {ns}",
+            lambda api: self._core(api).read_namespaced_pod_log(
+                pod_name, ns, _preload_content=False, **self._kw()),
             allow=(400, 404))  # 400: the container has not started yet
         return "" if status else bytes(text.data).decode(errors="replace")
 
     def cancel(self, handle: Handle) -> None:
         name = self._own(handle)
         ns = self.options.namespace
-        what = f"delete {self.options.workload} {name}"
+        what = f"delete {self._kind()} {name} in namespace {ns}"
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
         if self.options.workload == "rayjob":
             self._call(what, lambda api: self._custom(api).delete_namespaced_custom_object(
@@ -281,7 +309,12 @@ class KubernetesBackend:
         status.phase!=Failed``): GPUs other teams' pods hold are not free. The site's
         credentials need ``list`` on nodes and pods cluster-wide; without it the API's 403 is a
         :class:`~placer.errors.BackendError` and the strategy refuses, never guesses.
+
+        With ``options.queue`` the site's Jobs wait for Kueue's admission, so its capacity is
+        that queue's ClusterQueue quota instead (:meth:`_queue_gpus`).
         """
+        if self.options.queue:
+            return self._queue_gpus(self.options.queue)
         _, nodes = self._call("list nodes", lambda api: self._core(api).list_node(
             _preload_content=False, **self._kw()))
         _, pods = self._call("list pods", lambda api: self._core(
@@ -294,7 +327,40 @@ class KubernetesBackend:
             raise BackendError(f"{self.site}: the API server's nodes and pods give no usable "
                                f"GPU figures ({type(exc).__name__}: {exc})") from None
 
+    def _queue_gpus(self, queue: str) -> GpuCapacity:
+        """With ``options.queue``: the Kueue quota that gates this site's Jobs
+        (:func:`placer_k8s._capacity.queue_capacity`). Three reads: the LocalQueue (its
+        ClusterQueue's name), the ClusterQueue, and the namespace's Workloads."""
+        ns = self.options.namespace
+
+        def get(what: str, fn: Callable[[Any], Any]) -> dict[str, Any]:
+            _, raw = self._call(what, lambda api: fn(self._custom(api)))
+            return _json(raw)
+
+        kw = {"_preload_content": False, **self._kw()}
+        local = get(f"get localqueues.kueue.x-k8s.io {queue} in namespace {ns}",
+                    lambda c: c.get_namespaced_custom_object(
+                        _KUEUE_GROUP, _KUEUE_VERSION, ns, "localqueues", queue, **kw))
+        name = (local.get("spec") or {}).get("clusterQueue")
+        if not isinstance(name, str) or not name:
+            raise BackendError(f"{self.site}: LocalQueue {ns}/{queue} names no ClusterQueue")
+        cq = get(f"get clusterqueues.kueue.x-k8s.io {name}",
+                 lambda c: c.get_cluster_custom_object(
+                     _KUEUE_GROUP, _KUEUE_VERSION, "clusterqueues", name, **kw))
+        wls = get(f"list workloads.kueue.x-k8s.io in namespace {ns}",
+                  lambda c: c.list_namespaced_custom_object(
+                      _KUEUE_GROUP, _KUEUE_VERSION, ns, "workloads", **kw))
+        try:
+            return _capacity.queue_capacity(cq, wls, queue)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BackendError(f"{self.site}: Kueue's ClusterQueue {name} gives no usable GPU "
+                               f"figures ({type(exc).__name__}: {exc})") from None
+
     # -- helpers -------------------------------------------------------------------------------
+    def _kind(self) -> str:
+        """The resource as RBAC names it, for error messages (``create jobs.batch …``)."""
+        return "rayjobs.ray.io" if self.options.workload == "rayjob" else "jobs.batch"
+
     def _own(self, handle: Handle) -> str:
         if handle.backend != self.name or handle.site != self.site:
             raise BackendError(f"{self.site}: handle {handle} belongs to another backend or site")
@@ -306,13 +372,14 @@ class KubernetesBackend:
                 self.options.namespace, label_selector=selector, _preload_content=False,
                 **self._kw())
 
-        _, listed = self._call(f"list pods of {name}", list_pods)
+        _, listed = self._call(f"list pods of {name} in namespace {self.options.namespace}",
+                               list_pods)
         items: list[dict[str, Any]] = _json(listed).get("items") or []
         return items
 
     def _get(self, name: str) -> dict[str, Any] | None:
         ns = self.options.namespace
-        what = f"get {self.options.workload} {name}"
+        what = f"get {self._kind()} {name} in namespace {ns}"
         if self.options.workload == "rayjob":
             status, obj = self._call(what, lambda api: self._custom(
                 api).get_namespaced_custom_object(_RAY_GROUP, _RAY_VERSION, ns, _RAYJOBS, name,

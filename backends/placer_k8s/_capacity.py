@@ -116,3 +116,64 @@ def capacity(nodes: Mapping[str, Any], pods: Mapping[str, Any]) -> GpuCapacity:
     out = tuple(NodeGpus(n, t, max(0, t - held[n])) for n, t in sorted(totals.items()))
     return GpuCapacity(total=sum(n.total for n in out), free=sum(n.free for n in out),
                        nodes=out, pending=pending)
+
+
+# -- a site behind a Kueue queue ----------------------------------------------------------------
+def _true(obj: Mapping[str, Any], condition: str) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == condition and c.get("status") == "True" for c in conditions)
+
+
+def _flavor_gpus(entries: Iterable[Mapping[str, Any]], key: str, where: str) -> int:
+    """GPUs over a ClusterQueue's flavors: ``key`` of each flavor's ``nvidia.com/gpu`` entry."""
+    total = 0
+    for flavor in entries:
+        for resource in flavor.get("resources") or ():
+            if resource.get("name") == GPU:
+                total += _quantity(resource.get(key, 0), f"{where} flavor {flavor.get('name')}")
+    return total
+
+
+def queue_capacity(cluster_queue: Mapping[str, Any], workloads: Mapping[str, Any],
+                   queue: str) -> GpuCapacity:
+    """A Kueue-gated site's GPUs: its ClusterQueue's quota, one pool (``nodes=None``).
+
+    Kueue admits a Job only when its ClusterQueue has quota left, so the quota, not the nodes,
+    is what bounds placer's jobs there: ``total`` is the ``nominalQuota`` of ``nvidia.com/gpu``
+    over the queue's flavors, ``free`` that less ``status.flavorsUsage`` (what admitted
+    workloads hold; borrowing beyond the quota counts as none free). Kueue writes that status
+    seconds late (seen against Kueue v0.17: a Job already admitted and running, its
+    ClusterQueue still at 0), so the use is at least what the namespace's own admitted,
+    unfinished Workloads on this ClusterQueue hold. Waiting work is the ``Workload`` objects of
+    ``queue`` (a ``WorkloadList`` of the site's namespace) that hold no quota yet and have not
+    finished, oldest first: each pod set is ``count`` pods of its GPUs.
+    """
+    if cluster_queue.get("kind") != "ClusterQueue":
+        raise ValueError("the API server's answer is not a ClusterQueue")
+    name = f"ClusterQueue {(cluster_queue.get('metadata') or {}).get('name')}"
+    groups = (cluster_queue.get("spec") or {}).get("resourceGroups") or ()
+    total = sum(_flavor_gpus(g.get("flavors") or (), "nominalQuota", name) for g in groups)
+    reported = _flavor_gpus((cluster_queue.get("status") or {}).get("flavorsUsage") or (),
+                            "total", name)
+    cq_name = (cluster_queue.get("metadata") or {}).get("name")
+    admitted = 0
+    waiting: list[tuple[str, str, tuple[int, ...]]] = []
+    for wl in _items(workloads, "WorkloadList"):
+        if _true(wl, "Finished"):
+            continue
+        spec, meta = wl.get("spec") or {}, wl.get("metadata") or {}
+        bundles: list[int] = []
+        for pod_set in spec.get("podSets") or ():
+            gpus = pod_gpus({"metadata": meta, "spec": (pod_set.get("template") or {}).get(
+                "spec") or {}})
+            bundles += [gpus] * int(pod_set.get("count") or 0) if gpus else []
+        if _true(wl, "QuotaReserved"):
+            admission = (wl.get("status") or {}).get("admission") or {}
+            if admission.get("clusterQueue") == cq_name:
+                admitted += sum(bundles)
+        elif spec.get("queueName") == queue and bundles:
+            waiting.append((str(meta.get("creationTimestamp") or ""), str(meta.get("name")),
+                            tuple(bundles)))
+    used = max(reported, admitted)
+    return GpuCapacity(total=total, free=max(0, total - used),
+                       pending=tuple(w[2] for w in sorted(waiting)))

@@ -9,6 +9,9 @@ the response headers and body, and a misconfigured proxy or webhook may echo a b
 
 from __future__ import annotations
 
+import json
+import re
+
 from placer.errors import BackendError, SiteUnreachableError
 
 # urllib3 exceptions (named, so this module imports no SDK) that mean "nothing answered".
@@ -40,16 +43,74 @@ def is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+# What the ResourceQuota admission plugin says when it refuses an object (HTTP 403, reason
+# Forbidden, like an RBAC refusal): "<resource> \"<name>\" is forbidden: exceeded quota: <quota>,
+# requested: <resource>=<qty>,..., used: ..., limited: ..." (k8s.io/apiserver
+# pkg/admission/plugin/resourcequota/controller.go). Only this generated part is quoted back:
+# quota and resource names and quantities, nothing a client sent.
+_QUANTITIES = r"[A-Za-z0-9./=_-]{1,300}(?:,[A-Za-z0-9./=_-]{1,300}){0,30}"  # a=1,b=2
+_QUOTA = re.compile(rf"exceeded quota: [A-Za-z0-9.-]{{1,253}}, requested: {_QUANTITIES}"
+                    rf"(?:, used: {_QUANTITIES})?(?:, limited: {_QUANTITIES})?")
+
+
+def quota_refusal(exc: BaseException) -> str | None:
+    """The quota part of a 403 that a namespace ResourceQuota gave, else ``None``."""
+    if api_status(exc) != 403:
+        return None
+    try:
+        body = json.loads(getattr(exc, "body", None) or "{}")
+    except (ValueError, TypeError):
+        return None
+    message = body.get("message") if isinstance(body, dict) else None
+    found = _QUOTA.search(message) if isinstance(message, str) else None
+    return found.group(0) if found else None
+
+
+# The server closed a kept-alive connection before answering: a restarted API server or load
+# balancer, or one that has gone. urllib3 does not retry it with ``retries = 0``.
+_DROPPED = frozenset({"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError",
+                      "SSLEOFError"})
+
+
+def is_dropped(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a connection the server closed without answering."""
+    return _in_chain(exc, _DROPPED)
+
+
+def _in_chain(exc: BaseException, names: frozenset[str]) -> bool:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if any(cls.__name__ in names for cls in type(e).__mro__):
+            return True
+        reason = getattr(e, "reason", None)
+        todo += [e.__cause__, e.__context__, reason if isinstance(reason, BaseException) else None,
+                 *(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))]
+    return False
+
+
 def map_error(exc: BaseException, site: str, what: str, credentials: str) -> BackendError:
     """Turn a Kubernetes client exception into placer's; the caller chains it with ``from``.
 
     ``credentials`` says where the credentials come from (a kubeconfig context, a token's
-    environment variable), never what they are.
+    environment variable), never what they are. A 403 is either RBAC (the credentials lack the
+    verb on the resource in that namespace) or a ResourceQuota refusing the object; they need
+    different fixes, so the message says which.
     """
     status = api_status(exc)
-    if status in (401, 403):
-        return BackendError(f"{site}: access denied by the Kubernetes API ({what}: HTTP "
-                            f"{status}); check the credentials of {credentials}")
+    quota = quota_refusal(exc)
+    if quota:
+        return BackendError(f"{site}: a ResourceQuota refused {what} ({quota})")
+    if status == 403:
+        return BackendError(f"{site}: access denied by the Kubernetes API ({what}: HTTP 403 "
+                            f"Forbidden); the credentials of {credentials} need that permission")
+    if status == 401:
+        return BackendError(f"{site}: access denied by the Kubernetes API ({what}: HTTP 401 "
+                            f"Unauthorized); check the credentials of {credentials}")
     if status is not None:
         reason = str(getattr(exc, "reason", "") or "").splitlines()[0:1]
         return BackendError(f"{site}: Kubernetes {what} failed: HTTP {status}"

@@ -29,6 +29,9 @@ Workload = Literal["job", "rayjob"]
 DEFAULT_GPU_LABEL = "nvidia.com/gpu.product"
 NAME_LABEL = "placer.dev/name"
 SUBMISSION_ANNOTATION = "placer.dev/submission-id"
+# Kueue's queue label: a Job carrying it is admitted by Kueue against its ClusterQueue's quota
+# (https://kueue.sigs.k8s.io/docs/tasks/run/jobs/).
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 SITE_ANNOTATION = "placer.dev/site"
 JOB_ANNOTATION = "placer.dev/job"
 # KubeRay derives RayCluster and Service names from a RayJob's name; it rejects names longer
@@ -66,6 +69,8 @@ class ManifestOptions:
         head_cpu, head_memory: the RayJob head pod's resources (it runs no GPU work).
         ray_version: ``rayClusterSpec.rayVersion``; must match the image's Ray.
         service_account: the pods' service account, if the namespace needs one.
+        queue: a Kueue LocalQueue in ``namespace``: Jobs are labelled for it and created
+            suspended, so they start only when Kueue admits them (batch Jobs only).
     """
 
     namespace: str = "default"
@@ -77,6 +82,7 @@ class ManifestOptions:
     head_memory: str = "8G"
     ray_version: str | None = None
     service_account: str | None = None
+    queue: str | None = None
 
 
 @cache
@@ -157,7 +163,8 @@ def batch_job(job: Job, placement: JobPlacement, *, submission_id: str,
 
     ``backoffLimit`` is 0: placer's executor owns retries (with a new submission id), so a
     retried pod never hides a failure from the journal. ``job.runtime_env`` is not applied: a
-    plain pod has no Ray runtime environment, so pin dependencies in the image.
+    plain pod has no Ray runtime environment, so pin dependencies in the image. With
+    ``opts.queue`` the Job is labelled for that Kueue LocalQueue and created suspended.
     """
     k = _client()
     name = object_name(submission_id)
@@ -170,11 +177,16 @@ def batch_job(job: Job, placement: JobPlacement, *, submission_id: str,
     pod = k.V1PodSpec(restart_policy="Never", containers=[container],
                       service_account_name=opts.service_account,
                       **_gpu_scheduling(placement, opts))
+    metadata = _metadata(name, job, placement, submission_id, opts)
+    if opts.queue:
+        metadata.labels[QUEUE_LABEL] = opts.queue
     manifest = k.V1Job(
-        api_version="batch/v1", kind="Job",
-        metadata=_metadata(name, job, placement, submission_id, opts),
+        api_version="batch/v1", kind="Job", metadata=metadata,
         spec=k.V1JobSpec(
             backoff_limit=0,
+            # Kueue unsuspends it on admission; created running, it would start before Kueue
+            # saw it wherever Kueue's webhook (which suspends it too) is not installed.
+            suspend=True if opts.queue else None,
             template=k.V1PodTemplateSpec(
                 metadata=k.V1ObjectMeta(labels={MANAGED_BY: "placer", NAME_LABEL: name}),
                 spec=pod,

@@ -13,9 +13,10 @@ from tests.k8s.controlplane import BUILD_SCRIPT, ROOT, ControlPlane, bin_dir, mi
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver (+ controller-manager and scheduler when built) on loopback for the
-    session, with an admin kubeconfig; stopped at the end. Without the binaries the tests skip,
-    unless PLACER_K8S_REQUIRED=1 (CI, once it builds them) makes that a failure."""
+    """etcd + kube-apiserver (+ controller-manager, scheduler, kwok's nodes and Kueue when
+    built) on loopback for the session, with an admin kubeconfig; stopped at the end. Without
+    the binaries the tests skip, unless PLACER_K8S_REQUIRED=1 (CI, once it builds them) makes
+    that a failure."""
     bins = bin_dir()
     missing = missing_binaries(bins)
     if missing:

@@ -1,10 +1,11 @@
 """A real Kubernetes control plane on loopback for placer's k8s tests (issue 16).
 
-etcd and kube-apiserver (plus kube-controller-manager, kube-scheduler and Kueue when built)
-run as child processes from the binaries ``tools/k8s/build.sh`` puts in its version-keyed
-cache. The API server uses a throwaway CA, a static admin token (group ``system:masters``), a
-service-account signing key and ``--authorization-mode=RBAC``, so authentication, RBAC refusals,
-admission and watches are the real ones, not a hand-written stand-in.
+etcd and kube-apiserver (plus kube-controller-manager, kube-scheduler, kwok with its fake GPU
+nodes and Kueue when built) run as child processes from the binaries ``tools/k8s/build.sh``
+puts in its version-keyed cache. The API server uses a throwaway CA, a static admin token
+(group ``system:masters``), a service-account signing key and ``--authorization-mode=RBAC``,
+so authentication, RBAC refusals, admission and watches are the real ones, not a hand-written
+stand-in.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "tools" / "k8s" / "build.sh"
 ADMIN_USER = "placer-admin"
 SERVICE_CIDR = "10.0.0.0/24"
+KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
+KWOK_LABEL = "placer.dev/kwok"  # kwok manages the nodes carrying it, and only those
+GPU_PRODUCT = "A100-80GB"  # the nvidia.com/gpu.product label of the fake GPU nodes
+GPUS_PER_NODE = 8
+# Every container's log, in the CRI log format the kubelet API serves (time, stream, P/F, line).
+KWOK_LOG = "".join(f"2026-01-01T00:00:0{i}.000000000Z stdout F {line}\n" for i, line in enumerate(
+    ["kwok ran no process for this container", "placer-contract-ok"]))
+# Nodes kwok keeps Ready: two GPU nodes, tainted like NVIDIA's GPU operator does, and one plain
+# CPU node for jobs that ask for no GPU.
+NODES: dict[str, dict[str, Any]] = {
+    "gpu-0": {"gpus": GPUS_PER_NODE}, "gpu-1": {"gpus": GPUS_PER_NODE}, "cpu-0": {"gpus": 0},
+}
 
 
 class ControlPlaneError(RuntimeError):
@@ -108,6 +121,23 @@ def _write_pki(pki: Path) -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
+def _node(name: str, gpus: int) -> dict[str, Any]:
+    """A Node as a kubelet would register it: allocatable in its status (kwok keeps it)."""
+    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    labels = {KWOK_LABEL: "true", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+              "kubernetes.io/arch": "amd64", "type": "kwok"}
+    taints = []
+    if gpus:
+        resources["nvidia.com/gpu"] = str(gpus)
+        labels["nvidia.com/gpu.product"] = GPU_PRODUCT
+        taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels,
+                         "annotations": {"kwok.x-k8s.io/node": "fake"}},
+            "spec": {"taints": taints},
+            "status": {"allocatable": resources, "capacity": resources}}
+
+
 @dataclass
 class ControlPlane:
     """Processes of one control plane under ``workdir``; :meth:`start`, then :meth:`stop`."""
@@ -118,6 +148,7 @@ class ControlPlane:
     server: str = ""
     kubeconfig: Path = field(default_factory=Path)
     admin_token: str = ""
+    kwok_log: Path = field(default_factory=Path)  # what every container's log says
     started_in: float = 0.0  # seconds from start() to a ready API server
     pieces: dict[str, float] = field(default_factory=dict)  # piece -> seconds when ready
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -209,8 +240,59 @@ class ControlPlane:
             ])
             self._wait("kube-scheduler", f"https://127.0.0.1:{port}/healthz", timeout, began,
                        token=self.admin_token)
+        if not missing_binaries(self.bins, ("kwok",)):
+            self._start_kwok(timeout, began)
         if not missing_binaries(self.bins, ("kueue",)):
             self._start_kueue(pki, timeout, began)
+
+    def _start_kwok(self, timeout: float, began: float) -> None:
+        """kwok with this folder's Stages (``kwok-stages.yaml``), managing only the nodes
+        labelled ``placer.dev/kwok``, then the :data:`NODES` registered and waited Ready.
+        ``--node-lease-duration-seconds`` makes kwok renew each node's Lease, the heartbeat the
+        node lifecycle controller reads, so the nodes never turn NotReady and get tainted."""
+        import kubernetes.client
+        import kubernetes.config
+
+        # kwok also serves the kubelet API the API server proxies pods/log to; every
+        # container's log is the file this fixture writes (nothing ran to write one).
+        self.kwok_log = self.workdir / "kwok-container.log"
+        self.kwok_log.write_text(KWOK_LOG)
+        logs = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs",
+                "metadata": {"name": "every-container"},
+                "spec": {"logs": [{"logsFile": str(self.kwok_log), "follow": False}]}}
+        logs_config = self.workdir / "kwok-logs.yaml"
+        logs_config.write_text(json.dumps(logs))
+        port = _free_port()
+        pki = self.workdir / "pki"
+        self._spawn("kwok", [
+            str(self.bins / "kwok"), f"--kubeconfig={self.kubeconfig}",
+            f"--config={KWOK_STAGES}", f"--config={logs_config}",
+            f"--manage-nodes-with-label-selector={KWOK_LABEL}",
+            "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            "--cidr=10.244.0.0/16", "--node-lease-duration-seconds=40",
+        ])
+        with kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(self.kubeconfig)) as api:
+            core: Any = kubernetes.client.CoreV1Api(api)
+            for name, spec in NODES.items():
+                core.create_node(_node(name, spec["gpus"]))
+            while True:
+                proc = self._procs["kwok"]
+                if proc.poll() is not None:
+                    raise ControlPlaneError(f"kwok exited with {proc.returncode}:\n"
+                                            f"{self.log_tail('kwok')}")
+                ready = [n.metadata.name for n in core.list_node(label_selector=KWOK_LABEL).items
+                         if any(c.type == "Ready" and c.status == "True"
+                                for c in n.status.conditions or [])]
+                if len(ready) == len(NODES):
+                    break
+                if time.monotonic() > began + timeout:
+                    raise ControlPlaneError(f"kwok made {ready} of {sorted(NODES)} Ready:\n"
+                                            f"{self.log_tail('kwok')}")
+                time.sleep(0.2)
+        self.pieces["kwok"] = time.monotonic() - began
 
     def _start_kueue(self, pki: Path, timeout: float, began: float) -> None:
         """Kueue's CRDs (from the module, copied by the build script), then its controller with

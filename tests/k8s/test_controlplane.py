@@ -101,7 +101,7 @@ def test_rbac_refuses_a_service_account_without_create_jobs(
 def test_job_controller_makes_a_pod_that_the_scheduler_finds_no_node_for(
         control_plane: ControlPlane, admin_api: Any) -> None:
     """With kube-controller-manager and kube-scheduler running, a Job gets a real pod, and with
-    no node registered the scheduler marks it Unschedulable (a node agent comes next)."""
+    no node matching its selector the scheduler marks it Unschedulable."""
     import kubernetes.client
 
     missing = {"kube-controller-manager", "kube-scheduler"} - set(control_plane.pieces)
@@ -111,7 +111,9 @@ def test_job_controller_makes_a_pod_that_the_scheduler_finds_no_node_for(
     batch: Any = kubernetes.client.BatchV1Api(admin_api)
     ns = "placer-sched"
     core.create_namespace({"metadata": {"name": ns}})
-    batch.create_namespaced_job(ns, _job("waits"))
+    job = _job("waits")  # kwok's nodes are not in this zone: no node fits
+    job["spec"]["template"]["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "nowhere"}
+    batch.create_namespaced_job(ns, job)
     deadline = time.monotonic() + 60
     conditions: list[Any] = []
     while time.monotonic() < deadline:

@@ -3,8 +3,10 @@
 The executor needs three outcomes from a failed call: the site is down (fail over), the object
 is not there (adopt or submit; callers ask for 404/409 before this mapping), anything else
 (retry with backoff). Messages are built from the site, the operation, the HTTP status and its
-reason phrase only, never from the response body or the request: the client's exceptions carry
-the response headers and body, and a misconfigured proxy or webhook may echo a bearer token.
+reason phrase, never from the response body or the request as such: the client's exceptions
+carry the response headers and body, and a misconfigured proxy or webhook may echo a bearer
+token. From a body, only what the server generates is quoted, matched by pattern: a quota's
+figures, an invalid object's field paths and reason codes.
 """
 
 from __future__ import annotations
@@ -66,6 +68,34 @@ def quota_refusal(exc: BaseException) -> str | None:
     return found.group(0) if found else None
 
 
+# A 422 (Invalid) names each refused field in ``details.causes``: a path the server generates
+# from its schema (``spec.a[0].b``) and a reason code (``FieldValueRequired``). Only those are
+# quoted back, never the cause's message (it may quote the value sent), and only a path into
+# the object (``metadata``/``spec``/``status``), at most ten of them.
+_FIELD = re.compile(r"(?:metadata|spec|status)(?:[.\[][A-Za-z0-9_.\[\]/-]{0,300})?")
+_CAUSE = re.compile(r"[A-Za-z]{1,64}")
+
+
+def invalid_fields(exc: BaseException) -> list[str]:
+    """``field (reason)`` of each cause of a 422 the API server gave, else ``[]``."""
+    if api_status(exc) != 422:
+        return []
+    try:
+        body = json.loads(getattr(exc, "body", None) or "{}")
+    except (ValueError, TypeError):
+        return []
+    details = body.get("details") if isinstance(body, dict) else None
+    causes = details.get("causes") if isinstance(details, dict) else None
+    out = []
+    for cause in causes if isinstance(causes, list) else ():
+        field = cause.get("field") if isinstance(cause, dict) else None
+        reason = cause.get("reason") if isinstance(cause, dict) else None
+        if isinstance(field, str) and _FIELD.fullmatch(field):
+            ok = isinstance(reason, str) and _CAUSE.fullmatch(reason)
+            out.append(f"{field} ({reason})" if ok else field)
+    return out[:10]
+
+
 # The server closed a kept-alive connection before answering: a restarted API server or load
 # balancer, or one that has gone. urllib3 does not retry it with ``retries = 0``.
 _DROPPED = frozenset({"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError",
@@ -113,8 +143,10 @@ def map_error(exc: BaseException, site: str, what: str, credentials: str) -> Bac
                             f"Unauthorized); check the credentials of {credentials}")
     if status is not None:
         reason = str(getattr(exc, "reason", "") or "").splitlines()[0:1]
+        fields = invalid_fields(exc)
         return BackendError(f"{site}: Kubernetes {what} failed: HTTP {status}"
-                            + (f" {reason[0]}" if reason else ""))
+                            + (f" {reason[0]}" if reason else "")
+                            + (f"; invalid: {', '.join(fields)}" if fields else ""))
     if is_unreachable(exc):
         return SiteUnreachableError(site, f"Kubernetes API did not answer ({what})")
     return BackendError(f"{site}: Kubernetes {what} failed: {type(exc).__name__}")

@@ -67,3 +67,32 @@ def test_a_closed_kept_alive_connection_is_dropped_not_unreachable() -> None:
         None, "Connection refused"))  # type: ignore[arg-type]
     assert is_unreachable(refused) and not is_dropped(refused)
     assert isinstance(map_error(refused, "fra", WHAT, CREDS), SiteUnreachableError)
+
+
+def invalid(causes: object) -> ApiException:
+    exc = ApiException(status=422, reason="Unprocessable Entity")
+    exc.body = json.dumps({"kind": "Status", "code": 422, "reason": "Invalid",
+                           "message": "RayJob is invalid: spec.x: Invalid value: \"s3cr3t\"",
+                           "details": {"causes": causes}})
+    return exc
+
+
+def test_an_invalid_object_names_its_fields_and_reasons_but_never_the_values() -> None:
+    error = str(map_error(invalid([
+        {"reason": "FieldValueTypeInvalid", "message": "Invalid value: \"s3cr3t\"",
+         "field": "spec.rayClusterSpec.workerGroupSpecs[0].replicas"},
+        {"reason": "FieldValueRequired", "field": "spec.rayClusterSpec.headGroupSpec"},
+    ]), "fra", WHAT, CREDS))
+    assert error == (
+        f"fra: Kubernetes {WHAT} failed: HTTP 422 Unprocessable Entity; invalid: "
+        "spec.rayClusterSpec.workerGroupSpecs[0].replicas (FieldValueTypeInvalid), "
+        "spec.rayClusterSpec.headGroupSpec (FieldValueRequired)")
+
+
+@pytest.mark.parametrize("causes", [
+    "not a list", [{"field": "Bearer s3cr3t", "reason": "X"}],
+    [{"field": "spec.a", "reason": "Bad s3cr3t value"}], [7, None],
+])
+def test_odd_422_causes_never_leak_into_the_message(causes: object) -> None:
+    error = str(map_error(invalid(causes), "fra", WHAT, CREDS))
+    assert "s3cr3t" not in error and error.startswith(f"fra: Kubernetes {WHAT} failed: HTTP 422")

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.k8s.controlplane import BUILD_SCRIPT, ROOT, ControlPlane, bin_dir, missing_binaries
+from tests.k8s.controlplane import (
+    BUILD_SCRIPT,
+    ROOT,
+    ControlPlane,
+    bin_dir,
+    install_crds,
+    missing_binaries,
+)
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +49,20 @@ def admin_api(control_plane: ControlPlane) -> Iterator[Any]:
         config_file=str(control_plane.kubeconfig))
     with api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def kuberay_crds(control_plane: ControlPlane) -> str:
+    """KubeRay's CRDs (from the module the build script copied them out of) installed in the
+    control plane (RayJob and RayCluster, the kinds placer writes); the KubeRay version. No
+    operator: the API server validates, nothing runs."""
+    crds = control_plane.bins.parent / "kuberay-crds"
+    paths = [p for p in (crds / "ray.io_rayjobs.yaml", crds / "ray.io_rayclusters.yaml")
+             if p.exists()]
+    if not paths:
+        message = f"KubeRay's CRDs are not in {crds}: run {BUILD_SCRIPT.relative_to(ROOT)}"
+        if os.environ.get("PLACER_K8S_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    install_crds(control_plane.kubeconfig, paths)
+    return (crds / "VERSION").read_text().strip()

@@ -193,3 +193,27 @@ if [[ ${#failed[@]} -gt 0 ]]; then
     log "failed: ${failed[*]}"
     exit 1
 fi
+
+# KubeRay's CRDs (ray.io RayJob, RayCluster, RayService), for tests that have the real API
+# server validate placer's RayJob against their structural schema; the operator is not built
+# (nothing runs a RayJob here). The Go module proxy serves github.com/ray-project/kuberay/
+# ray-operator, whose module holds the CRDs under config/crd/bases/ (v1.5.0 is what the proxy
+# answered for @latest on 2026-12-06). Copied into <versions>/kuberay-crds/ with a VERSION file,
+# and copied again when KUBERAY_VERSION changes.
+KUBERAY_VERSION="${KUBERAY_VERSION:-v1.5.0}"
+KUBERAY_CRDS="$ROOT/kuberay-crds"
+if [[ "$(cat "$KUBERAY_CRDS/VERSION" 2>/dev/null)" != "$KUBERAY_VERSION" ]]; then
+    log "kuberay-crds: fetching github.com/ray-project/kuberay/ray-operator@$KUBERAY_VERSION"
+    kuberay_dir=$(go mod download -json "github.com/ray-project/kuberay/ray-operator@$KUBERAY_VERSION" \
+        | awk -F'"' '/"Dir"/ {print $4}')
+    if [[ -z "$kuberay_dir" ]] || ! ls "$kuberay_dir"/config/crd/bases/ray.io_*.yaml >/dev/null; then
+        log "kuberay-crds: FAILED, no config/crd/bases/ray.io_*.yaml in the module"
+        exit 1
+    fi
+    rm -rf "$KUBERAY_CRDS"
+    mkdir -p "$KUBERAY_CRDS"
+    cp "$kuberay_dir"/config/crd/bases/ray.io_*.yaml "$KUBERAY_CRDS/"
+    chmod u+w "$KUBERAY_CRDS"/*.yaml
+    echo "$KUBERAY_VERSION" >"$KUBERAY_CRDS/VERSION"
+    log "kuberay-crds: $(ls "$KUBERAY_CRDS"/*.yaml | wc -l) CRDs in $KUBERAY_CRDS"
+fi

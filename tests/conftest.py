@@ -7,6 +7,15 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Session fixtures that start real Ray clusters: every test that asks for one runs on the same
+# xdist worker (``--dist loadgroup``), so the clusters start once, not once per worker.
+_RAY_FIXTURES = frozenset({"ray_clusters", "local_world"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,11 @@ times, side by side in one run; each copy runs in a fresh process, whose peak RS
 Methods (same part size and concurrency):
 
 - ``placer``: :func:`placer.transfer.copy` of the prefix (parts in flight, each part and the
-  whole verified; a GCS destination is re-read, as a composite has no checksum placer
-  computes). Its source reads are ``--reads stream`` by default: moto_server answers a ranged
-  GET by reading the whole object (``moto/s3/responses.py``, ``_handle_range_header``), so
-  ranged parts cost O(object) each on it, which real S3 does not.
+  whole verified: S3's composite SHA-256, a GCS composite's CRC32C combined from the parts';
+  nothing is read back). Its source reads are ``--reads stream`` by default: moto_server
+  answers a ranged GET by reading the whole object (``moto/s3/responses.py``,
+  ``_handle_range_header``), so ranged parts cost O(object) each on it, which real S3 does
+  not.
 - ``boto3``: S3 → S3: ``get_object`` streamed into the transfer manager's ``upload_fileobj``
   (``TransferConfig(multipart_chunksize=part, max_concurrency=workers)``); across two endpoints
   a server-side ``copy`` is impossible. S3 → GCS: the stream into google-cloud-storage's
@@ -155,6 +156,8 @@ def main() -> None:
                              "every ranged GET, so 'stream' by default here)")
     parser.add_argument("--pairs", default=",".join(PAIRS))
     parser.add_argument("--quick", action="store_true", help="64MiB, 1 repeat, no RESULTS.md")
+    parser.add_argument("--note", default="", help="a sentence for the RESULTS.md entry "
+                        "(what else the machine was running)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     for hidden in ("method", "pair", "src", "dst", "endpoints"):
         parser.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
@@ -174,7 +177,8 @@ def main() -> None:
     _plot(rows, ROOT / "benchmarks" / "out" / "copy_throughput.png")
     if not args.quick:
         _append(table, rows, " ".join(["python", "benchmarks/copy_throughput.py",
-                                       *sys.argv[1:]]))
+                                       *(a if " " not in a else repr(a)
+                                         for a in sys.argv[1:])]), args.note)
 
 
 def run(args: argparse.Namespace, total: int, sizes: list[int],
@@ -316,7 +320,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def _append(table: str, rows: list[dict[str, Any]], command: str) -> None:
+def _append(table: str, rows: list[dict[str, Any]], command: str, note: str = "") -> None:
     summary = _summary(rows)
     ratios = [r["placer"] / r["boto3"] for r in summary]
     rss = [r["placer_rss"] for r in summary]
@@ -325,7 +329,9 @@ def _append(table: str, rows: list[dict[str, Any]], command: str) -> None:
                   f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)\n\n"
                   f"Command: `{command}` ({platform.machine()}, {platform.python_version()}; "
                   "two moto_server endpoints and a fake-gcs-server on loopback, on a shared "
-                  "machine). Median of the repeats; peak RSS of the copying process.\n\n"
+                  f"machine{'; ' + note if note else ''}). Median of the repeats, placer and "
+                  "the library alternating; peak RSS of the copying process (max over the "
+                  "repeats).\n\n"
                   f"{table}\n\n"
                   f"placer / library throughput: {min(ratios):.2f}x–{max(ratios):.2f}x; "
                   f"placer's peak RSS {min(rss):.0f}–{max(rss):.0f} MiB across object sizes. "

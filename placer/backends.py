@@ -23,7 +23,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 from placer import transfer
-from placer.errors import BackendError, BackendUnavailableError
+from placer.errors import BackendUnavailableError
 from placer.storage import AllowedLocations
 from placer.storage import CopyResult as CopyResult
 from placer.storage import DatasetFacts as DatasetFacts
@@ -543,9 +543,10 @@ class StorageRouter:
 
         Args:
             should_stop: asked between parts (the executor's: the run is being cancelled);
-                ``True`` stops the copy with a :class:`~placer.errors.BackendError` (a
-                multipart upload is left for a resumed copy to finish, or for the bucket's
-                lifecycle rule to drop).
+                ``True`` stops the copy for good with :class:`placer.transfer.CopyAbandoned`
+                (a :class:`~placer.errors.BackendError`): the multipart upload in progress is
+                aborted, as a cancelled run is never resumed (a copy killed with its process
+                leaves it for the resumed copy).
             journal: where a multipart copy records its progress (the executor's).
         """
         source, dest = self.store_for(src), self.store_for(dst)
@@ -559,8 +560,9 @@ class StorageRouter:
         if should_stop is not None:
             def on_part(written: int) -> None:
                 if should_stop():
-                    raise BackendError(f"copy of {src} to {dst} stopped after {written} "
-                                       "parts: asked to stop (the run is being cancelled)")
+                    raise transfer.CopyAbandoned(
+                        f"copy of {src} to {dst} stopped after {written} parts: asked to stop "
+                        "(the run is being cancelled)")
         return transfer.copy(
             source, src, dest, dst, allowed=allowed,
             ledger=transfer.JournalLedger(journal) if journal is not None else None,

@@ -102,6 +102,7 @@ __all__ = [
 _R = TypeVar("_R", bound=BaseModel)
 
 SCHEMA_VERSION = 2
+COPY_PARTS = journal_pg.COPY_PARTS  # placer.transfer's ledger table (one DDL, both dialects)
 # PRAGMA application_id of a placer journal ("plcr"): tells it from other SQLite files.
 APPLICATION_ID = 0x706C6372
 ENV_PATH = "PLACER_JOURNAL"
@@ -237,16 +238,7 @@ CREATE TABLE events (
     kind TEXT NOT NULL,
     data TEXT NOT NULL
 );
-CREATE TABLE copy_parts (
-    copy_key TEXT NOT NULL,
-    part INTEGER NOT NULL,
-    upload TEXT,
-    size INTEGER,
-    digest TEXT,
-    token TEXT,
-    updated REAL NOT NULL,
-    PRIMARY KEY (copy_key, part)
-);
+""" + journal_pg.COPY_PARTS + """;
 CREATE INDEX events_by_run ON events (run, seq);
 CREATE INDEX runs_by_created ON runs (created);
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events

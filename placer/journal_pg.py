@@ -53,6 +53,21 @@ DEFAULT_LEASE_S = 60.0
 ADVISORY_KEY = 0x706C6372  # "plcr", SQLite's application id: the journal's writer lock
 _SCHEMES = ("postgresql://", "postgres://")
 
+# placer.transfer's ledger (JournalLedger), one definition for both dialects (SQLite gives
+# BIGINT integer and DOUBLE PRECISION real affinity); IF NOT EXISTS: a journal made before the
+# table gets it on first use. Row 0 is a copy's upload, rows 1… its parts, row -1 the finished
+# copy.
+COPY_PARTS = """CREATE TABLE IF NOT EXISTS copy_parts (
+    copy_key TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    upload TEXT,
+    size BIGINT,
+    digest TEXT,
+    token TEXT,
+    updated DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (copy_key, part)
+)"""
+
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (
@@ -119,16 +134,7 @@ CREATE TABLE events (
     kind TEXT NOT NULL,
     data TEXT NOT NULL
 );
-CREATE TABLE copy_parts (
-    copy_key TEXT NOT NULL,
-    part INTEGER NOT NULL,
-    upload TEXT,
-    size BIGINT,
-    digest TEXT,
-    token TEXT,
-    updated DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (copy_key, part)
-);
+""" + COPY_PARTS + """;
 CREATE INDEX events_by_run ON events (run, seq);
 CREATE INDEX runs_by_created ON runs (created);
 CREATE FUNCTION placer_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -220,6 +220,50 @@ class CopyResult:
 
 
 @dataclass(frozen=True)
+class CopyTargets:
+    """What a copy's two URIs name (:func:`copy_targets`): the source object ``obj`` and its
+    destination ``dst``; or, ``obj`` ``None``, the destination prefix ``dst`` and each object
+    under the source prefix as ``(listed object, key relative to the prefix, destination)``."""
+
+    dst: str
+    obj: StoredObject | None = None
+    objects: tuple[tuple[ObjectInfo, str, str], ...] = ()
+
+
+def copy_targets(source: ObjectStore, src_uri: str, dest: ObjectStore, dst_uri: str
+                 ) -> CopyTargets:
+    """Resolve a copy's names, as :meth:`ObjectStore.copy` and :func:`placer.transfer.copy`
+    take them: ``…/k`` without a trailing ``/`` is the object ``k`` if it exists, else the
+    prefix ``k/`` (a job's output is often a directory of parts), copied to a prefix; an
+    object copied to ``…/`` keeps its name.
+
+    Raises:
+        BackendError: a prefix named with ``/`` is to be copied to a destination without one.
+        DatasetNotFoundError: no object at ``src_uri`` and none under the prefix.
+    """
+    _, src_key = source.parse(src_uri)
+    _, dst_key = dest.parse(dst_uri)
+    obj = source.head(src_uri) if src_key and not src_key.endswith("/") else None
+    if obj is not None:
+        if dst_key == "" or dst_key.endswith("/"):
+            dst_key += src_key.rsplit("/", 1)[-1]
+        return CopyTargets(with_key(dst_uri, dst_key), obj)
+    if src_key and not src_key.endswith("/"):
+        src_key += "/"
+        dst_key = dst_key if not dst_key or dst_key.endswith("/") else dst_key + "/"
+    elif dst_key and not dst_key.endswith("/"):
+        raise BackendError(f"{dst_uri}: a prefix ({src_uri}) must be copied to a prefix "
+                           "ending in '/'")
+    objects = source.list_objects(with_key(src_uri, src_key))
+    if not objects:
+        raise DatasetNotFoundError(src_uri, "no objects to copy under this prefix")
+    rels = [source.parse(info.uri)[1][len(src_key):] for info in objects]
+    return CopyTargets(with_key(dst_uri, dst_key), None, tuple(
+        (info, rel, with_key(dst_uri, dst_key + rel))
+        for info, rel in zip(objects, rels, strict=True)))
+
+
+@dataclass(frozen=True)
 class PartReport:
     """One part of a multipart write as the destination store reports it: its number (from
     1), size, the checksum the store computed of what it stored (``<algorithm>:<hex>``; empty
@@ -706,35 +750,20 @@ class ObjectStore(ABC):
         """
         src = self if source is None else source
         self.check_destination(dst_uri, allowed)
-        _, src_key = src.parse(src_uri)
-        _, dst_key = self.parse(dst_uri)
-        obj = src.head(src_uri) if src_key and not src_key.endswith("/") else None
-        if obj is not None:
-            if dst_key == "" or dst_key.endswith("/"):
-                dst_key += src_key.rsplit("/", 1)[-1]
-            dst = with_key(dst_uri, dst_key)
-            algorithm, digest = self._copy_object(src, obj, dst)
-            return CopyResult(src_uri, dst, obj.size, 1, f"{algorithm}:{digest}")
-        if src_key and not src_key.endswith("/"):
-            # Not an object: the prefix k/ (a job's output is often a directory of parts).
-            src_key += "/"
-            dst_key = dst_key if not dst_key or dst_key.endswith("/") else dst_key + "/"
-        elif dst_key and not dst_key.endswith("/"):
-            raise BackendError(f"{dst_uri}: a prefix ({src_uri}) must be copied to a prefix "
-                               "ending in '/'")
-        objects = src.list_objects(with_key(src_uri, src_key))
-        if not objects:
-            raise DatasetNotFoundError(src_uri, "no objects to copy under this prefix")
+        targets = copy_targets(src, src_uri, self, dst_uri)
+        if targets.obj is not None:
+            algorithm, digest = self._copy_object(src, targets.obj, targets.dst)
+            return CopyResult(src_uri, targets.dst, targets.obj.size, 1,
+                              f"{algorithm}:{digest}")
         lines, total, algorithm = [], 0, self._algorithm(src)
-        for info in objects:
+        for info, rel, dst in targets.objects:
             obj = src.head(info.uri)
             if obj is None:
                 raise DatasetNotFoundError(info.uri, "deleted while it was being copied")
-            rel = src.parse(info.uri)[1][len(src_key):]
-            _, digest = self._copy_object(src, obj, with_key(dst_uri, dst_key + rel))
+            _, digest = self._copy_object(src, obj, dst)
             lines.append(f"{rel}\t{obj.size}\t{digest}\n")
             total += obj.size
-        return CopyResult(src_uri, with_key(dst_uri, dst_key), total, len(objects),
+        return CopyResult(src_uri, targets.dst, total, len(targets.objects),
                           f"{algorithm}-tree:{tree_digest(lines)}")
 
     def _algorithm(self, src: ObjectStore) -> str:

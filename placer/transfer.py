@@ -15,16 +15,17 @@ describes:
    version read at the start); at most ``workers`` parts are in memory at once, whatever the
    object's size. A destination with multipart writes (``ObjectStore.multipart``) gets them
    as parts, ``workers`` in flight; one without gets one streamed write.
-4. **Each part verified.** Each part's SHA-256 is computed on the bytes read and sent with
-   it (the store refuses bytes that do not match, where it checks); what the store reports
+4. **Each part verified.** Each part's digest is computed on the bytes read and sent with it
+   (SHA-256 to S3, MD5 to GCS: the store refuses bytes that do not match); what the store reports
    it stored (its SHA-256, or its MD5: S3's part ETag, a GCS part object's MD5) is compared
    with the same digest of the bytes read. Before the parts are assembled the destination is
    asked for them again, so a part replaced behind placer's back fails the copy (the upload is
    then dropped: nothing is assembled, nothing downstream can read it).
 5. **The whole verified.** SHA-256 over the parts in order (streamed) is compared with the
    source's own stored SHA-256 (if it kept one) and with what the destination reports: its
-   full-object SHA-256, or its composite (the SHA-256 of the parts' SHA-256s, S3's), else the
-   destination is re-read and hashed (a GCS composite object has no checksum placer computes).
+   full-object SHA-256, or its composite (the SHA-256 of the parts' SHA-256s, S3's), or its
+   CRC32C (a GCS composite's: :func:`crc32c_combine` of the parts' CRC32Cs, computed on the
+   bytes read). Nothing is read back (only from a store that reports none of these).
 6. **Resumable.** The ledger records the upload and each part as the destination reported it,
    as soon as it is written. A copy started again after a crash or a kill lists the
    destination's parts (S3 ``ListParts``; the part objects on GCS) and re-sends only those not
@@ -47,24 +48,30 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from placer.errors import BackendError, ChecksumMismatchError, DatasetNotFoundError
-from placer.journal import Journal
+from placer.journal import COPY_PARTS, Journal
 from placer.storage import (
     AllowedLocations,
     CopyResult,
     ObjectStore,
     PartReport,
     StoredObject,
+    copy_targets,
     tree_digest,
-    with_key,
 )
 
 __all__ = [
-    "DEFAULT_PART_SIZE", "DEFAULT_WORKERS", "CopyLedger", "JournalLedger", "MemoryLedger",
-    "copy", "copy_key",
+    "DEFAULT_PART_SIZE", "DEFAULT_WORKERS", "CopyAbandoned", "CopyLedger", "JournalLedger",
+    "MemoryLedger", "copy", "copy_key", "crc32c_combine",
 ]
 
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
 DEFAULT_WORKERS = 8
+
+
+class CopyAbandoned(BackendError):
+    """Raised by ``on_part`` to stop a copy for good (a run's cancel: nothing will resume it).
+    The multipart upload in progress is aborted and its ledger entry dropped, rather than left
+    for a resumed copy as any other stop leaves it."""
 
 
 def copy_key(obj: StoredObject, dst_uri: str, part_size: int) -> str:
@@ -125,18 +132,9 @@ class MemoryLedger:
         self._done.pop(key, None)
 
 
-# The journal's copy_parts table (placer.journal's schema has it; a journal made before it
-# gets it on first use). Row 0 is the upload, rows 1… its parts, row -1 the finished copy.
-_TABLE = """CREATE TABLE IF NOT EXISTS copy_parts (
-    copy_key TEXT NOT NULL,
-    part INTEGER NOT NULL,
-    upload TEXT,
-    size BIGINT,
-    digest TEXT,
-    token TEXT,
-    updated DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (copy_key, part)
-)"""
+# The journal's copy_parts table (placer.journal.COPY_PARTS, in both dialects' schema; a
+# journal made before it gets it on first use). Row 0 is the upload, rows 1… its parts, row -1
+# the finished copy.
 _UPSERT = ("INSERT INTO copy_parts (copy_key, part, upload, size, digest, token, updated) "
            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (copy_key, part) DO UPDATE SET "
            "upload = excluded.upload, size = excluded.size, digest = excluded.digest, "
@@ -152,7 +150,7 @@ class JournalLedger:
     def __init__(self, journal: Journal, clock: Callable[[], float] = time.time) -> None:
         self._journal, self._clock = journal, clock
         with journal._tx() as db:
-            db.execute(_TABLE)
+            db.execute(COPY_PARTS)
 
     def _put(self, key: str, part: int, upload: str | None, size: int | None,
              digest: str | None, token: str | None) -> None:
@@ -233,43 +231,62 @@ def copy(source: ObjectStore, src_uri: str, dest: ObjectStore, dst_uri: str, *,
     dest.check_destination(dst_uri, allowed)
     job = _Copy(source, dest, ledger if ledger is not None else MemoryLedger(), part_size,
                 workers, on_part, reads)
-    _, src_key = source.parse(src_uri)
-    _, dst_key = dest.parse(dst_uri)
-    obj = source.head(src_uri) if src_key and not src_key.endswith("/") else None
-    if obj is not None:
-        if dst_key == "" or dst_key.endswith("/"):
-            dst_key += src_key.rsplit("/", 1)[-1]
-        dst = with_key(dst_uri, dst_key)
-        [(obj, digest)] = job.many([(src_uri, dst)])
-        return CopyResult(src_uri, dst, obj.size, 1, f"sha256:{digest}")
-    if src_key and not src_key.endswith("/"):
-        src_key += "/"
-        dst_key = dst_key if not dst_key or dst_key.endswith("/") else dst_key + "/"
-    elif dst_key and not dst_key.endswith("/"):
-        raise BackendError(f"{dst_uri}: a prefix ({src_uri}) must be copied to a prefix "
-                           "ending in '/'")
-    objects = source.list_objects(with_key(src_uri, src_key))
-    if not objects:
-        raise DatasetNotFoundError(src_uri, "no objects to copy under this prefix")
-    rels = [source.parse(info.uri)[1][len(src_key):] for info in objects]
-    copied = job.many([(info.uri, with_key(dst_uri, dst_key + rel))
-                       for info, rel in zip(objects, rels, strict=True)])
+    targets = copy_targets(source, src_uri, dest, dst_uri)
+    if targets.obj is not None:
+        [(obj, digest)] = job.many([(src_uri, targets.dst)])
+        return CopyResult(src_uri, targets.dst, obj.size, 1, f"sha256:{digest}")
+    copied = job.many([(info.uri, dst) for info, _, dst in targets.objects])
     lines = [f"{rel}\t{one.size}\t{digest}\n"
-             for rel, (one, digest) in zip(rels, copied, strict=True)]
-    return CopyResult(src_uri, with_key(dst_uri, dst_key), sum(o.size for o, _ in copied),
-                      len(objects), f"sha256-tree:{tree_digest(lines)}")
+             for (_, rel, _), (one, digest) in zip(targets.objects, copied, strict=True)]
+    return CopyResult(src_uri, targets.dst, sum(o.size for o, _ in copied),
+                      len(targets.objects), f"sha256-tree:{tree_digest(lines)}")
 
 
 @dataclass
 class _Part:
-    """One part read: its bytes (dropped once hashed in order), their SHA-256, and what the
-    destination reported for it (``sent``: written by this call, else found already there)."""
+    """One part done: its bytes while the whole's hash still needs them (else ``b""``), its
+    size, SHA-256 and CRC32C (0 when not computed), and what the destination reported for it
+    (``sent``: written by this call, else found already there)."""
 
     number: int
     data: bytes
+    size: int
     sha256: str
+    crc32c: int
     report: PartReport
     sent: bool
+
+
+class _Whole:
+    """What the whole object is checked with, built part by part in order: the SHA-256 of
+    its bytes (and MD5 when the source kept only that), the composite (SHA-256 of the parts'
+    SHA-256s, as S3 reports a multipart object's) and the CRC32C (combined from the parts',
+    as GCS reports a composed object's)."""
+
+    def __init__(self, *, md5: bool, crc32c: bool) -> None:
+        self._hashers = {"sha256": hashlib.sha256()}
+        if md5:
+            self._hashers["md5"] = hashlib.md5(usedforsecurity=False)
+        self._composite = hashlib.sha256()
+        self._crc: int | None = 0 if crc32c else None
+        self.reports: list[PartReport] = []
+
+    def hash_bytes(self, data: bytes) -> None:
+        for h in self._hashers.values():
+            h.update(data)
+
+    def part(self, got: _Part) -> None:
+        self._composite.update(bytes.fromhex(got.sha256))
+        if self._crc is not None:
+            self._crc = crc32c_combine(self._crc, got.crc32c, got.size)
+        self.reports.append(got.report)
+
+    def digests(self) -> dict[str, str]:
+        out = {a: h.hexdigest() for a, h in self._hashers.items()}
+        out["sha256-composite"] = self._composite.hexdigest()
+        if self._crc is not None:
+            out["crc32c"] = f"{self._crc:08x}"
+        return out
 
 
 class _Copy:
@@ -280,6 +297,7 @@ class _Copy:
         self.part_size, self.workers, self.on_part = part_size, workers, on_part
         self.reads = reads
         self.written = 0
+        self.open_upload: tuple[str, str, str] | None = None  # (dst_uri, upload, key)
 
     def _size(self, size: int) -> int:
         """The part size for an object of ``size`` bytes on this destination."""
@@ -327,11 +345,22 @@ class _Copy:
                     collect(block=False)
                 while pending:
                     collect(block=True)
-            except BaseException:
+            except BaseException as exc:
                 for fut in pending:
                     fut.cancel()
+                if isinstance(exc, CopyAbandoned):
+                    self._abandon()
                 raise
         return [x for x in out if x is not None]
+
+    def _abandon(self) -> None:
+        """Abort the upload of the object being copied in parts (its parts in flight have
+        ended: ``_multipart``'s pool is shut), and forget it in the ledger."""
+        if self.open_upload is not None:
+            dst_uri, upload, key = self.open_upload
+            self.open_upload = None
+            self.dest.abort_parts(dst_uri, upload)
+            self.ledger.forget(key)
 
     def _done(self, obj: StoredObject, there: StoredObject | None, key: str) -> str | None:
         """The SHA-256 of a copy already made: the ledger's, while the destination still has
@@ -377,7 +406,14 @@ class _Copy:
 
     # -- parts ------------------------------------------------------------------------------------
     def _multipart(self, obj: StoredObject, dst_uri: str, part: int, key: str) -> str:
-        """Copy one object in parts (module docstring, 3-6); its SHA-256."""
+        """Copy one object in parts (module docstring, 3-6); its SHA-256.
+
+        Parts are read (a ranged read on a worker, or the stream in order here), hashed and
+        written by the workers; at most ``workers`` parts' bytes are held at once, in flight
+        or waiting for the whole-object SHA-256 (which takes them in order). A finished part
+        is handed back as soon as it is done (never polled), so a slow part holds up only the
+        memory it holds.
+        """
         dest = self.dest
         count = math.ceil(obj.size / part)
         upload = self.ledger.upload(key)
@@ -388,14 +424,14 @@ class _Copy:
                                       tags=self.source.object_tag_pairs(obj))
             self.ledger.started(key, upload)
             listed = {}
+        self.open_upload = (dst_uri, upload, key)
         recorded = self.ledger.parts(key)
         # A part is kept only if the destination reports it as recorded when it was written.
         kept = {n: r for n, r in recorded.items() if listed.get(n) == r and r.digest}
-        hashers = {"sha256": hashlib.sha256()}
-        if "sha256" not in obj.checksums and "md5" in obj.checksums:
-            hashers["md5"] = hashlib.md5(usedforsecurity=False)
-        composite = hashlib.sha256()
-        reports: list[PartReport] = []
+        crc32c = _crc32c()
+        whole = _Whole(md5="sha256" not in obj.checksums and "md5" in obj.checksums,
+                       crc32c=crc32c is not None)
+        stream = self.source.open_read(obj) if self.reads == "stream" else None
 
         def work(n: int, data: bytes | None) -> _Part:
             start = (n - 1) * part
@@ -403,71 +439,71 @@ class _Copy:
             if data is None:
                 data = self.source.read_range(obj, start, length)
             _check_count(obj, start, len(data), length)
-            sha = hashlib.sha256(data).hexdigest()
+            sums = {"sha256": hashlib.sha256(data).hexdigest()}
+            if dest.part_algorithm != "sha256":
+                sums[dest.part_algorithm] = _hash(dest.part_algorithm, data)
+            crc = crc32c(data) if crc32c is not None else 0
+            held = data if stream is None else b""  # a stream's bytes were hashed as read
             old = kept.get(n)
-            if old is not None and old.digest == _digest(old.digest, data, sha):
-                return _Part(n, data, sha, old, False)
-            report = dest.put_part(dst_uri, upload, n, data, sha)
-            if not report.digest or report.digest != _digest(report.digest, data, sha):
+            if old is not None and old.digest == _digest(old.digest, data, sums):
+                return _Part(n, held, length, sums["sha256"], crc, old, False)
+            report = dest.put_part(dst_uri, upload, n, data, sums[dest.part_algorithm])
+            if not report.digest or report.digest != _digest(report.digest, data, sums):
                 raise ChecksumMismatchError(
-                    f"{dst_uri} (part {n})", f"{length} bytes sha256:{sha}",
+                    f"{dst_uri} (part {n})", f"{length} bytes sha256:{sums['sha256']}",
                     f"{report.size} bytes {report.digest or 'no checksum reported'}")
-            return _Part(n, data, sha, report, True)
+            return _Part(n, held, length, sums["sha256"], crc, report, True)
 
-        stream = self.source.open_read(obj) if self.reads == "stream" else None
-
-        def submit(n: int) -> None:
-            """Part ``n`` to a worker; with a stream, its bytes are read here, in order."""
-            data = None
-            if stream is not None:
-                want = min(part, obj.size - (n - 1) * part)
-                data = stream.read(want)  # usually all of it: no copy
-                if 0 < len(data) < want:
-                    buf = bytearray(data)
-                    while len(buf) < want and (chunk := stream.read(want - len(buf))):
-                        buf += chunk
-                    data = bytes(buf)
-            pending[n] = pool.submit(work, n, data)
-
-        pending: dict[int, Future[_Part]] = {}
-        recorded_now: set[int] = set()
+        pending: dict[Future[_Part], int] = {}
+        waiting: dict[int, _Part] = {}  # done, not yet taken in order by the whole's hash
         following = iter(range(1, count + 1))
+
+        def fill() -> None:
+            """Start parts while fewer than ``workers`` hold bytes."""
+            while len(pending) + sum(1 for p in waiting.values() if p.data) < self.workers:
+                n = next(following, None)
+                if n is None:
+                    return
+                data = None
+                if stream is not None:  # read here, in order, and hashed as read
+                    data = _read_exactly(stream, min(part, obj.size - (n - 1) * part))
+                    whole.hash_bytes(data)
+                pending[pool.submit(work, n, data)] = n
+
         with ThreadPoolExecutor(self.workers, thread_name_prefix="placer-copy") as pool:
             try:
-                for n in _take(following, self.workers):
-                    submit(n)
+                fill()
                 head = 1
                 while pending:
-                    finished, _ = wait(pending.values(), return_when=FIRST_COMPLETED)
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:  # recorded as soon as written (resume needs it)
+                        del pending[fut]
                         got = fut.result()
-                        if got.sent and got.number not in recorded_now:
-                            recorded_now.add(got.number)
+                        waiting[got.number] = got
+                        if got.sent:
                             self.ledger.part(key, got.report)
                             self.written += 1
                             if self.on_part is not None:
                                 self.on_part(self.written)
-                    while head in pending and pending[head].done():  # hashed in order
-                        got = pending.pop(head).result()
-                        for h in hashers.values():
-                            h.update(got.data)
-                        composite.update(bytes.fromhex(got.sha256))
-                        reports.append(got.report)
+                    while head in waiting:  # the whole, in order
+                        got = waiting.pop(head)
+                        if stream is None:
+                            whole.hash_bytes(got.data)
+                        whole.part(got)
                         head += 1
-                        for n in _take(following, 1):
-                            submit(n)
+                    fill()
             except BaseException:
-                for fut in pending.values():
+                for fut in pending:
                     fut.cancel()
                 raise
             finally:
                 if stream is not None:
                     stream.close()
-        whole = {a: h.hexdigest() for a, h in hashers.items()}
-        self._check_source(obj, whole)
+        sums = whole.digests()
+        self._check_source(obj, {a: sums[a] for a in ("sha256", "md5") if a in sums})
         # Asked again before assembly: a part replaced behind placer's back is not assembled.
         now = dest.listed_parts(dst_uri, upload) or {}
-        for r in reports:
+        for r in whole.reports:
             if now.get(r.number) != r:
                 dest.abort_parts(dst_uri, upload)
                 self.ledger.forget(key)
@@ -475,11 +511,13 @@ class _Copy:
                 raise ChecksumMismatchError(
                     f"{dst_uri} (part {r.number})", f"{r.size} bytes {r.digest}",
                     f"{found.size} bytes {found.digest}" if found else "no such part")
-        reported = dest.finish_parts(dst_uri, upload, reports)
-        there = self._check_written(dst_uri, obj.size, whole["sha256"], reported=reported,
-                                    composite=composite.hexdigest(), md5=None)
-        self.ledger.finished(key, there.version, f"sha256:{whole['sha256']}")
-        return whole["sha256"]
+        reported = dest.finish_parts(dst_uri, upload, whole.reports)
+        there = self._check_written(dst_uri, obj.size, sums["sha256"], reported=reported,
+                                    composite=sums["sha256-composite"],
+                                    crc32c=sums.get("crc32c"), md5=None)
+        self.open_upload = None
+        self.ledger.finished(key, there.version, f"sha256:{sums['sha256']}")
+        return sums["sha256"]
 
     # -- checks -----------------------------------------------------------------------------------
     @staticmethod
@@ -492,13 +530,15 @@ class _Copy:
                                             f"{obj.size} bytes {algorithm}:{digest} read")
 
     def _check_written(self, dst_uri: str, size: int, sha256: str, *, reported: str | None,
-                       composite: str | None, md5: str | None) -> StoredObject:
+                       composite: str | None, md5: str | None, crc32c: str | None = None
+                       ) -> StoredObject:
         """What the destination reports of the whole object must be what was read: its
-        SHA-256, else its composite, else its MD5; with none, it is re-read. An object that
+        SHA-256, else its composite (S3), else its CRC32C (a GCS composite), else its MD5;
+        with none, it is re-read. An object that
         fails is deleted where the store can (``delete``), so nothing downstream reads it."""
         try:
             return self._check_whole(dst_uri, size, sha256, reported=reported,
-                                     composite=composite, md5=md5)
+                                     composite=composite, md5=md5, crc32c=crc32c)
         except ChecksumMismatchError:
             delete = getattr(self.dest, "delete", None)
             if delete is not None:
@@ -506,7 +546,8 @@ class _Copy:
             raise
 
     def _check_whole(self, dst_uri: str, size: int, sha256: str, *, reported: str | None,
-                     composite: str | None, md5: str | None) -> StoredObject:
+                     composite: str | None, md5: str | None, crc32c: str | None
+                     ) -> StoredObject:
         there = self.dest.head(dst_uri)
         if there is None:
             raise ChecksumMismatchError(dst_uri, f"{size} bytes sha256:{sha256}", "no object")
@@ -514,7 +555,7 @@ class _Copy:
         if reported:
             said, _, digest = reported.partition(":")
             sums.setdefault(said, digest)
-        want = {"sha256": sha256, "sha256-composite": composite, "md5": md5}
+        want = {"sha256": sha256, "sha256-composite": composite, "crc32c": crc32c, "md5": md5}
         algorithm = next((a for a in want if want[a] and a in sums), "")
         if algorithm:
             found = sums[algorithm]
@@ -527,14 +568,105 @@ class _Copy:
         return there
 
 
-def _digest(reported: str, data: bytes, sha256: str) -> str:
-    """``<algorithm>:<hex>`` of ``data`` in the algorithm of ``reported``."""
+def _digest(reported: str, data: bytes, sums: dict[str, str]) -> str:
+    """``<algorithm>:<hex>`` of ``data`` in the algorithm of ``reported`` (from ``sums``, the
+    digests already computed, where it is there)."""
     algorithm = reported.partition(":")[0]
-    if algorithm == "sha256":
-        return f"sha256:{sha256}"
-    if algorithm == "md5":
-        return f"md5:{hashlib.md5(data, usedforsecurity=False).hexdigest()}"
+    if algorithm in sums:
+        return f"{algorithm}:{sums[algorithm]}"
+    if algorithm in ("sha256", "md5"):
+        return f"{algorithm}:{_hash(algorithm, data)}"
     return ""  # an algorithm placer cannot compute: never equal, so never trusted
+
+
+def _hash(algorithm: str, data: bytes) -> str:
+    return hashlib.new(algorithm, data, usedforsecurity=False).hexdigest()
+
+
+def _read_exactly(stream: Any, want: int) -> bytes:
+    """``want`` bytes from ``stream`` (fewer only at its end); one read's bytes as they are
+    when that is all of them (no copy)."""
+    data = stream.read(want)
+    if 0 < len(data) < want:
+        buf = bytearray(data)
+        while len(buf) < want and (chunk := stream.read(want - len(buf))):
+            buf += chunk
+        data = bytes(buf)
+    return bytes(data)
+
+
+# -- CRC32C, combined -----------------------------------------------------------------------------
+# CRC32C (Castagnoli; reflected polynomial 0x82F63B78, RFC 3720 appendix B.4) is what GCS keeps
+# for every object, a composed one too. The CRC of A+B follows from crc(A), crc(B) and len(B):
+# appending len(B) zero bytes to A is a linear map over GF(2) on the 32-bit CRC register, so
+# crc(A+B) = M(len B) . crc(A) XOR crc(B). M for 2^k zero bytes is the square of M for 2^(k-1),
+# starting from the map for one zero bit; the method of zlib's crc32_combine (gf2_matrix_times,
+# gf2_matrix_square), written here for this polynomial.
+_CRC32C_POLY = 0x82F63B78
+
+
+def _gf2_times(matrix: Sequence[int], vector: int) -> int:
+    """``matrix`` (32 columns, one int each) times ``vector`` over GF(2)."""
+    out, i = 0, 0
+    while vector:
+        if vector & 1:
+            out ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return out
+
+
+def _gf2_square(matrix: Sequence[int]) -> list[int]:
+    return [_gf2_times(matrix, column) for column in matrix]
+
+
+def _zero_byte_maps() -> list[list[int]]:
+    """The maps for 2^k zero bytes, k = 0..63 (computed once)."""
+    if not _ZERO_MAPS:
+        one_bit = [_CRC32C_POLY] + [1 << (n - 1) for n in range(1, 32)]
+        m = one_bit
+        for _ in range(3):  # 1 bit -> 8 bits
+            m = _gf2_square(m)
+        for _ in range(64):
+            _ZERO_MAPS.append(m)
+            m = _gf2_square(m)
+    return _ZERO_MAPS
+
+
+_ZERO_MAPS: list[list[int]] = []
+
+
+def crc32c_combine(crc_a: int, crc_b: int, length_b: int) -> int:
+    """The CRC32C of ``A + B`` from ``crc32c(A)``, ``crc32c(B)`` and ``len(B)``.
+
+    >>> f"{crc32c_combine(0xE3069283, 0, 0):08x}"  # nothing appended: crc(A)
+    'e3069283'
+    >>> crc32c_combine(0, 0x22620404, 4) == 0x22620404  # A empty
+    True
+    """
+    if length_b < 0:
+        raise ValueError("length_b must be at least 0")
+    maps = _zero_byte_maps()
+    k = 0
+    while length_b:
+        if length_b & 1:
+            crc_a = _gf2_times(maps[k], crc_a)
+        length_b >>= 1
+        k += 1
+    return crc_a ^ crc_b
+
+
+def _crc32c() -> Callable[[bytes], int] | None:
+    """A CRC32C of bytes (``google_crc32c``, which the GCS client brings), or ``None`` when
+    it is not installed (a GCS composite is then re-read to be verified)."""
+    try:
+        import google_crc32c  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        return None
+    if google_crc32c.implementation != "c":  # its pure-Python fallback: slower than re-reading
+        return None
+    value: Callable[[bytes], int] = google_crc32c.value
+    return value
 
 
 def _asked(pool: ThreadPoolExecutor,
@@ -548,10 +680,6 @@ def _asked(pool: ThreadPoolExecutor,
         chunk = items[start:start + batch]
         for i, (item, got) in enumerate(zip(chunk, pool.map(heads, chunk), strict=True)):
             yield start + i, item, got
-
-
-def _take(it: Iterator[int], n: int) -> Sequence[int]:
-    return [x for _, x in zip(range(n), it, strict=False)]
 
 
 def _check_count(obj: StoredObject, start: int, got: int, want: int) -> None:

@@ -273,8 +273,14 @@ class GCSResolver(ObjectStore):
 
     @staticmethod
     def _checksums(blob: Any) -> dict[str, str]:
-        """The MD5 GCS computed at write time (composite objects have none)."""
-        return {"md5": base64.b64decode(blob.md5_hash).hex()} if blob.md5_hash else {}
+        """The MD5 GCS computed at write time (composite objects have none) and the CRC32C
+        it keeps for every object, a composite too (placer.transfer checks a composed copy
+        with it, combined from its parts' CRC32Cs: no read-back)."""
+        sums = {"md5": base64.b64decode(blob.md5_hash).hex()} if blob.md5_hash else {}
+        crc32c = getattr(blob, "crc32c", None)
+        if crc32c:
+            sums["crc32c"] = base64.b64decode(crc32c).hex()
+        return sums
 
     def delete(self, uri: str) -> None:
         """Delete one object (none there: nothing to do): how the executor removes a LOST

@@ -102,6 +102,9 @@ class _StopFlag:
         now = self._clock()
         if fresh or self._at is None or now - self._at >= _STOP_CHECK_S or now < self._at:
             self._at = now
+            # Renews the run's lease (a PostgreSQL journal's) while a copy outlasts it; a
+            # driver that lost it is told here (JournalError), between two parts.
+            self._journal.last_event(self._run)
             state = self._journal.run(self._run).state
             self.stopped = state in (RunState.CANCELLING, RunState.CANCELLED)
         return self.stopped
@@ -215,7 +218,11 @@ class Staging:
         everything the job reads.
         """
         journal = self._host.journal
-        done = {(t.src_uri, t.dst_uri) for t in journal.transfers(rs.id) if t.state == "DONE"}
+        records = journal.transfers(rs.id)
+        done = {(t.src_uri, t.dst_uri) for t in records if t.state == "DONE"}
+        # A copy still INTENT here was left by a driver killed in it (this one drives the run
+        # alone, and finishes its own): closed FAILED before it is redone.
+        dead = {(t.src_uri, t.dst_uri): t.id for t in records if t.state == "INTENT"}
         should_stop = self.should_stop(rs)
         for move in self.remote_inputs(rs, job, placement):
             if (move.src_uri, move.local_uri) in done:
@@ -225,6 +232,8 @@ class Staging:
                                   "copied")
             mover = self._host.mover
             assert mover is not None
+            if (move.src_uri, move.local_uri) in dead:
+                journal.finish_transfer(rs.id, dead[move.src_uri, move.local_uri], "FAILED")
             tid = journal.record_transfer(rs.id, job, move.src_uri, move.local_uri,
                                           src_location=move.src_location,
                                           dst_location=placement.location)

@@ -17,7 +17,8 @@ import re
 from placer.errors import BackendError, SiteUnreachableError
 
 # urllib3 exceptions (named, so this module imports no SDK) that mean "nothing answered".
-_UNREACHABLE = frozenset({"NewConnectionError", "ConnectTimeoutError", "NameResolutionError"})
+_UNREACHABLE = frozenset({"NewConnectionError", "ConnectTimeoutError", "NameResolutionError",
+                          "ConnectionRefusedError"})
 
 
 def api_status(exc: BaseException) -> int | None:
@@ -30,19 +31,7 @@ def api_status(exc: BaseException) -> int | None:
 
 def is_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` (or what it wraps) says the API server did not answer at all."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ConnectionRefusedError) or any(
-                cls.__name__ in _UNREACHABLE for cls in type(e).__mro__):
-            return True
-        reason = getattr(e, "reason", None)  # urllib3's MaxRetryError wraps the cause here
-        todo += [e.__cause__, e.__context__, reason if isinstance(reason, BaseException) else None]
-    return False
+    return _in_chain(exc, _UNREACHABLE)
 
 
 # What the ResourceQuota admission plugin says when it refuses an object (HTTP 403, reason
@@ -108,6 +97,8 @@ def is_dropped(exc: BaseException) -> bool:
 
 
 def _in_chain(exc: BaseException, names: frozenset[str]) -> bool:
+    """Whether ``exc`` or anything it wraps (cause, context, urllib3's ``reason``, an
+    exception among its args) is of a class named in ``names`` (or a subclass of one)."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:

@@ -7,15 +7,18 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Session fixtures that start real Ray clusters: every test that asks for one runs on the same
-# xdist worker (``--dist loadgroup``), so the clusters start once, not once per worker.
-_RAY_FIXTURES = frozenset({"ray_clusters", "local_world"})
+# Session fixtures that start real clusters: every test that asks for one runs on the same xdist
+# worker (``--dist loadgroup``), so each starts once, not once per worker (a test asking for
+# both goes with the control plane, the costlier one).
+_GROUPS = {"control_plane": "k8s", "ray_clusters": "ray", "local_world": "ray"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+        names = getattr(item, "fixturenames", ())
+        group = next((g for f, g in _GROUPS.items() if f in names), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,13 @@
-"""A fake Kubernetes API server on 127.0.0.1 for the k8s backend's wire tests.
+"""A fake Kubernetes API server on 127.0.0.1, for what the real control plane of ``tests/k8s``
+cannot be made to do: move a RayJob (it runs no KubeRay operator) and answer node and pod lists
+a test writes by hand (odd GPU figures, unreadable answers).
 
-It speaks just enough of the API for placer's calls (create/get/delete Jobs and RayJobs, list
-pods by label, read a pod's log, list every node and pod as a test sets them), answers with
-the JSON shapes and ``Status`` errors a real API server sends, and records every request. A
-tiny "kubelet" really runs each pod's command as a local process when it is first observed, so
-a Job's state and log come from running what the manifest says. It does not schedule,
-validate, or run KubeRay: those are not exercised here.
+It speaks just enough of the API for those calls (create/get/delete RayJobs, list pods by
+label, read a pod's log, list every node and pod as a test sets them), answers with the JSON
+shapes and ``Status`` errors a real API server sends, and records every request. A tiny
+"kubelet" really runs each RayJob's entrypoint as a local process when it is first observed, so
+its state and log come from running what the manifest says. Batch Jobs, scheduling and
+validation are the real control plane's (``tests/k8s``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-_OBJ = re.compile(r"^/apis/(batch/v1|ray\.io/v1)/namespaces/([^/]+)/(jobs|rayjobs)(?:/([^/]+))?$")
+_OBJ = re.compile(r"^/apis/ray\.io/v1/namespaces/([^/]+)/rayjobs(?:/([^/]+))?$")
 _PODS = re.compile(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)/log)?$")
 _CLUSTER_LISTS = {"/api/v1/nodes": "node_list", "/api/v1/pods": "pod_list"}
 
@@ -120,7 +122,7 @@ class FakeKubeAPI:
         if self.token is not None and req.headers.get("authorization") != f"Bearer {self.token}":
             return 401, status(401, "Unauthorized", "Unauthorized")
         if m := _OBJ.match(req.path):
-            return self._object(req, m.group(3), m.group(2), m.group(4))
+            return self._object(req, "rayjobs", m.group(1), m.group(2))
         if m := _PODS.match(req.path):
             return self._pods(req, m.group(1), m.group(2))
         listed = getattr(self, _CLUSTER_LISTS.get(req.path, "_none"), None)
@@ -153,45 +155,29 @@ class FakeKubeAPI:
             return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
                          "details": {"name": name, "kind": plural, "uid": obj["metadata"]["uid"]}}
         obj = self.objects[key]
-        self._kubelet(plural, ns, obj)
+        self._kubelet(ns, obj)
         return 200, obj
 
-    def _kubelet(self, plural: str, ns: str, obj: dict[str, Any]) -> None:
-        """Start the pod on first sight; report its process's outcome afterwards."""
+    def _kubelet(self, ns: str, obj: dict[str, Any]) -> None:
+        """Start the submitter pod on first sight; report its process's outcome afterwards."""
         name = obj["metadata"]["name"]
         pod = self.pods.get(name)
         if pod is None:
-            if plural == "jobs":
-                spec = obj["spec"]["template"]
-                container = spec["spec"]["containers"][0]
-                argv = container["command"] + container.get("args", [])
-                env = {e["name"]: e["value"] for e in container.get("env", [])}
-                labels = {**spec["metadata"]["labels"], "owner": name}
-            else:  # KubeRay's submitter Job runs `ray job submit -- <entrypoint>`
-                argv = ["/bin/sh", "-c", obj["spec"]["entrypoint"]]
-                env = {}
-                labels = {"batch.kubernetes.io/job-name": name, "job-name": name, "owner": name}
+            # KubeRay's submitter Job runs `ray job submit -- <entrypoint>`.
+            labels = {"batch.kubernetes.io/job-name": name, "job-name": name, "owner": name}
             with tempfile.NamedTemporaryFile(prefix="fake-pod-", suffix=".log",
                                              delete=False) as log:
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        env={"PATH": os.environ["PATH"], **env})
+                proc = subprocess.Popen(["/bin/sh", "-c", obj["spec"]["entrypoint"]],
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        env={"PATH": os.environ["PATH"]})
             self.pods[name] = Pod(f"{name}-abcde", ns, labels, proc, log.name,
                                   obj["metadata"]["creationTimestamp"])
-            if plural == "rayjobs":
-                obj["status"] = {"jobDeploymentStatus": "Initializing"}
+            obj["status"] = {"jobDeploymentStatus": "Initializing"}
             return
         code = pod.proc.poll()
-        if plural == "jobs":
-            if code is None:
-                obj["status"] = {"active": 1, "ready": 1}
-            else:
-                kind = "Complete" if code == 0 else "Failed"
-                obj["status"] = {"succeeded" if code == 0 else "failed": 1,
-                                 "conditions": [{"type": kind, "status": "True"}]}
-        else:
-            job_status = "RUNNING" if code is None else "SUCCEEDED" if code == 0 else "FAILED"
-            obj["status"] = {"jobStatus": job_status, "jobDeploymentStatus":
-                             "Running" if code is None else "Complete"}
+        job_status = "RUNNING" if code is None else "SUCCEEDED" if code == 0 else "FAILED"
+        obj["status"] = {"jobStatus": job_status, "jobDeploymentStatus":
+                         "Running" if code is None else "Complete"}
 
     def _pods(self, req: Request, ns: str, log_of: str | None) -> tuple[int, Any]:
         if log_of is not None:

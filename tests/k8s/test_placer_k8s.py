@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import socket
 import threading
 import time
@@ -21,8 +22,8 @@ import pytest
 
 import placer
 from placer.backends import TERMINAL_STATES, Handle, PrefixLayout
-from placer.errors import BackendError
-from placer.executor import Executor, RetryPolicy
+from placer.errors import BackendError, SiteUnreachableError
+from placer.executor import Executor, RetryPolicy, Run
 from placer.journal import Journal
 from placer.models import Cluster, Inventory, Job, JobPlacement, Pipeline, Site
 from placer.policy import PolicySet
@@ -63,9 +64,9 @@ def site(plane: ControlPlane, namespace: str, *, address: str | None = None,
                 cluster=cluster)
 
 
-def gpu_job(name: str = "train") -> Job:
+def gpu_job(name: str = "train", **fields: Any) -> Job:
     return Job(name=name, command="python train.py", gpu_types={GPU_PRODUCT: 1},
-               resources={"gpus": 2})
+               resources={"gpus": 2}, **fields)
 
 
 def gpu_placement(gpus: int = 2) -> JobPlacement:
@@ -226,6 +227,7 @@ def test_a_second_submit_adopts_the_job_the_first_created(
     batch.create_namespaced_job(ns, other)
     with pytest.raises(BackendError, match=r"is not submission 'run-4\.train\.1'"):
         backend.submit(gpu_job(), gpu_placement(), submission_id="run-4.train.1", env={})
+    assert backend.find("run-4.train.1") is None  # nor found as placer's
 
 
 def test_cancel_deletes_a_running_job_and_its_pod(
@@ -452,3 +454,174 @@ class TestContractOnARealControlPlane(ComputeBackendContract):
     @pytest.fixture
     def sid(self) -> str:
         return f"placer-contract-{next(_ns)}"
+
+
+# -- a pipeline on this cluster, driven by the real Executor -----------------------------------
+class RunsFor(KubernetesBackend):
+    """The real backend; each job's pods stay Running as long as ``run_for`` says (kwok's
+    ``KWOK_RUN_FOR``, keyed by placer's ``PLACER_JOB``), so a test can hold one mid-run."""
+
+    def __init__(self, the_site: Site, run_for: Mapping[str, str]) -> None:
+        super().__init__(the_site)
+        self.run_for = dict(run_for)
+
+    def submit(self, job: Job, placement: JobPlacement, *, submission_id: str,
+               env: Mapping[str, str]) -> Handle:
+        extra = {"KWOK_RUN_FOR": self.run_for[job.name]} if job.name in self.run_for else {}
+        return super().submit(job, placement, submission_id=submission_id,
+                              env={**env, **extra})
+
+
+def _three_job_run(control_plane: ControlPlane, admin_api: Any, tmp_path: Path, prefix: str,
+                   run_for: Mapping[str, str]) -> tuple[str, Run, Journal]:
+    """prep -> train -> eval on the fixture's cluster, each handing its output to the next."""
+    ns = _namespace(admin_api, prefix)
+    the_site = site(control_plane, ns)
+    inventory = Inventory(name="k8s", sites=(the_site,))
+    pipe = Pipeline(name="k8s-dag", jobs=(
+        gpu_job("prep", outputs={"features": 1}),
+        gpu_job("train", inputs=("prep.features",), outputs={"model": 1}),
+        gpu_job("eval", inputs=("train.model",), outputs={"report": 1}),
+    ))
+    plan = placer.plan(pipe, inventory, PolicySet(name="none"))
+    assert plan.status == "placed", plan.reasons
+    journal = Journal(tmp_path / "journal.db")
+    ex = Executor(journal, {SITE: RunsFor(the_site, run_for)},
+                  layout=PrefixLayout({"onprem:fra": f"file://{tmp_path}/out"}),
+                  poll_interval_s=0.3, retry=RetryPolicy(max_attempts=1, base_s=0.5, jitter=0))
+    return ns, ex.start(plan, pipeline=pipe, inventory=inventory), journal
+
+
+def _jobs_by_step(admin_api: Any, ns: str) -> dict[str, Any]:
+    """The namespace's Kubernetes Jobs by the pipeline job placer's annotation names."""
+    import kubernetes.client
+
+    batch: Any = kubernetes.client.BatchV1Api(admin_api)
+    return {j.metadata.annotations["placer.dev/job"]: j
+            for j in batch.list_namespaced_job(ns).items}
+
+
+def _env(k8s_job: Any) -> dict[str, str]:
+    return {e.name: e.value for e in k8s_job.spec.template.spec.containers[0].env}
+
+
+def test_a_three_job_pipeline_runs_to_succeeded_in_dependency_order(
+        control_plane: ControlPlane, admin_api: Any, tmp_path: Path) -> None:
+    """prep -> train -> eval, each a Kubernetes Job the executor creates only once its
+    producer's Job is Complete, told where its input was written; logs read through the API
+    server's pods/log; the journal ends SUCCEEDED with one attempt a job."""
+    ns, run, journal = _three_job_run(control_plane, admin_api, tmp_path, "dag",
+                                      run_for={"prep": "2s", "train": "2s", "eval": "2s"})
+    status = run.wait(timeout=150)
+    assert status.state == "SUCCEEDED", status
+    order = ("prep", "train", "eval")
+
+    jobs = _jobs_by_step(admin_api, ns)
+    assert sorted(jobs) == sorted(order)
+    for name, k8s_job in jobs.items():
+        sid = f"placer-{run.id}-{name}-1"
+        assert k8s_job.metadata.name == object_name(sid)
+        assert k8s_job.metadata.labels["app.kubernetes.io/managed-by"] == "placer"
+        assert k8s_job.metadata.labels["placer.dev/name"] == k8s_job.metadata.name
+        assert k8s_job.metadata.annotations == {"placer.dev/submission-id": sid,
+                                                "placer.dev/site": SITE,
+                                                "placer.dev/job": name}
+        assert [c.type for c in k8s_job.status.conditions if c.status == "True"].count(
+            "Complete") == 1
+        assert len(pods_of(admin_api, ns, k8s_job.metadata.name)) == 1
+    # Dependency order, by the API server's clocks (second resolution) and the journal's.
+    for before, after in itertools.pairwise(order):
+        assert jobs[before].status.completion_time <= jobs[after].metadata.creation_timestamp
+        assert jobs[before].status.start_time < jobs[after].status.start_time
+    steps = {s.job: s for s in journal.steps(run.id)}
+    assert sorted((s.job, s.attempt, s.state) for s in steps.values()) == sorted(
+        (name, 1, "SUCCEEDED") for name in order)
+    for before, after in itertools.pairwise(order):
+        finished, submitted = steps[before].finished, steps[after].submitted
+        assert finished is not None and submitted is not None and finished <= submitted
+    # Data handoff as the executor does it: each consumer is told the URI its producer was
+    # told to write (one location: no copy between stores).
+    envs = {name: _env(jobs[name]) for name in order}
+    for producer, consumer, output in (("prep", "train", "features"), ("train", "eval", "model")):
+        written = json.loads(envs[producer]["PLACER_OUTPUTS"])[output]
+        assert written.startswith(f"file://{tmp_path}/out/")
+        assert json.loads(envs[consumer]["PLACER_INPUTS"]) == {f"{producer}.{output}": written}
+    assert journal.transfers(run.id) == []
+    # Logs through placer: kwok's canned container log, from the pod the Job ran.
+    for name in order:
+        assert "placer-contract-ok" in run.logs(name)
+    assert {j.state for j in run.status().jobs.values()} == {"SUCCEEDED"}
+    assert journal.run(run.id).state == "SUCCEEDED"
+
+
+def test_cancelling_a_running_pipeline_deletes_its_job_and_pod_and_creates_no_more(
+        control_plane: ControlPlane, admin_api: Any, tmp_path: Path) -> None:
+    """train holds its GPUs for 10 minutes; the run is cancelled while it runs: its Job and
+    pod are deleted, eval's Job is never created, the run ends CANCELLED."""
+    import kubernetes.client
+
+    ns, run, journal = _three_job_run(control_plane, admin_api, tmp_path, "dagcancel",
+                                      run_for={"prep": "1s", "train": "10m"})
+    deadline = time.monotonic() + 120
+    while (st := run.step()).jobs["train"].state != "RUNNING":
+        assert not st.done and time.monotonic() < deadline, f"train never RUNNING: {st}"
+        time.sleep(0.3)
+    train = _jobs_by_step(admin_api, ns)["train"]
+    assert len(pods_of(admin_api, ns, train.metadata.name)) == 1
+
+    status = run.cancel()
+    deadline = time.monotonic() + 60
+    while not status.done:
+        assert time.monotonic() < deadline, f"run not cancelled: {status}"
+        time.sleep(0.3)
+        status = run.step()
+    assert status.state == "CANCELLED", status
+    batch: Any = kubernetes.client.BatchV1Api(admin_api)
+    with pytest.raises(kubernetes.client.ApiException) as gone:
+        batch.read_namespaced_job(train.metadata.name, ns)
+    assert gone.value.status == 404
+    deadline = time.monotonic() + 60
+    while pods_of(admin_api, ns, train.metadata.name):
+        assert time.monotonic() < deadline, "train's pod outlived its Job"
+        time.sleep(0.5)
+    # Only prep's (finished) Job is left; eval was never submitted, nor recorded as such.
+    time.sleep(1)
+    assert sorted(_jobs_by_step(admin_api, ns)) == ["prep"]
+    steps = {(s.job, s.state) for s in journal.steps(run.id)}
+    assert steps == {("prep", "SUCCEEDED"), ("train", "STOPPED")}
+    assert journal.run(run.id).state == "CANCELLED"
+    assert status.jobs["eval"].state != "SUCCEEDED"
+
+
+# -- authentication and reachability, as a real server answers them ---------------------------
+@pytest.mark.parametrize("workload", ["job", "rayjob"])
+def test_a_token_the_server_does_not_know_is_a_401_naming_token_env_not_the_token(
+        control_plane: ControlPlane, admin_api: Any, token_env: Callable[[str], None],
+        workload: str) -> None:
+    """Authentication comes before any resource is looked up, so a RayJob (no CRD needed) is
+    refused the same way; the error names the site's ``token_env``, never a token."""
+    ns = _namespace(admin_api, "authn")
+    wrong = "wrong-token-77c1"
+    token_env(wrong)
+    backend = KubernetesBackend(site(control_plane, ns, address=control_plane.server,
+                                     workload=workload))
+    with pytest.raises(BackendError) as refused:
+        backend.submit(gpu_job(), gpu_placement(), submission_id="run-8.train.1", env={})
+    assert not isinstance(refused.value, SiteUnreachableError)
+    text = str(refused.value) + repr(backend)
+    assert "HTTP 401" in text and "token_env PLACER_TEST_K8S_TOKEN" in text
+    assert wrong not in text and control_plane.admin_token not in text
+
+
+def test_a_refused_connection_is_site_unreachable_and_names_no_token(
+        control_plane: ControlPlane, admin_api: Any,
+        token_env: Callable[[str], None]) -> None:
+    ns = _namespace(admin_api, "unreachable")
+    token_env(control_plane.admin_token)
+    fwd = Forwarder(control_plane.server)
+    backend = KubernetesBackend(site(control_plane, ns, address=fwd.url), timeout_s=10)
+    assert backend.find("run-9.train.1") is None  # reachable through the forwarder
+    fwd.stop()
+    with pytest.raises(SiteUnreachableError) as info:
+        backend.find("run-9.train.1")
+    assert info.value.site == SITE and control_plane.admin_token not in str(info.value)

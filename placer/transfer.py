@@ -13,8 +13,11 @@ describes:
    source's SHA-256 and size.
 3. **Streamed in parts.** The source is read in ranges of ``part_size`` bytes (pinned to the
    version read at the start); at most ``workers`` parts are in memory at once, whatever the
-   object's size. A destination with multipart writes (``ObjectStore.multipart``) gets them
-   as parts, ``workers`` in flight; one without gets one streamed write.
+   object's size, over all the objects of a prefix. A destination with multipart writes
+   (``ObjectStore.multipart``) gets them as parts, ``workers`` in flight; one without gets
+   one streamed write. Objects overlap: while one is being finished (``ListParts``,
+   assembly, ``head``) the next ones' parts are sent, and the next objects' heads, tags and
+   upload are asked ahead, so no worker waits on one object's fixed requests.
 4. **Each part verified.** Each part's digest is computed on the bytes read and sent with it
    (SHA-256 to S3, MD5 to GCS: the store refuses bytes that do not match); what the store reports
    it stored (its SHA-256, or its MD5: S3's part ETag, a GCS part object's MD5) is compared
@@ -42,8 +45,10 @@ import hashlib
 import io
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -289,6 +294,42 @@ class _Whole:
         return out
 
 
+@dataclass
+class _Asked:
+    """An object as asked for ahead of its copy: the source's ``head``, the destination's,
+    and the source's tags (``None``: not asked, as for a destination that may already hold
+    the copy, where they are asked only if it does not)."""
+
+    obj: StoredObject | None
+    there: StoredObject | None
+    tags: list[tuple[str, str]] | None
+
+
+class _InParts:
+    """One object being copied in parts (the main thread's view): its upload (``None`` while
+    it is being started), the parts recorded and still reported by the destination
+    (``kept``), the parts started, done and taken in order by the whole's hash."""
+
+    def __init__(self, index: int, obj: StoredObject, dst_uri: str, part: int, key: str,
+                 tags: list[tuple[str, str]] | None, crc32c: Callable[[bytes], int] | None
+                 ) -> None:
+        self.index, self.obj, self.dst_uri, self.part, self.key = index, obj, dst_uri, part, key
+        self.tags, self.crc32c = tags, crc32c
+        self.count = math.ceil(obj.size / part)
+        self.upload: str | None = None
+        self.kept: dict[int, PartReport] = {}
+        self.stream: Any = None
+        self.started = 0  # parts 1..started handed to a worker
+        self.head = 1  # the next part the whole's hash takes
+        self.waiting: dict[int, _Part] = {}  # done, not yet taken in order
+        self.whole = _Whole(md5="sha256" not in obj.checksums and "md5" in obj.checksums,
+                            crc32c=crc32c is not None)
+        self.dropped = False  # its upload was aborted (a part replaced): forget it
+
+    def held(self) -> int:
+        return sum(1 for p in self.waiting.values() if p.data)
+
+
 class _Copy:
     def __init__(self, source: ObjectStore, dest: ObjectStore, ledger: CopyLedger,
                  part_size: int, workers: int, on_part: Callable[[int], None] | None,
@@ -297,7 +338,7 @@ class _Copy:
         self.part_size, self.workers, self.on_part = part_size, workers, on_part
         self.reads = reads
         self.written = 0
-        self.open_upload: tuple[str, str, str] | None = None  # (dst_uri, upload, key)
+        self.open_uploads: dict[str, tuple[str, str]] = {}  # key: (dst_uri, upload)
 
     def _size(self, size: int) -> int:
         """The part size for an object of ``size`` bytes on this destination."""
@@ -306,61 +347,219 @@ class _Copy:
     def many(self, items: Sequence[tuple[str, str]]) -> list[tuple[StoredObject, str]]:
         """Copy each ``(source URI, destination URI)``; each source object and its SHA-256.
 
-        Objects are asked for (both ends' ``head``) ``workers`` at a time; objects of one part
-        are copied ``workers`` at a time, larger ones one after the other, each with
-        ``workers`` parts in flight. The ledger is written from this thread only (a SQLite
-        connection is its thread's).
+        A pipeline, so that no worker waits for one object's fixed requests before the next
+        object's bytes move. Two pools: ``parts`` (``workers`` threads) reads, hashes and
+        writes parts and one-write objects, and is the only one that holds an object's bytes;
+        ``asks`` (``workers`` threads) sends the requests that hold none: both ends' ``head``
+        and the source's tags for up to ``2 * workers`` objects ahead, an upload's start
+        (``ListParts`` of a recorded one, else ``CreateMultipartUpload``) while the object
+        before it is still sending parts, and an object's finish (``ListParts`` again,
+        assembly, ``head``) while the next objects' parts are sent. At most ``workers`` parts'
+        bytes are held at once, over all objects: in flight, or done and waiting for their
+        object's whole hash. Parts start in object order; at most two objects in parts have
+        parts still to start. The ledger is read and written from this thread only (a SQLite
+        connection is its thread's), each part recorded as soon as it is written.
         """
         out: list[tuple[StoredObject, str] | None] = [None] * len(items)
-        pending: dict[Future[tuple[str, str]], tuple[int, StoredObject, str]] = {}
+        ahead: deque[tuple[int, Future[_Asked]]] = deque()
+        upcoming = iter(range(len(items)))
+        feeding: list[_InParts] = []  # in parts, not yet all taken by the whole's hash
+        parts_out: dict[Future[_Part], _InParts] = {}
+        writes: dict[Future[dict[str, str]], tuple[int, StoredObject, str]] = {}
+        control: dict[Future[Any], tuple[str, Any]] = {}  # starts, finishes, checks
+        crc32c = _crc32c()
 
-        def collect(block: bool) -> None:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED) if block else (
-                {f for f in pending if f.done()}, None)
-            for fut in finished:
-                i, obj, key = pending.pop(fut)
+        def held() -> int:
+            return len(parts_out) + len(writes) + sum(j.held() for j in feeding)
+
+        def fill() -> None:
+            """Start parts, earliest object first, while fewer than ``workers`` hold bytes."""
+            for job in feeding:
+                if job.upload is None:
+                    return  # its parts, and the next objects', wait for its upload
+                while job.started < job.count:
+                    if held() >= self.workers:
+                        return
+                    job.started += 1
+                    data = None
+                    if self.reads == "stream":  # read here, in order, and hashed as read
+                        if job.stream is None:
+                            job.stream = self.source.open_read(job.obj)
+                        start = (job.started - 1) * job.part
+                        data = _read_exactly(job.stream, min(job.part, job.obj.size - start))
+                        job.whole.hash_bytes(data)
+                    parts_out[parts.submit(self._put, job, job.started, data)] = job
+
+        def admit() -> None:
+            """Take the next objects, in order, as far as their heads are in and there is
+            room: a one-write object needs a free part's worth of memory, an object in parts
+            is started while fewer than two objects have parts still to start."""
+            while ahead and ahead[0][1].done():
+                i, asked_for = ahead[0]
+                asked = asked_for.result()
+                obj, dst_uri = asked.obj, items[i][1]
+                if obj is None:
+                    raise DatasetNotFoundError(items[i][0], "deleted while it was being copied")
+                key = copy_key(obj, dst_uri, self.part_size)
+                part = self._size(obj.size)
+                done = self._done(obj, asked.there, key)
+                if done is not None:
+                    out[i] = (obj, done)
+                elif self.dest.multipart and obj.size > part:
+                    if sum(1 for j in feeding if j.started < j.count) >= 2:
+                        return
+                    job = _InParts(i, obj, dst_uri, part, key, asked.tags, crc32c)
+                    feeding.append(job)
+                    control[asks.submit(self._start, job, self.ledger.upload(key))] = (
+                        "start", job)
+                else:
+                    if held() >= self.workers:
+                        return
+                    writes[parts.submit(self._single, obj, dst_uri, part, asked.tags)] = (
+                        i, obj, key)
+                ahead.popleft()
+
+        def part_done(fut: Future[_Part], job: _InParts) -> None:
+            got = fut.result()
+            job.waiting[got.number] = got
+            if got.sent:  # recorded as soon as written (resume needs it)
+                self.ledger.part(job.key, got.report)
+                self.written += 1
+                if self.on_part is not None:
+                    self.on_part(self.written)
+            while job.head in job.waiting:  # the whole, in order
+                taken = job.waiting.pop(job.head)
+                if self.reads != "stream":
+                    job.whole.hash_bytes(taken.data)
+                job.whole.part(taken)
+                job.head += 1
+            if job.head > job.count:
+                feeding.remove(job)
+                if job.stream is not None:
+                    job.stream.close()
+                control[asks.submit(self._finish, job)] = ("finish", job)
+
+        def answered(fut: Future[Any], kind: str, what: Any) -> None:
+            if kind == "start":
+                job = what
+                upload, listed, fresh = fut.result()
+                if fresh:
+                    self.ledger.started(job.key, upload)
+                recorded = self.ledger.parts(job.key)
+                # A part is kept only if the destination reports it as recorded.
+                job.kept = {n: r for n, r in recorded.items()
+                            if listed.get(n) == r and r.digest}
+                job.upload = upload
+                self.open_uploads[job.key] = (job.dst_uri, upload)
+            elif kind == "finish":
+                job = what
+                try:
+                    version, digest = fut.result()
+                except BaseException:
+                    if job.dropped:
+                        self.open_uploads.pop(job.key, None)
+                        self.ledger.forget(job.key)
+                    raise
+                self.open_uploads.pop(job.key, None)
+                self.ledger.finished(job.key, version, f"sha256:{digest}")
+                out[job.index] = (job.obj, digest)
+            else:  # a one-write object's check
+                i, obj, key = what
                 version, digest = fut.result()
                 self.ledger.finished(key, version, f"sha256:{digest}")
                 out[i] = (obj, digest)
 
-        def heads(item: tuple[str, str]) -> tuple[StoredObject | None, StoredObject | None]:
-            return self.source.head(item[0]), self.dest.head(item[1])
-
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="placer-copy") as pool:
-            try:
-                for i, item, (obj, there) in _asked(pool, heads, items, 8 * self.workers):
-                    if obj is None:
-                        raise DatasetNotFoundError(item[0], "deleted while it was being copied")
-                    key = copy_key(obj, item[1], self.part_size)
-                    done = self._done(obj, there, key)
-                    part = self._size(obj.size)
-                    if done is not None:
-                        out[i] = (obj, done)
-                    elif self.dest.multipart and obj.size > part:
-                        out[i] = (obj, self._multipart(obj, item[1], part, key))
-                    else:
-                        while len(pending) >= self.workers:
-                            collect(block=True)
-                        pending[pool.submit(self._single, obj, item[1], part)] = (i, obj, key)
-                    collect(block=False)
-                while pending:
-                    collect(block=True)
-            except BaseException as exc:
-                for fut in pending:
-                    fut.cancel()
-                if isinstance(exc, CopyAbandoned):
-                    self._abandon()
-                raise
+        parts = ThreadPoolExecutor(self.workers, thread_name_prefix="placer-copy")
+        asks = ThreadPoolExecutor(self.workers, thread_name_prefix="placer-copy-ask")
+        try:
+            while True:
+                while len(ahead) < 2 * self.workers and (
+                        i := next(upcoming, None)) is not None:
+                    ahead.append((i, asks.submit(self._ask, items[i])))
+                fill()
+                admit()
+                fill()
+                waits: set[Future[Any]] = {*parts_out, *writes, *control}
+                if ahead and not ahead[0][1].done():  # the next object's heads
+                    waits.add(ahead[0][1])
+                if not waits:
+                    break
+                finished, _ = wait(waits, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    if fut in parts_out:
+                        part_done(fut, parts_out.pop(fut))
+                    elif fut in writes:
+                        i, obj, key = writes.pop(fut)
+                        control[asks.submit(self._check_single, obj, items[i][1],
+                                            fut.result())] = ("check", (i, obj, key))
+                    elif fut in control:
+                        answered(fut, *control.pop(fut))
+        except BaseException as exc:
+            self._stop(exc, parts, asks, feeding, parts_out, control)
+            raise
+        finally:
+            parts.shutdown(wait=True, cancel_futures=True)
+            asks.shutdown(wait=True, cancel_futures=True)
         return [x for x in out if x is not None]
 
-    def _abandon(self) -> None:
-        """Abort the upload of the object being copied in parts (its parts in flight have
-        ended: ``_multipart``'s pool is shut), and forget it in the ledger."""
-        if self.open_upload is not None:
-            dst_uri, upload, key = self.open_upload
-            self.open_upload = None
-            self.dest.abort_parts(dst_uri, upload)
-            self.ledger.forget(key)
+    def _stop(self, exc: BaseException, parts: ThreadPoolExecutor, asks: ThreadPoolExecutor,
+              feeding: list[_InParts], parts_out: dict[Future[_Part], _InParts],
+              control: dict[Future[Any], tuple[str, Any]]) -> None:
+        """A copy stopped: nothing more starts and what runs ends. An upload started but
+        not yet recorded (its start answered after the stop) holds no part: it is aborted.
+        On :class:`CopyAbandoned` every upload still open is aborted and forgotten. On any
+        other stop the recorded ones stay for a resumed copy, and what ended verified but
+        was not yet taken in (parts written, objects assembled) is recorded, so a resumed
+        copy sends none of it again."""
+        parts.shutdown(wait=True, cancel_futures=True)
+        asks.shutdown(wait=True, cancel_futures=True)
+        for job in feeding:
+            if job.stream is not None:
+                job.stream.close()
+        abandoned = isinstance(exc, CopyAbandoned)
+        for fut, (kind, what) in control.items():
+            if not fut.done() or fut.cancelled() or fut.exception() is not None:
+                continue
+            if kind == "start":
+                upload, _, fresh = fut.result()
+                if fresh:
+                    with suppress(Exception):  # it holds no part; the error raised is the stop's
+                        self.dest.abort_parts(what.dst_uri, upload)
+                elif abandoned:
+                    self.open_uploads[what.key] = (what.dst_uri, upload)
+            elif not abandoned:  # assembled and verified before the stop: recorded finished
+                key = what.key if kind == "finish" else what[2]
+                version, digest = fut.result()
+                self.open_uploads.pop(key, None)
+                with suppress(Exception):  # best effort: the error raised is the stop's
+                    self.ledger.finished(key, version, f"sha256:{digest}")
+        if not abandoned:  # parts written and verified before the stop: not sent again
+            for fut, job in parts_out.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is None and (
+                        (got := fut.result()).sent):
+                    with suppress(Exception):
+                        self.ledger.part(job.key, got.report)
+        if abandoned:
+            for key, (dst_uri, upload) in list(self.open_uploads.items()):
+                self.dest.abort_parts(dst_uri, upload)
+                self.ledger.forget(key)
+            self.open_uploads.clear()
+
+    def _ask(self, item: tuple[str, str]) -> _Asked:
+        """Both ends' ``head``; the source's tags too, unless the destination may already
+        hold the copy (same size): those are asked only when it turns out it does not."""
+        obj, there = self.source.head(item[0]), self.dest.head(item[1])
+        tags = None
+        if obj is not None and (there is None or there.size != obj.size):
+            tags = self._tags(obj)
+        return _Asked(obj, there, tags)
+
+    def _tags(self, obj: StoredObject) -> list[tuple[str, str]]:
+        """The source object's tags, asked only where the destination keeps them: a store
+        whose objects carry none (``object_tags_operation`` unset: GCS) drops them."""
+        if self.dest.object_tags_operation is None:
+            return []
+        return self.source.object_tag_pairs(obj)
 
     def _done(self, obj: StoredObject, there: StoredObject | None, key: str) -> str | None:
         """The SHA-256 of a copy already made: the ledger's, while the destination still has
@@ -373,10 +572,12 @@ class _Copy:
         kept = obj.checksums.get("sha256")
         return kept if kept and there.checksums.get("sha256") == kept else None
 
-    # -- one streamed write -----------------------------------------------------------------------
-    def _single(self, obj: StoredObject, dst_uri: str, part: int) -> tuple[str, str]:
+    # -- one write --------------------------------------------------------------------------------
+    def _single(self, obj: StoredObject, dst_uri: str, part: int,
+                tags: list[tuple[str, str]] | None) -> dict[str, str]:
         """One write, streamed from the source's ranges (at most one part in memory); the
-        destination's version and the SHA-256. Runs on a worker: no ledger here."""
+        SHA-256 and MD5 of what was read. Runs on a parts worker (no ledger here); the
+        destination's answer is checked by :meth:`_check_single`, which holds no bytes."""
         hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5(usedforsecurity=False)}
         if obj.size <= part:
             data = self.source.read_range(obj, 0, obj.size) if obj.size else b""
@@ -389,9 +590,10 @@ class _Copy:
         else:  # a destination without parts: what the source kept is all it can check first
             sums = dict(obj.checksums)
             body = io.BufferedReader(_RangeReader(self.source, obj, part, hashers.values()))
+        if tags is None:
+            tags = self._tags(obj)
         self.dest.write(dst_uri, body, size=obj.size, checksums=sums,
-                        content_type=obj.content_type, metadata=obj.metadata,
-                        tags=self.source.object_tag_pairs(obj))
+                        content_type=obj.content_type, metadata=obj.metadata, tags=tags)
         whole = {a: h.hexdigest() for a, h in hashers.items()}
         try:
             self._check_source(obj, whole)
@@ -400,124 +602,78 @@ class _Copy:
             if delete is not None:
                 delete(dst_uri)
             raise
+        return whole
+
+    def _check_single(self, obj: StoredObject, dst_uri: str, whole: dict[str, str]
+                      ) -> tuple[str, str]:
+        """What the destination reports of a one-write object; its version and SHA-256."""
         there = self._check_written(dst_uri, obj.size, whole["sha256"], reported=None,
                                     composite=None, md5=whole["md5"])
         return there.version, whole["sha256"]
 
     # -- parts ------------------------------------------------------------------------------------
-    def _multipart(self, obj: StoredObject, dst_uri: str, part: int, key: str) -> str:
-        """Copy one object in parts (module docstring, 3-6); its SHA-256.
+    def _start(self, job: _InParts, upload: str | None
+               ) -> tuple[str, dict[int, PartReport], bool]:
+        """The upload for ``job``: the recorded one while the destination still has it (its
+        parts as listed there), else a new one (``fresh``). Asked ahead, on the asks pool."""
+        listed = self.dest.listed_parts(job.dst_uri, upload) if upload else None
+        if upload is not None and listed is not None:
+            return upload, listed, False
+        tags = job.tags if job.tags is not None else self._tags(job.obj)
+        upload = self.dest.start_parts(job.dst_uri, content_type=job.obj.content_type,
+                                       metadata=job.obj.metadata, tags=tags)
+        return upload, {}, True
 
-        Parts are read (a ranged read on a worker, or the stream in order here), hashed and
-        written by the workers; at most ``workers`` parts' bytes are held at once, in flight
-        or waiting for the whole-object SHA-256 (which takes them in order). A finished part
-        is handed back as soon as it is done (never polled), so a slow part holds up only the
-        memory it holds.
-        """
-        dest = self.dest
-        count = math.ceil(obj.size / part)
-        upload = self.ledger.upload(key)
-        listed = dest.listed_parts(dst_uri, upload) if upload else None
-        if upload is None or listed is None:
-            upload = dest.start_parts(dst_uri, content_type=obj.content_type,
-                                      metadata=obj.metadata,
-                                      tags=self.source.object_tag_pairs(obj))
-            self.ledger.started(key, upload)
-            listed = {}
-        self.open_upload = (dst_uri, upload, key)
-        recorded = self.ledger.parts(key)
-        # A part is kept only if the destination reports it as recorded when it was written.
-        kept = {n: r for n, r in recorded.items() if listed.get(n) == r and r.digest}
-        crc32c = _crc32c()
-        whole = _Whole(md5="sha256" not in obj.checksums and "md5" in obj.checksums,
-                       crc32c=crc32c is not None)
-        stream = self.source.open_read(obj) if self.reads == "stream" else None
+    def _put(self, job: _InParts, n: int, data: bytes | None) -> _Part:
+        """Part ``n`` of ``job``: read (unless the stream read it), hashed, and written
+        unless the destination already holds it as recorded; what the destination reports
+        is checked against the bytes read."""
+        obj, part, dest = job.obj, job.part, self.dest
+        start = (n - 1) * part
+        length = min(part, obj.size - start)
+        if data is None:
+            data = self.source.read_range(obj, start, length)
+        _check_count(obj, start, len(data), length)
+        sums = {"sha256": hashlib.sha256(data).hexdigest()}
+        if dest.part_algorithm != "sha256":
+            sums[dest.part_algorithm] = _hash(dest.part_algorithm, data)
+        crc = job.crc32c(data) if job.crc32c is not None else 0
+        held = data if self.reads != "stream" else b""  # a stream's bytes were hashed as read
+        old = job.kept.get(n)
+        if old is not None and old.digest == _digest(old.digest, data, sums):
+            return _Part(n, held, length, sums["sha256"], crc, old, False)
+        assert job.upload is not None  # parts start once the upload is known
+        report = dest.put_part(job.dst_uri, job.upload, n, data, sums[dest.part_algorithm])
+        if not report.digest or report.digest != _digest(report.digest, data, sums):
+            raise ChecksumMismatchError(
+                f"{job.dst_uri} (part {n})", f"{length} bytes sha256:{sums['sha256']}",
+                f"{report.size} bytes {report.digest or 'no checksum reported'}")
+        return _Part(n, held, length, sums["sha256"], crc, report, True)
 
-        def work(n: int, data: bytes | None) -> _Part:
-            start = (n - 1) * part
-            length = min(part, obj.size - start)
-            if data is None:
-                data = self.source.read_range(obj, start, length)
-            _check_count(obj, start, len(data), length)
-            sums = {"sha256": hashlib.sha256(data).hexdigest()}
-            if dest.part_algorithm != "sha256":
-                sums[dest.part_algorithm] = _hash(dest.part_algorithm, data)
-            crc = crc32c(data) if crc32c is not None else 0
-            held = data if stream is None else b""  # a stream's bytes were hashed as read
-            old = kept.get(n)
-            if old is not None and old.digest == _digest(old.digest, data, sums):
-                return _Part(n, held, length, sums["sha256"], crc, old, False)
-            report = dest.put_part(dst_uri, upload, n, data, sums[dest.part_algorithm])
-            if not report.digest or report.digest != _digest(report.digest, data, sums):
-                raise ChecksumMismatchError(
-                    f"{dst_uri} (part {n})", f"{length} bytes sha256:{sums['sha256']}",
-                    f"{report.size} bytes {report.digest or 'no checksum reported'}")
-            return _Part(n, held, length, sums["sha256"], crc, report, True)
-
-        pending: dict[Future[_Part], int] = {}
-        waiting: dict[int, _Part] = {}  # done, not yet taken in order by the whole's hash
-        following = iter(range(1, count + 1))
-
-        def fill() -> None:
-            """Start parts while fewer than ``workers`` hold bytes."""
-            while len(pending) + sum(1 for p in waiting.values() if p.data) < self.workers:
-                n = next(following, None)
-                if n is None:
-                    return
-                data = None
-                if stream is not None:  # read here, in order, and hashed as read
-                    data = _read_exactly(stream, min(part, obj.size - (n - 1) * part))
-                    whole.hash_bytes(data)
-                pending[pool.submit(work, n, data)] = n
-
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="placer-copy") as pool:
-            try:
-                fill()
-                head = 1
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:  # recorded as soon as written (resume needs it)
-                        del pending[fut]
-                        got = fut.result()
-                        waiting[got.number] = got
-                        if got.sent:
-                            self.ledger.part(key, got.report)
-                            self.written += 1
-                            if self.on_part is not None:
-                                self.on_part(self.written)
-                    while head in waiting:  # the whole, in order
-                        got = waiting.pop(head)
-                        if stream is None:
-                            whole.hash_bytes(got.data)
-                        whole.part(got)
-                        head += 1
-                    fill()
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
-            finally:
-                if stream is not None:
-                    stream.close()
-        sums = whole.digests()
-        self._check_source(obj, {a: sums[a] for a in ("sha256", "md5") if a in sums})
+    def _finish(self, job: _InParts) -> tuple[str, str]:
+        """Assemble ``job``'s parts once every one is taken by the whole's hash (module
+        docstring, 4-5), on the asks pool while the next objects' parts are sent; the
+        destination's version and the SHA-256."""
+        dest, dst_uri, upload = self.dest, job.dst_uri, job.upload
+        assert upload is not None
+        sums = job.whole.digests()
+        self._check_source(job.obj, {a: sums[a] for a in ("sha256", "md5") if a in sums})
         # Asked again before assembly: a part replaced behind placer's back is not assembled.
         now = dest.listed_parts(dst_uri, upload) or {}
-        for r in whole.reports:
+        for r in job.whole.reports:
             if now.get(r.number) != r:
                 dest.abort_parts(dst_uri, upload)
-                self.ledger.forget(key)
+                job.dropped = True
                 found = now.get(r.number)
                 raise ChecksumMismatchError(
                     f"{dst_uri} (part {r.number})", f"{r.size} bytes {r.digest}",
                     f"{found.size} bytes {found.digest}" if found else "no such part")
-        reported = dest.finish_parts(dst_uri, upload, whole.reports)
-        there = self._check_written(dst_uri, obj.size, sums["sha256"], reported=reported,
+        reported = dest.finish_parts(dst_uri, upload, job.whole.reports)
+        there = self._check_written(dst_uri, job.obj.size, sums["sha256"], reported=reported,
                                     composite=sums["sha256-composite"],
                                     crc32c=sums.get("crc32c"), md5=None)
-        self.open_upload = None
-        self.ledger.finished(key, there.version, f"sha256:{sums['sha256']}")
-        return sums["sha256"]
+        return there.version, sums["sha256"]
+
 
     # -- checks -----------------------------------------------------------------------------------
     @staticmethod
@@ -667,19 +823,6 @@ def _crc32c() -> Callable[[bytes], int] | None:
         return None
     value: Callable[[bytes], int] = google_crc32c.value
     return value
-
-
-def _asked(pool: ThreadPoolExecutor,
-           heads: Callable[[tuple[str, str]], tuple[StoredObject | None, StoredObject | None]],
-           items: Sequence[tuple[str, str]], batch: int
-           ) -> Iterator[tuple[int, tuple[str, str],
-                               tuple[StoredObject | None, StoredObject | None]]]:
-    """``(index, item, heads(item))`` in order, asked ``batch`` items at a time on ``pool`` (a
-    prefix of a million objects is not asked all at once before its first byte moves)."""
-    for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
-        for i, (item, got) in enumerate(zip(chunk, pool.map(heads, chunk), strict=True)):
-            yield start + i, item, got
 
 
 def _check_count(obj: StoredObject, start: int, got: int, want: int) -> None:

@@ -175,8 +175,10 @@ class S3Resolver(ObjectStore):
                     "the s3 backend needs boto3: pip install 'placer[s3]'") from exc
             if self._session is None:
                 self._session = boto3.session.Session(**_session_args(self.credentials_ref))
+            # 32 kept-alive connections: placer.transfer has up to 2 x 8 requests in flight
+            # per endpoint (parts, and the heads, tags and finishes asked beside them).
             config = Config(retries={"mode": "standard", "max_attempts": self.max_attempts},
-                            connect_timeout=10, read_timeout=60)
+                            connect_timeout=10, read_timeout=60, max_pool_connections=32)
             self._clients[key] = self._session.client(
                 "s3", region_name=region or self._session.region_name or "us-east-1",
                 endpoint_url=self.endpoint_url, config=config)

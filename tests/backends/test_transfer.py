@@ -392,3 +392,136 @@ def test_an_object_overwritten_as_it_is_assembled_fails_and_is_removed(
     with pytest.raises(ChecksumMismatchError, match="verification failed"):
         copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, part_size=PART)
     assert dst.get(f"{b}k") is None
+
+
+def test_the_next_objects_parts_are_sent_while_one_is_being_finished(
+        endpoints: dict[str, str]) -> None:
+    """Object 1's assembly is held up until object 2's parts are written: only a copy that
+    sends the next object's parts while one is finished (ListParts, assembly, HEAD in
+    flight) gets past it; both still end verified and byte for byte."""
+    src, dst = _sides("s3-s3", endpoints)
+    a, b = src.bucket(), dst.bucket()
+    one, two = _data(3 * PART, 31), _data(3 * PART + 1, 32)
+    src.put(f"{a}ds/o1", one)
+    src.put(f"{a}ds/o2", two)
+    finish = dst.store.finish_parts
+    sent_meanwhile: list[int] = []
+
+    def held_up(uri: str, upload: str, parts: Any) -> str | None:
+        if uri.endswith("/o1"):
+            deadline = time.monotonic() + 10
+            while dst.sent[f"{b}out/o2"] < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            sent_meanwhile.append(dst.sent[f"{b}out/o2"])
+        return finish(uri, upload, parts)
+
+    dst.store.finish_parts = held_up  # type: ignore[method-assign]
+    result = copy(src.store, f"{a}ds/", dst.store, f"{b}out/", allowed=ANYWHERE,
+                  part_size=PART, workers=3)
+    assert sent_meanwhile == [4]  # all of object 2's parts, while object 1 was held
+    assert (dst.get(f"{b}out/o1"), dst.get(f"{b}out/o2")) == (one, two)
+    assert (result.objects, result.bytes) == (2, len(one) + len(two))
+    assert dst.uploads(b) == []
+
+
+_CHILD_HELD = textwrap.dedent("""
+    import os, signal, sys, time
+    sys.path[:0] = [{root!r}, {backends!r}]
+    import boto3
+    from placer.journal import Journal
+    from placer.transfer import JournalLedger, copy
+    from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY
+    from tests.backends.transfer_worlds import ANYWHERE, MIN_PART
+    from placer_s3 import S3Resolver
+
+    def store(url):
+        s = S3Resolver(endpoint_url=url, session=boto3.session.Session(
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1"))
+        s.min_part_size = MIN_PART
+        return s
+
+    dest = store({dst!r})
+    finish = dest.finish_parts
+
+    def held(uri, upload, parts):  # object 1's assembly never happens in this process
+        if uri.endswith("/o1"):
+            time.sleep(120)
+        return finish(uri, upload, parts)
+
+    dest.finish_parts = held
+
+    def die(written):
+        if written == {k}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ledger = JournalLedger(Journal({journal!r}))
+    copy(store({src!r}), {src_uri!r}, dest, {dst_uri!r}, allowed=ANYWHERE,
+         ledger=ledger, part_size={part}, workers=1, on_part=die, reads={reads!r})
+""")
+
+
+@pytest.mark.parametrize("reads", ["ranged", "stream"])
+def test_a_copy_killed_while_one_object_is_finished_resumes_exactly(
+        reads: str, endpoints: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILLed once object 2 has 2 of its 3 parts recorded, object 1 (all 3 parts
+    recorded) being finished meanwhile: the resumed copy sends object 2's last part and
+    nothing else, and assembles both."""
+    src, dst = _sides("s3-s3", endpoints)
+    a, b = src.bucket(), dst.bucket()
+    one, two = _data(3 * PART, 41), _data(3 * PART - 1, 42)
+    src.put(f"{a}ds/o1", one)
+    src.put(f"{a}ds/o2", two)
+    journal = tmp_path / "journal.db"
+    child = _CHILD_HELD.format(root=str(ROOT), backends=str(ROOT / "backends"), k=5,
+                               journal=str(journal), src=endpoints["onprem"],
+                               src_uri=f"{a}ds/", dst=endpoints["aws"], dst_uri=f"{b}out/",
+                               part=PART, reads=reads)
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=90,
+                          check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    assert (dst.get(f"{b}out/o1"), dst.get(f"{b}out/o2")) == (None, None)
+    with Journal(journal) as j:
+        ledger = JournalLedger(j)
+        keys = []
+        for name in ("o1", "o2"):
+            obj = src.store.head(f"{a}ds/{name}")
+            assert isinstance(obj, StoredObject)
+            keys.append(copy_key(obj, f"{b}out/{name}", PART))
+        assert [sorted(ledger.parts(k)) for k in keys] == [[1, 2, 3], [1, 2]]
+        copy(src.store, f"{a}ds/", dst.store, f"{b}out/", allowed=ANYWHERE, ledger=ledger,
+             part_size=PART, workers=3, reads=reads)
+        assert (dst.sent[f"{b}out/o1"], dst.sent[f"{b}out/o2"]) == (0, 1)
+        assert (dst.get(f"{b}out/o1"), dst.get(f"{b}out/o2")) == (one, two)
+        assert all(ledger.finished_as(k) is not None for k in keys)
+    assert dst.uploads(b) == []
+
+
+def test_objects_in_parts_together_hold_at_most_workers_parts(
+        endpoints: dict[str, str]) -> None:
+    """Object 1's first part is held up while its parts 2 and 3 wait for the whole's hash:
+    three parts' bytes are held, so none of object 2's is read (the bound is over all the
+    objects in flight, not per object); once part 1 goes, object 2 is copied too."""
+    src, dst = _sides("s3-s3", endpoints)
+    a, b = src.bucket(), dst.bucket()
+    one, two = _data(3 * PART, 51), _data(3 * PART, 52)
+    src.put(f"{a}ds/o1", one)
+    src.put(f"{a}ds/o2", two)
+    put = dst.store.put_part
+    seen: list[int] = []
+
+    def slow_first(uri: str, upload: str, number: int, body: bytes, digest: str) -> Any:
+        if uri.endswith("/o1") and number == 1:
+            deadline = time.monotonic() + 20
+            while dst.sent[uri] < 2 and time.monotonic() < deadline:  # 2 and 3 are sent
+                time.sleep(0.01)
+            time.sleep(0.5)  # room for object 2's reads, were they allowed
+            seen.append(src.reads)
+        return put(uri, upload, number, body, digest)
+
+    dst.store.put_part = slow_first  # type: ignore[method-assign]
+    reads = src.reads
+    copy(src.store, f"{a}ds/", dst.store, f"{b}out/", allowed=ANYWHERE, part_size=PART,
+         workers=3)
+    assert [n - reads for n in seen] == [3]
+    assert (dst.get(f"{b}out/o1"), dst.get(f"{b}out/o2")) == (one, two)

@@ -191,7 +191,9 @@ def test_a_staging_copy_killed_after_some_parts_resumes_without_resending_them(
     assert not [j for j in w.fakes[EU].jobs.values() if j.job == "c"]  # c waits for its input
     recorded = w.journal._db.execute(
         "SELECT COUNT(*) FROM copy_parts WHERE part > 0").fetchone()[0]
-    assert 1 <= recorded <= 3
+    # The parts written before the kill, and those already in flight beside the one that
+    # raised (a kill in a worker stops no other worker's verified part from being recorded).
+    assert 1 <= recorded < PARTS
     assert len(stores.uploads()) == 1  # the upload is left for the resumed copy
     w.journal.close()
 

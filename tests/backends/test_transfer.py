@@ -285,8 +285,9 @@ def test_a_prefix_is_copied_with_the_tree_checksum_of_a_store_copy(
     assert dst.get(f"{b}ds/small-4") == _data(400, 4)
 
 
-_CHILD = textwrap.dedent("""
-    import os, signal, sys
+# What both killed-copy child scripts start with: S3 stores on the test's moto_servers.
+_CHILD_STORES = textwrap.dedent("""
+    import os, signal, sys, time
     sys.path[:0] = [{root!r}, {backends!r}]
     import boto3
     from placer.journal import Journal
@@ -301,6 +302,9 @@ _CHILD = textwrap.dedent("""
             region_name="us-east-1"))
         s.min_part_size = MIN_PART
         return s
+""")
+
+_CHILD = _CHILD_STORES + textwrap.dedent("""
 
     def die(written):
         if written == {k}:
@@ -424,22 +428,7 @@ def test_the_next_objects_parts_are_sent_while_one_is_being_finished(
     assert dst.uploads(b) == []
 
 
-_CHILD_HELD = textwrap.dedent("""
-    import os, signal, sys, time
-    sys.path[:0] = [{root!r}, {backends!r}]
-    import boto3
-    from placer.journal import Journal
-    from placer.transfer import JournalLedger, copy
-    from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY
-    from tests.backends.transfer_worlds import ANYWHERE, MIN_PART
-    from placer_s3 import S3Resolver
-
-    def store(url):
-        s = S3Resolver(endpoint_url=url, session=boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-            region_name="us-east-1"))
-        s.min_part_size = MIN_PART
-        return s
+_CHILD_HELD = _CHILD_STORES + textwrap.dedent("""
 
     dest = store({dst!r})
     finish = dest.finish_parts

@@ -255,7 +255,7 @@ class FileStore(ObjectStore):
 
     def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
               content_type: str | None = None, metadata: Mapping[str, str] | None = None,
-              tags: Sequence[tuple[str, str]] = ()) -> None:
+              tags: Sequence[tuple[str, str]] = ()) -> StoredObject | None:
         """Write to a temporary file beside ``uri``, check size and checksums, ``fsync``,
         rename over ``uri``, then write the sidecar for the version written."""
         path = self._path(uri)
@@ -288,9 +288,11 @@ class FileStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
-        _write_sidecar(path, {"version": _version(path.stat()), "checksums": got,
+        version = _version(path.stat())
+        _write_sidecar(path, {"version": version, "checksums": got,
                               "content_type": content_type, "metadata": dict(metadata or {}),
                               "tags": [list(t) for t in tags]})
+        return StoredObject(uri, n, version, got, content_type, dict(metadata or {}))
 
 
 class _ReaderIO:

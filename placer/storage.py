@@ -275,6 +275,30 @@ class PartReport:
     token: str = ""
 
 
+def same_part(recorded: PartReport, found: PartReport | None) -> bool:
+    """Whether ``found`` is the part ``recorded`` was: same number, size and store token, and,
+    where both name a digest in one algorithm, the same digest. A store may report a part in
+    another algorithm when listed than when written (moto lists an S3 part's ETag only,
+    never the SHA-256 it was sent); the token (the ETag: the MD5 of the bytes, or the part
+    upload's own id under SSE-KMS; a GCS generation) then says it. No token and no digest
+    to compare is never the same (a part placer cannot tell apart is sent again).
+
+    >>> same_part(PartReport(1, 4, "sha256:ab", "e1"), PartReport(1, 4, "md5:cd", "e1"))
+    True
+    >>> same_part(PartReport(1, 4, "sha256:ab", "e1"), PartReport(1, 4, "sha256:ff", "e1"))
+    False
+    >>> same_part(PartReport(1, 4, "sha256:ab", ""), PartReport(1, 4, "md5:cd", ""))
+    False
+    """
+    if found is None or (recorded.number, recorded.size, recorded.token) != (
+            found.number, found.size, found.token):
+        return False
+    if recorded.digest and found.digest and (recorded.digest.partition(":")[0]
+                                             == found.digest.partition(":")[0]):
+        return recorded.digest == found.digest
+    return bool(recorded.token)
+
+
 class ObjectReader(Protocol):
     """The bytes of one object version, read in chunks (``b""`` at the end)."""
 
@@ -457,10 +481,13 @@ class ObjectStore(ABC):
     @abstractmethod
     def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
               content_type: str | None = None, metadata: Mapping[str, str] | None = None,
-              tags: Sequence[tuple[str, str]] = ()) -> None:
+              tags: Sequence[tuple[str, str]] = ()) -> StoredObject | None:
         """Write ``size`` bytes from ``body`` to ``uri``. The store checks what it received
-        against the ``checksums`` it can (S3 the SHA-256, GCS the MD5) and refuses a write
-        that does not match."""
+        against the ``checksums`` it can (S3 the SHA-256, GCS the CRC32C or MD5) and refuses
+        a write that does not match. Returns the object written as the store's answer reports
+        it (its version and checksums), or ``None`` when the answer says too little (a copy
+        then asks :meth:`head`): the answer is about this write, where a ``head`` after it
+        could see a later one."""
 
     def object_tag_pairs(self, obj: StoredObject) -> list[tuple[str, str]]:
         """The object's own tags as stored (only where ``object_tags_operation`` is set)."""
@@ -468,7 +495,8 @@ class ObjectStore(ABC):
 
     # -- ranged reads and multipart writes (placer.transfer's; optional) ----------------------
     # A store that sets ``multipart`` writes an object in numbered parts, several in flight,
-    # each checked by the store against the checksum sent (``part_algorithm``), then assembled.
+    # each checked by the store against the checksum sent (``part_algorithm``: ``sha256``,
+    # ``md5`` or ``crc32c``, the cheapest the store checks and reports), then assembled.
     multipart: bool = False
     part_algorithm: str = "sha256"
     min_part_size: int = 1  # every part but the last is at least this many bytes

@@ -61,6 +61,7 @@ from placer.storage import (
     PartReport,
     StoredObject,
     copy_targets,
+    same_part,
     tree_digest,
 )
 
@@ -240,6 +241,7 @@ def copy(source: ObjectStore, src_uri: str, dest: ObjectStore, dst_uri: str, *,
     if targets.obj is not None:
         [(obj, digest)] = job.many([(src_uri, targets.dst)])
         return CopyResult(src_uri, targets.dst, obj.size, 1, f"sha256:{digest}")
+    job.listed = _listed(dest, targets.dst)
     copied = job.many([(info.uri, dst) for info, _, dst in targets.objects])
     lines = [f"{rel}\t{one.size}\t{digest}\n"
              for (_, rel, _), (one, digest) in zip(targets.objects, copied, strict=True)]
@@ -264,9 +266,9 @@ class _Part:
 
 class _Whole:
     """What the whole object is checked with, built part by part in order: the SHA-256 of
-    its bytes (and MD5 when the source kept only that), the composite (SHA-256 of the parts'
-    SHA-256s, as S3 reports a multipart object's) and the CRC32C (combined from the parts',
-    as GCS reports a composed object's)."""
+    its bytes (and MD5 when that is the only checksum of the source's placer can compute),
+    the composite (SHA-256 of the parts' SHA-256s, as S3 reports a multipart object's) and
+    the CRC32C (combined from the parts', as GCS reports a composed object's)."""
 
     def __init__(self, *, md5: bool, crc32c: bool) -> None:
         self._hashers = {"sha256": hashlib.sha256()}
@@ -322,8 +324,7 @@ class _InParts:
         self.started = 0  # parts 1..started handed to a worker
         self.head = 1  # the next part the whole's hash takes
         self.waiting: dict[int, _Part] = {}  # done, not yet taken in order
-        self.whole = _Whole(md5="sha256" not in obj.checksums and "md5" in obj.checksums,
-                            crc32c=crc32c is not None)
+        self.whole = _Whole(md5=_source_check(obj, crc32c) == "md5", crc32c=crc32c is not None)
         self.dropped = False  # its upload was aborted (a part replaced): forget it
 
     def held(self) -> int:
@@ -337,6 +338,9 @@ class _Copy:
         self.source, self.dest, self.ledger = source, dest, ledger
         self.part_size, self.workers, self.on_part = part_size, workers, on_part
         self.reads = reads
+        # The destination prefix's listing (URI: size), when a prefix is copied: an object
+        # listed as absent, or with another size, is not asked for (it cannot be done).
+        self.listed: dict[str, int] | None = None
         self.written = 0
         self.open_uploads: dict[str, tuple[str, str]] = {}  # key: (dst_uri, upload)
 
@@ -365,7 +369,8 @@ class _Copy:
         upcoming = iter(range(len(items)))
         feeding: list[_InParts] = []  # in parts, not yet all taken by the whole's hash
         parts_out: dict[Future[_Part], _InParts] = {}
-        writes: dict[Future[dict[str, str]], tuple[int, StoredObject, str]] = {}
+        writes: dict[Future[tuple[dict[str, str], StoredObject | None]],
+                     tuple[int, StoredObject, str]] = {}
         control: dict[Future[Any], tuple[str, Any]] = {}  # starts, finishes, checks
         crc32c = _crc32c()
 
@@ -448,7 +453,7 @@ class _Copy:
                 recorded = self.ledger.parts(job.key)
                 # A part is kept only if the destination reports it as recorded.
                 job.kept = {n: r for n, r in recorded.items()
-                            if listed.get(n) == r and r.digest}
+                            if r.digest and same_part(r, listed.get(n))}
                 job.upload = upload
                 self.open_uploads[job.key] = (job.dst_uri, upload)
             elif kind == "finish":
@@ -546,9 +551,14 @@ class _Copy:
             self.open_uploads.clear()
 
     def _ask(self, item: tuple[str, str]) -> _Asked:
-        """Both ends' ``head``; the source's tags too, unless the destination may already
-        hold the copy (same size): those are asked only when it turns out it does not."""
-        obj, there = self.source.head(item[0]), self.dest.head(item[1])
+        """Both ends' ``head`` (the destination's only where its listing shows an object of
+        the source's size: one that may be the copy already made); the source's tags too,
+        unless the destination may already hold the copy: those are asked only when it turns
+        out it does not."""
+        obj = self.source.head(item[0])
+        there = None
+        if self.listed is None or (obj is not None and self.listed.get(item[1]) == obj.size):
+            there = self.dest.head(item[1])
         tags = None
         if obj is not None and (there is None or there.size != obj.size):
             tags = self._tags(obj)
@@ -574,11 +584,14 @@ class _Copy:
 
     # -- one write --------------------------------------------------------------------------------
     def _single(self, obj: StoredObject, dst_uri: str, part: int,
-                tags: list[tuple[str, str]] | None) -> dict[str, str]:
+                tags: list[tuple[str, str]] | None
+                ) -> tuple[dict[str, str], StoredObject | None]:
         """One write, streamed from the source's ranges (at most one part in memory); the
-        SHA-256 and MD5 of what was read. Runs on a parts worker (no ledger here); the
-        destination's answer is checked by :meth:`_check_single`, which holds no bytes."""
-        hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5(usedforsecurity=False)}
+        digests of what was read (its SHA-256, and what the destination checks and the
+        source kept), and the destination's answer. Runs on a parts worker (no ledger here);
+        the answer is checked by :meth:`_check_single`, which holds no bytes."""
+        hashers = {a: _hasher(a) for a in {"sha256", self.dest.part_algorithm,
+                                           _source_check(obj, _crc32c()) or "sha256"}}
         if obj.size <= part:
             data = self.source.read_range(obj, 0, obj.size) if obj.size else b""
             _check_count(obj, 0, len(data), obj.size)
@@ -592,8 +605,9 @@ class _Copy:
             body = io.BufferedReader(_RangeReader(self.source, obj, part, hashers.values()))
         if tags is None:
             tags = self._tags(obj)
-        self.dest.write(dst_uri, body, size=obj.size, checksums=sums,
-                        content_type=obj.content_type, metadata=obj.metadata, tags=tags)
+        written = self.dest.write(dst_uri, body, size=obj.size, checksums=sums,
+                                  content_type=obj.content_type, metadata=obj.metadata,
+                                  tags=tags)
         whole = {a: h.hexdigest() for a, h in hashers.items()}
         try:
             self._check_source(obj, whole)
@@ -602,13 +616,16 @@ class _Copy:
             if delete is not None:
                 delete(dst_uri)
             raise
-        return whole
+        return whole, written
 
-    def _check_single(self, obj: StoredObject, dst_uri: str, whole: dict[str, str]
-                      ) -> tuple[str, str]:
-        """What the destination reports of a one-write object; its version and SHA-256."""
+    def _check_single(self, obj: StoredObject, dst_uri: str,
+                      done: tuple[dict[str, str], StoredObject | None]) -> tuple[str, str]:
+        """What the destination reports of a one-write object (its answer to the write, else
+        its ``head``); its version and SHA-256."""
+        whole, written = done
         there = self._check_written(dst_uri, obj.size, whole["sha256"], reported=None,
-                                    composite=None, md5=whole["md5"])
+                                    composite=None, md5=whole.get("md5"),
+                                    crc32c=whole.get("crc32c"), there=written)
         return there.version, whole["sha256"]
 
     # -- parts ------------------------------------------------------------------------------------
@@ -635,9 +652,11 @@ class _Copy:
             data = self.source.read_range(obj, start, length)
         _check_count(obj, start, len(data), length)
         sums = {"sha256": hashlib.sha256(data).hexdigest()}
-        if dest.part_algorithm != "sha256":
-            sums[dest.part_algorithm] = _hash(dest.part_algorithm, data)
         crc = job.crc32c(data) if job.crc32c is not None else 0
+        if job.crc32c is not None:
+            sums["crc32c"] = f"{crc:08x}"
+        if dest.part_algorithm not in sums:
+            sums[dest.part_algorithm] = _hash(dest.part_algorithm, data)
         held = data if self.reads != "stream" else b""  # a stream's bytes were hashed as read
         old = job.kept.get(n)
         if old is not None and old.digest == _digest(old.digest, data, sums):
@@ -657,11 +676,12 @@ class _Copy:
         dest, dst_uri, upload = self.dest, job.dst_uri, job.upload
         assert upload is not None
         sums = job.whole.digests()
-        self._check_source(job.obj, {a: sums[a] for a in ("sha256", "md5") if a in sums})
+        self._check_source(job.obj, {a: sums[a] for a in ("sha256", "crc32c", "md5")
+                                     if a in sums})
         # Asked again before assembly: a part replaced behind placer's back is not assembled.
         now = dest.listed_parts(dst_uri, upload) or {}
         for r in job.whole.reports:
-            if now.get(r.number) != r:
+            if not same_part(r, now.get(r.number)):
                 dest.abort_parts(dst_uri, upload)
                 job.dropped = True
                 found = now.get(r.number)
@@ -686,15 +706,16 @@ class _Copy:
                                             f"{obj.size} bytes {algorithm}:{digest} read")
 
     def _check_written(self, dst_uri: str, size: int, sha256: str, *, reported: str | None,
-                       composite: str | None, md5: str | None, crc32c: str | None = None
-                       ) -> StoredObject:
+                       composite: str | None, md5: str | None, crc32c: str | None = None,
+                       there: StoredObject | None = None) -> StoredObject:
         """What the destination reports of the whole object must be what was read: its
         SHA-256, else its composite (S3), else its CRC32C (a GCS composite), else its MD5;
         with none, it is re-read. An object that
         fails is deleted where the store can (``delete``), so nothing downstream reads it."""
         try:
             return self._check_whole(dst_uri, size, sha256, reported=reported,
-                                     composite=composite, md5=md5, crc32c=crc32c)
+                                     composite=composite, md5=md5, crc32c=crc32c,
+                                     there=there)
         except ChecksumMismatchError:
             delete = getattr(self.dest, "delete", None)
             if delete is not None:
@@ -702,9 +723,10 @@ class _Copy:
             raise
 
     def _check_whole(self, dst_uri: str, size: int, sha256: str, *, reported: str | None,
-                     composite: str | None, md5: str | None, crc32c: str | None
-                     ) -> StoredObject:
-        there = self.dest.head(dst_uri)
+                     composite: str | None, md5: str | None, crc32c: str | None,
+                     there: StoredObject | None) -> StoredObject:
+        if there is None:
+            there = self.dest.head(dst_uri)
         if there is None:
             raise ChecksumMismatchError(dst_uri, f"{size} bytes sha256:{sha256}", "no object")
         sums = dict(there.checksums)
@@ -724,19 +746,69 @@ class _Copy:
         return there
 
 
+def _listed(dest: ObjectStore, prefix_uri: str) -> dict[str, int] | None:
+    """What ``dest`` holds under ``prefix_uri`` (URI: size), one listing for all of a prefix's
+    objects instead of a ``head`` each; ``None`` when the store refuses the listing (each
+    object's ``head`` then says, and fails as it would have)."""
+    try:
+        return {info.uri: info.size for info in dest.list_objects(prefix_uri)}
+    except BackendError:
+        return None
+
+
 def _digest(reported: str, data: bytes, sums: dict[str, str]) -> str:
     """``<algorithm>:<hex>`` of ``data`` in the algorithm of ``reported`` (from ``sums``, the
     digests already computed, where it is there)."""
     algorithm = reported.partition(":")[0]
     if algorithm in sums:
         return f"{algorithm}:{sums[algorithm]}"
-    if algorithm in ("sha256", "md5"):
+    if algorithm in ("sha256", "md5", "crc32c"):
         return f"{algorithm}:{_hash(algorithm, data)}"
     return ""  # an algorithm placer cannot compute: never equal, so never trusted
 
 
 def _hash(algorithm: str, data: bytes) -> str:
-    return hashlib.new(algorithm, data, usedforsecurity=False).hexdigest()
+    hasher = _hasher(algorithm)
+    hasher.update(data)
+    return str(hasher.hexdigest())
+
+
+def _hasher(algorithm: str) -> Any:
+    """A streaming hasher (``update``/``hexdigest``) for ``sha256``, ``md5`` or ``crc32c``."""
+    if algorithm == "crc32c":
+        return _Crc32c()
+    return hashlib.new(algorithm, usedforsecurity=False)
+
+
+class _Crc32c:
+    """CRC32C as a streaming hasher, hex as GCS reports it (big-endian, 8 digits)."""
+
+    def __init__(self) -> None:
+        try:
+            import google_crc32c  # type: ignore[import-untyped, unused-ignore]
+        except ImportError as exc:
+            raise BackendError("a CRC32C checksum needs the google-crc32c package (the "
+                               "GCS backend's dependency)") from exc
+        self._extend, self._crc = google_crc32c.extend, 0
+
+    def update(self, data: bytes) -> None:
+        self._crc = self._extend(self._crc, data)
+
+    def hexdigest(self) -> str:
+        return f"{self._crc:08x}"
+
+
+def _source_check(obj: StoredObject, crc32c: Callable[[bytes], int] | None) -> str | None:
+    """The algorithm the bytes read are checked with against the source's own checksum:
+    its SHA-256 (computed anyway), else its CRC32C (when fast here), else its MD5; ``None``
+    when it kept none placer computes (an S3 composite, whose part boundaries are not
+    known)."""
+    kept = obj.checksums
+    if "sha256" in kept:
+        return "sha256"
+    if "crc32c" in kept and crc32c is not None:
+        return "crc32c"
+    return "md5" if "md5" in kept else None
 
 
 def _read_exactly(stream: Any, want: int) -> bytes:

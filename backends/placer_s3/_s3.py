@@ -445,17 +445,25 @@ class S3Resolver(ObjectStore):
 
     def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
               content_type: str | None = None, metadata: Mapping[str, str] | None = None,
-              tags: Sequence[tuple[str, str]] = ()) -> None:
-        """``PutObject`` with ``ChecksumSHA256``: S3 refuses bytes that do not match it."""
+              tags: Sequence[tuple[str, str]] = ()) -> StoredObject | None:
+        """``PutObject`` with ``ChecksumSHA256``: S3 refuses bytes that do not match it, and
+        keeps it as the object's checksum (``ChecksumAlgorithm`` names it, so a store that
+        only keeps what the SDK's algorithm header names keeps it too). The object as S3's
+        answer reports it: its ETag and the SHA-256 it checked (``None`` without one)."""
         self._single_request(uri, size)
         bucket, key = parse_uri(uri)
         client = self._bucket_client(uri)
         extra = _object_fields(content_type, metadata, tags)
         if "sha256" in checksums:
-            extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(checksums["sha256"])
-                                                       ).decode()
-        self._call(uri, "PutObject", lambda: client.put_object(
+            extra["ChecksumSHA256"] = _b64(checksums["sha256"])
+            extra["ChecksumAlgorithm"] = "SHA256"
+        answer = self._call(uri, "PutObject", lambda: client.put_object(
             Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra))
+        stored = _hex(answer.get("ChecksumSHA256"))
+        if not stored or not answer.get("ETag"):
+            return None
+        return StoredObject(uri, size, str(answer["ETag"]), {"sha256": stored}, content_type,
+                            dict(metadata or {}))
 
     # -- ranged reads and multipart writes (placer.transfer) -----------------------------------
     def read_range(self, obj: StoredObject, start: int, length: int) -> bytes:
@@ -485,12 +493,14 @@ class S3Resolver(ObjectStore):
     def put_part(self, uri: str, upload: str, number: int, data: bytes, digest: str
                  ) -> PartReport:
         """``UploadPart`` with ``ChecksumSHA256`` (S3 refuses bytes that do not match); the
-        SHA-256 S3 answers with."""
+        SHA-256 S3 answers with. ``ChecksumAlgorithm`` is named too: the SDK then sends the
+        value given (it computes none of its own), and S3 answers with the checksum."""
         bucket, key = parse_uri(uri)
         client = self._bucket_client(uri)
         answer = self._call(uri, "UploadPart", lambda: client.upload_part(
             Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data,
-            ContentLength=len(data), ChecksumSHA256=_b64(digest)))  # digest: SHA-256 hex
+            ContentLength=len(data), ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=_b64(digest)))  # digest: SHA-256 hex
         return _part(number, len(data), answer)
 
     def listed_parts(self, uri: str, upload: str) -> dict[int, PartReport] | None:

@@ -258,6 +258,103 @@ def test_a_finished_copy_is_recognised_and_an_overwritten_one_is_not(
 
 
 @pytest.mark.parametrize("pair", PAIRS)
+def test_a_prefix_copy_asks_the_destination_only_of_objects_it_lists_at_that_size(
+        pair: str, endpoints: dict[str, str]) -> None:
+    """One listing of the destination replaces a ``head`` per object: a fresh copy asks the
+    destination of none (each one-write object is checked against the store's answer to
+    its write), a repeated one asks of each (it may be done, and is: nothing is sent), and
+    an object there at another size is not asked of but copied over."""
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    blobs = {f"p/{i}": _data(100 + i, i) for i in range(5)}
+    for name, data in blobs.items():
+        src.put(f"{a}{name}", data)
+    dst.put(f"{b}q/3", b"short")  # another size: cannot be the copy
+    head = dst.store.head
+    asked: list[str] = []
+
+    def counted(uri: str) -> StoredObject | None:
+        asked.append(uri)
+        return head(uri)
+
+    write = dst.store.write
+    written: list[str] = []
+
+    def counted_write(uri: str, body: Any, **kw: Any) -> StoredObject | None:
+        written.append(uri)
+        return write(uri, body, **kw)
+
+    dst.store.head = counted  # type: ignore[method-assign]
+    dst.store.write = counted_write  # type: ignore[method-assign]
+    ledger = MemoryLedger()
+    first = copy(src.store, f"{a}p/", dst.store, f"{b}q/", allowed=ANYWHERE, ledger=ledger)
+    assert asked == []
+    assert sorted(written) == [f"{b}q/{i}" for i in range(5)]
+    assert all(dst.get(f"{b}q/{i}") == blobs[f"p/{i}"] for i in range(5))
+    again = copy(src.store, f"{a}p/", dst.store, f"{b}q/", allowed=ANYWHERE, ledger=ledger)
+    assert again == first
+    assert sorted(asked) == [f"{b}q/{i}" for i in range(5)]
+    assert len(written) == 5  # nothing written again
+
+
+@pytest.mark.parametrize("pair", ["s3-s3", "s3-gcs"])
+def test_a_one_write_object_the_store_answers_for_wrongly_is_refused_and_removed(
+        pair: str, endpoints: dict[str, str]) -> None:
+    """The store's answer to a one-write object is checked as a ``head`` would be: an answer
+    with another checksum fails the copy, and the object is deleted."""
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    src.put(f"{a}k", _data(64, 1))
+    write = dst.store.write
+
+    def lying(uri: str, body: Any, **kw: Any) -> StoredObject | None:
+        got = write(uri, body, **kw)
+        assert got is not None  # S3 and GCS both answer with what they stored
+        return StoredObject(got.uri, got.size, got.version,
+                            {k: "0" * len(v) for k, v in got.checksums.items()})
+
+    dst.store.write = lying  # type: ignore[method-assign]
+    with pytest.raises(ChecksumMismatchError):
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE)
+    assert dst.get(f"{b}k") is None
+
+
+def test_each_store_is_sent_the_cheapest_digest_it_checks() -> None:
+    """S3 parts carry their SHA-256 (it is the composite's input), GCS parts their CRC32C
+    (GCS checks it as it does an MD5, at a fraction of MD5's cost) where it runs in C."""
+    import google_crc32c
+
+    from placer_gcs import GCSResolver
+    from placer_s3 import S3Resolver
+
+    assert S3Resolver.part_algorithm == "sha256"
+    fast = google_crc32c.implementation == "c"
+    assert GCSResolver(endpoint_url="http://127.0.0.1:1").part_algorithm == (
+        "crc32c" if fast else "md5")
+
+
+@pytest.mark.parametrize("pair", ["s3-s3", "s3-gcs"])
+def test_a_part_the_store_reports_with_another_digest_fails_the_copy(
+        pair: str, endpoints: dict[str, str]) -> None:
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    src.put(f"{a}k", _data(3 * PART, 5))
+    put = dst.store.put_part
+
+    def wrong(uri: str, upload: str, number: int, data: bytes, digest: str) -> Any:
+        report = put(uri, upload, number, data, digest)
+        algorithm = report.digest.partition(":")[0]
+        assert algorithm == dst.store.part_algorithm  # reported in the algorithm sent
+        return type(report)(report.number, report.size, f"{algorithm}:{'0' * 8}", report.token)
+
+    dst.store.put_part = wrong  # type: ignore[method-assign]
+    with pytest.raises(ChecksumMismatchError, match=r"\(part 1\)"):
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, part_size=PART,
+             workers=1)
+    assert dst.get(f"{b}k") is None
+
+
+@pytest.mark.parametrize("pair", PAIRS)
 def test_residency_is_checked_before_the_first_byte(pair: str,
                                                     endpoints: dict[str, str]) -> None:
     src, dst = _sides(pair, endpoints)

@@ -93,12 +93,16 @@ def copy_key(obj: StoredObject, dst_uri: str, part_size: int) -> str:
 
 class CopyLedger(Protocol):
     """Where a copy's progress is kept durably: its upload, each part the destination
-    reported, and, once verified, the destination version that holds it."""
+    reported, the whole once every part is in (its SHA-256, and what the assembled object
+    must report: ``checks``, space-separated ``<algorithm>:<hex>``), and, once verified, the
+    destination version that holds it."""
 
     def upload(self, key: str) -> str | None: ...
     def started(self, key: str, upload: str) -> None: ...
     def part(self, key: str, report: PartReport) -> None: ...
     def parts(self, key: str) -> dict[int, PartReport]: ...
+    def assembling(self, key: str, sha256: str, checks: str) -> None: ...
+    def assembling_as(self, key: str) -> tuple[str, str] | None: ...
     def finished(self, key: str, version: str, checksum: str) -> None: ...
     def finished_as(self, key: str) -> tuple[str, str] | None: ...
     def forget(self, key: str) -> None: ...
@@ -110,6 +114,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self._uploads: dict[str, str] = {}
         self._parts: dict[str, dict[int, PartReport]] = {}
+        self._whole: dict[str, tuple[str, str]] = {}
         self._done: dict[str, tuple[str, str]] = {}
 
     def upload(self, key: str) -> str | None:
@@ -117,6 +122,7 @@ class MemoryLedger:
 
     def started(self, key: str, upload: str) -> None:
         self._uploads[key], self._parts[key] = upload, {}
+        self._whole.pop(key, None)
 
     def part(self, key: str, report: PartReport) -> None:
         self._parts.setdefault(key, {})[report.number] = report
@@ -124,9 +130,16 @@ class MemoryLedger:
     def parts(self, key: str) -> dict[int, PartReport]:
         return dict(self._parts.get(key, {}))
 
+    def assembling(self, key: str, sha256: str, checks: str) -> None:
+        self._whole[key] = (sha256, checks)
+
+    def assembling_as(self, key: str) -> tuple[str, str] | None:
+        return self._whole.get(key)
+
     def finished(self, key: str, version: str, checksum: str) -> None:
         self._uploads.pop(key, None)
         self._parts.pop(key, None)
+        self._whole.pop(key, None)
         self._done[key] = (version, checksum)
 
     def finished_as(self, key: str) -> tuple[str, str] | None:
@@ -135,17 +148,19 @@ class MemoryLedger:
     def forget(self, key: str) -> None:
         self._uploads.pop(key, None)
         self._parts.pop(key, None)
+        self._whole.pop(key, None)
         self._done.pop(key, None)
 
 
 # The journal's copy_parts table (placer.journal.COPY_PARTS, in both dialects' schema; a
-# journal made before it gets it on first use). Row 0 is the upload, rows 1… its parts, row -1
-# the finished copy.
+# journal made before it gets it on first use). Row 0 is the upload, rows 1… its parts, row -2
+# the whole once every part is in (digest: its SHA-256, token: the checks), row -1 the finished
+# copy.
 _UPSERT = ("INSERT INTO copy_parts (copy_key, part, upload, size, digest, token, updated) "
            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (copy_key, part) DO UPDATE SET "
            "upload = excluded.upload, size = excluded.size, digest = excluded.digest, "
            "token = excluded.token, updated = excluded.updated")
-_UPLOAD, _DONE = 0, -1
+_UPLOAD, _DONE, _WHOLE = 0, -1, -2
 
 
 class JournalLedger:
@@ -183,6 +198,13 @@ class JournalLedger:
     def parts(self, key: str) -> dict[int, PartReport]:
         return {p: PartReport(p, int(s or 0), d or "", t or "")
                 for p, _, s, d, t in self._rows(key) if p > 0}
+
+    def assembling(self, key: str, sha256: str, checks: str) -> None:
+        self._put(key, _WHOLE, None, None, sha256, checks)
+
+    def assembling_as(self, key: str) -> tuple[str, str] | None:
+        return next(((d or "", t or "") for p, _, _, d, t in self._rows(key) if p == _WHOLE),
+                    None)
 
     def finished(self, key: str, version: str, checksum: str) -> None:
         with self._journal._tx() as db:
@@ -326,6 +348,7 @@ class _InParts:
         self.waiting: dict[int, _Part] = {}  # done, not yet taken in order
         self.whole = _Whole(md5=_source_check(obj, crc32c) == "md5", crc32c=crc32c is not None)
         self.dropped = False  # its upload was aborted (a part replaced): forget it
+        self.hashed: Future[None] | None = None  # its bytes' last turn at the whole's hash
 
     def held(self) -> int:
         return sum(1 for p in self.waiting.values() if p.data)
@@ -358,11 +381,13 @@ class _Copy:
         and the source's tags for up to ``2 * workers`` objects ahead, an upload's start
         (``ListParts`` of a recorded one, else ``CreateMultipartUpload``) while the object
         before it is still sending parts, and an object's finish (``ListParts`` again,
-        assembly, ``head``) while the next objects' parts are sent. At most ``workers`` parts'
-        bytes are held at once, over all objects: in flight, or done and waiting for their
-        object's whole hash. Parts start in object order; at most two objects in parts have
-        parts still to start. The ledger is read and written from this thread only (a SQLite
-        connection is its thread's), each part recorded as soon as it is written.
+        assembly, ``head``) while the next objects' parts are sent; and ``hasher``, one
+        thread, which takes each object's bytes in order into its whole SHA-256 (hashlib lets
+        go of the GIL, so it runs beside the thread that reads a stream). At most ``workers``
+        parts' bytes are held at once, over all objects: in flight, done and waiting for their
+        object's whole hash, or in it. Parts start in object order; at most two objects in
+        parts have parts still to start. The ledger is read and written from this thread only
+        (a SQLite connection is its thread's), each part recorded as soon as it is written.
         """
         out: list[tuple[StoredObject, str] | None] = [None] * len(items)
         ahead: deque[tuple[int, Future[_Asked]]] = deque()
@@ -374,8 +399,24 @@ class _Copy:
         control: dict[Future[Any], tuple[str, Any]] = {}  # starts, finishes, checks
         crc32c = _crc32c()
 
+        def hashed() -> None:
+            while hashing and hashing[0][0].done():
+                hashing.popleft()[0].result()  # a failed hash fails the copy
+
         def held() -> int:
-            return len(parts_out) + len(writes) + sum(j.held() for j in feeding)
+            hashed()
+            # A part's bytes still to be hashed count once: not while its write, which holds
+            # the same bytes, is in flight (a stream's part is hashed as it is written).
+            return (len(parts_out) + len(writes) + sum(j.held() for j in feeding)
+                    + sum(1 for h, w in hashing if w is None or w.done()))
+
+        def hash_whole(job: _InParts, data: bytes, write: Future[_Part] | None = None
+                       ) -> None:
+            """Hand ``data`` to the whole's hash, off this thread (``hasher``: one thread,
+            so in order): the thread that reads a stream and takes parts in does not also
+            hash every byte. Its bytes count as held until hashed."""
+            job.hashed = hasher.submit(job.whole.hash_bytes, data)
+            hashing.append((job.hashed, write))
 
         def fill() -> None:
             """Start parts, earliest object first, while fewer than ``workers`` hold bytes."""
@@ -386,14 +427,16 @@ class _Copy:
                     if held() >= self.workers:
                         return
                     job.started += 1
-                    data = None
-                    if self.reads == "stream":  # read here, in order, and hashed as read
-                        if job.stream is None:
-                            job.stream = self.source.open_read(job.obj)
-                        start = (job.started - 1) * job.part
-                        data = _read_exactly(job.stream, min(job.part, job.obj.size - start))
-                        job.whole.hash_bytes(data)
-                    parts_out[parts.submit(self._put, job, job.started, data)] = job
+                    if self.reads != "stream":
+                        parts_out[parts.submit(self._put, job, job.started, None)] = job
+                        continue
+                    if job.stream is None:  # read here, in order, and hashed as read
+                        job.stream = self.source.open_read(job.obj)
+                    start = (job.started - 1) * job.part
+                    data = _read_exactly(job.stream, min(job.part, job.obj.size - start))
+                    write = parts.submit(self._put, job, job.started, data)
+                    parts_out[write] = job
+                    hash_whole(job, data, write)
 
         def admit() -> None:
             """Take the next objects, in order, as far as their heads are in and there is
@@ -413,7 +456,10 @@ class _Copy:
                 elif self.dest.multipart and obj.size > part:
                     if sum(1 for j in feeding if j.started < j.count) >= 2:
                         return
-                    job = _InParts(i, obj, dst_uri, part, key, asked.tags, crc32c)
+                    needs_crc = self.dest.part_algorithm == "crc32c" or (
+                        _source_check(obj, crc32c) == "crc32c")
+                    job = _InParts(i, obj, dst_uri, part, key, asked.tags,
+                                   crc32c if needs_crc else None)
                     feeding.append(job)
                     control[asks.submit(self._start, job, self.ledger.upload(key))] = (
                         "start", job)
@@ -435,13 +481,21 @@ class _Copy:
             while job.head in job.waiting:  # the whole, in order
                 taken = job.waiting.pop(job.head)
                 if self.reads != "stream":
-                    job.whole.hash_bytes(taken.data)
+                    hash_whole(job, taken.data)
                 job.whole.part(taken)
                 job.head += 1
             if job.head > job.count:
                 feeding.remove(job)
                 if job.stream is not None:
                     job.stream.close()
+                # The whole, recorded before assembly: a copy killed between the assembly
+                # and its record finds the object the recorded parts make, not sent again.
+                if job.hashed is not None:
+                    job.hashed.result()  # the whole's hash has taken every byte
+                sums = job.whole.digests()
+                self._check_source(job.obj, sums)
+                self.ledger.assembling(job.key, sums["sha256"], " ".join(
+                    f"{a}:{sums[a]}" for a in ("sha256-composite", "crc32c") if a in sums))
                 control[asks.submit(self._finish, job)] = ("finish", job)
 
         def answered(fut: Future[Any], kind: str, what: Any) -> None:
@@ -476,6 +530,8 @@ class _Copy:
 
         parts = ThreadPoolExecutor(self.workers, thread_name_prefix="placer-copy")
         asks = ThreadPoolExecutor(self.workers, thread_name_prefix="placer-copy-ask")
+        hasher = ThreadPoolExecutor(1, thread_name_prefix="placer-copy-hash")
+        hashing: deque[tuple[Future[None], Future[_Part] | None]] = deque()
         try:
             while True:
                 while len(ahead) < 2 * self.workers and (
@@ -484,7 +540,9 @@ class _Copy:
                 fill()
                 admit()
                 fill()
-                waits: set[Future[Any]] = {*parts_out, *writes, *control}
+                hashed()
+                waits: set[Future[Any]] = {*parts_out, *writes, *control,
+                                           *(h for h, _ in hashing)}  # room, once hashed
                 if ahead and not ahead[0][1].done():  # the next object's heads
                     waits.add(ahead[0][1])
                 if not waits:
@@ -505,6 +563,7 @@ class _Copy:
         finally:
             parts.shutdown(wait=True, cancel_futures=True)
             asks.shutdown(wait=True, cancel_futures=True)
+            hasher.shutdown(wait=True, cancel_futures=True)
         return [x for x in out if x is not None]
 
     def _stop(self, exc: BaseException, parts: ThreadPoolExecutor, asks: ThreadPoolExecutor,
@@ -573,12 +632,19 @@ class _Copy:
 
     def _done(self, obj: StoredObject, there: StoredObject | None, key: str) -> str | None:
         """The SHA-256 of a copy already made: the ledger's, while the destination still has
-        the version it recorded; or the source's own, when the destination reports it."""
+        the version it recorded; the whole's recorded before assembly, when the destination
+        reports what the recorded parts assemble to (a copy killed after its assembly, before
+        its record: then recorded finished here); or the source's own, when the destination
+        reports it."""
         if there is None or there.size != obj.size:
             return None
         done = self.ledger.finished_as(key)
         if done is not None and there.version == done[0]:
             return done[1].removeprefix("sha256:")
+        whole = self.ledger.assembling_as(key)
+        if whole is not None and _reports(there, whole[1]):
+            self.ledger.finished(key, there.version, f"sha256:{whole[0]}")
+            return whole[0]
         kept = obj.checksums.get("sha256")
         return kept if kept and there.checksums.get("sha256") == kept else None
 
@@ -744,6 +810,14 @@ class _Copy:
             raise ChecksumMismatchError(dst_uri, f"{size} bytes {algorithm}:{want[algorithm]}",
                                         f"{there.size} bytes {algorithm}:{found}")
         return there
+
+
+def _reports(there: StoredObject, checks: str) -> bool:
+    """Whether ``there`` reports ``checks`` (``<algorithm>:<hex>`` items): at least one of
+    them, and each it reports the same."""
+    said = dict(c.partition(":")[::2] for c in checks.split())
+    shared = [a for a in said if a in there.checksums]
+    return bool(shared) and all(there.checksums[a] == said[a] for a in shared)
 
 
 def _listed(dest: ObjectStore, prefix_uri: str) -> dict[str, int] | None:

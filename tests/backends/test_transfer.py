@@ -354,6 +354,59 @@ def test_a_part_the_store_reports_with_another_digest_fails_the_copy(
     assert dst.get(f"{b}k") is None
 
 
+@pytest.mark.parametrize("ledger_kind", ["memory", "journal"])
+@pytest.mark.parametrize("pair", ["s3-s3", "s3-gcs"])
+def test_a_copy_stopped_between_its_assembly_and_its_record_is_not_sent_again(
+        pair: str, ledger_kind: str, endpoints: dict[str, str], tmp_path: Path) -> None:
+    """Killed after the destination assembled the parts, before the ledger said so: the
+    resumed copy finds the object the recorded parts make (S3's composite SHA-256, a GCS
+    composite's CRC32C) and records it finished, sending and assembling nothing. The same
+    object overwritten in between (same size, other bytes) is copied again."""
+    src, dst = _sides(pair, endpoints)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(3 * PART + 5, 21)
+    src.put(f"{a}k", data)
+    finish = dst.store.finish_parts
+    assembled: list[str] = []
+
+    def killed(uri: str, upload: str, parts: Any) -> str | None:
+        finish(uri, upload, parts)
+        assembled.append(uri)
+        raise Stop("killed after the assembly, before its record")
+
+    journal = Journal(str(tmp_path / "j.db")) if ledger_kind == "journal" else None
+    ledger = JournalLedger(journal) if journal is not None else MemoryLedger()
+    dst.store.finish_parts = killed  # type: ignore[method-assign]
+    with pytest.raises(Stop):
+        copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+             part_size=PART)
+    dst.store.finish_parts = finish  # type: ignore[method-assign]
+    assert dst.get(f"{b}k") == data
+    sent = sum(dst.sent.values())
+    result = copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE, ledger=ledger,
+                  part_size=PART)
+    assert result.checksum == f"sha256:{hashlib.sha256(data).hexdigest()}"
+    assert (sum(dst.sent.values()), assembled) == (sent, [f"{b}k"])  # nothing sent again
+    obj = src.store.head(f"{a}k")
+    assert obj is not None
+    assert ledger.finished_as(copy_key(obj, f"{b}k", PART)) is not None
+
+    dst.store.finish_parts = killed  # type: ignore[method-assign]
+    other = _data(3 * PART + 5, 22)
+    src.put(f"{a}k2", data)
+    with pytest.raises(Stop):
+        copy(src.store, f"{a}k2", dst.store, f"{b}k2", allowed=ANYWHERE, ledger=ledger,
+             part_size=PART)
+    dst.store.finish_parts = finish  # type: ignore[method-assign]
+    dst.put(f"{b}k2", other)  # someone else's bytes, the same size
+    copy(src.store, f"{a}k2", dst.store, f"{b}k2", allowed=ANYWHERE, ledger=ledger,
+         part_size=PART)
+    assert dst.get(f"{b}k2") == data
+    assert sum(dst.sent.values()) > sent
+    if journal is not None:
+        journal.close()
+
+
 @pytest.mark.parametrize("pair", PAIRS)
 def test_residency_is_checked_before_the_first_byte(pair: str,
                                                     endpoints: dict[str, str]) -> None:
@@ -462,6 +515,8 @@ def test_the_journal_ledger_keeps_a_copy_across_opens(where: str, tmp_path: Path
         ledger.part("c1", PartReport(2, 3, "md5:cc", "e3"))  # re-sent: the last one counts
         ledger.started("c2", "upload-2")
         ledger.finished("c2", "v9", "sha256:ff")
+        ledger.started("c3", "upload-4")
+        ledger.assembling("c3", "ab", "sha256-composite:cd crc32c:0a")
     with Journal(location) as j:
         ledger = JournalLedger(j)
         assert ledger.upload("c1") == "upload-1"
@@ -473,6 +528,10 @@ def test_the_journal_ledger_keeps_a_copy_across_opens(where: str, tmp_path: Path
         assert (ledger.upload("c1"), ledger.parts("c1")) == ("upload-3", {})
         ledger.forget("c2")
         assert ledger.finished_as("c2") is None
+        assert ledger.assembling_as("c3") == ("ab", "sha256-composite:cd crc32c:0a")
+        assert ledger.parts("c3") == {}  # the whole's row is not a part
+        ledger.finished("c3", "v1", "sha256:ab")
+        assert ledger.assembling_as("c3") is None
 
 
 @pytest.mark.parametrize("pair", ["s3-s3", "s3-gcs"])

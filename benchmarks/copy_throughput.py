@@ -189,8 +189,8 @@ def run(args: argparse.Namespace, total: int, sizes: list[int],
     from tests.backends.s3_server import ACCESS_KEY, SECRET_KEY, moto_server
 
     rows = []
-    with moto_server() as onprem, moto_server() as aws, fake_gcs_server("US-CENTRAL1") as gcs:
-        endpoints = {"onprem": onprem, "aws": aws, "gcs": gcs}
+    with moto_server() as onprem, moto_server() as aws:
+        endpoints = {"onprem": onprem, "aws": aws}
         session = boto3.session.Session(aws_access_key_id=ACCESS_KEY,
                                         aws_secret_access_key=SECRET_KEY,
                                         region_name="us-east-1")
@@ -198,42 +198,55 @@ def run(args: argparse.Namespace, total: int, sizes: list[int],
         dst = session.client("s3", endpoint_url=aws)
         src.create_bucket(Bucket="bench-src")
         dst.create_bucket(Bucket="bench-dst")
-        from google.auth.credentials import AnonymousCredentials  # type: ignore[import-untyped]
-        from google.cloud import storage
-
-        gclient = storage.Client(project="bench", credentials=AnonymousCredentials(),
-                                 client_options={"api_endpoint": gcs})
-        gclient.create_bucket("bench-dst")
         chunk = bytes(range(256)) * 4096  # 1 MiB, not all zeros
         for size in sizes:
-            count = max(1, total // size)
-            prefix = f"c{size}/"
-            for i in range(count):
-                src.upload_fileobj(_Repeat(chunk, size), "bench-src", f"{prefix}{i:05d}")
-            for pair in pairs:
-                # One untimed copy first (the library's): the first copy after the source was
-                # written, whichever method, ran up to 1.5x slower on moto_server here.
-                dst_uri = (f"s3://bench-dst/warmup/{prefix}" if pair == "s3-s3"
-                           else f"gs://bench-dst/warmup/{prefix}")
-                _measure(args, "boto3", pair, f"s3://bench-src/{prefix}", dst_uri, endpoints)
-                _empty(dst, gclient, pair, "warmup/")
-                for rep in range(args.repeats):
-                    # side by side; which goes first alternates by repeat (a run just after
-                    # the other's objects were dropped pays for moto freeing them)
-                    for method in METHODS if rep % 2 == 0 else METHODS[::-1]:
-                        dst_uri = (f"s3://bench-dst/{method}{rep}/{prefix}" if pair == "s3-s3"
-                                   else f"gs://bench-dst/{method}{rep}/{prefix}")
-                        got = _measure(args, method, pair, f"s3://bench-src/{prefix}",
-                                       dst_uri, endpoints)
-                        rows.append({"pair": pair, "size": size, "objects": count,
-                                     "method": method, "repeat": rep, **got})
-                        print(f"{pair} {size // MIB} MiB x{count} {method} #{rep}: "
-                              f"{got['bytes'] / got['seconds'] / MIB:.1f} MiB/s, "
-                              f"peak RSS {got['rss'] / MIB:.0f} MiB", flush=True)
-                        _empty(dst, gclient, pair, f"{method}{rep}/")
-            for page in src.get_paginator("list_objects_v2").paginate(Bucket="bench-src"):
-                for item in page.get("Contents", ()):
-                    src.delete_object(Bucket="bench-src", Key=item["Key"])
+            # A fresh fake-gcs-server per size class: its in-memory backend keeps what was
+            # written and deleted, and a whole run's worth exhausted 24 GB here.
+            with fake_gcs_server("US-CENTRAL1") as gcs:
+                endpoints["gcs"] = gcs
+                rows += _size_class(args, total, size, pairs, endpoints, src, dst, chunk)
+    return rows
+
+
+def _size_class(args: argparse.Namespace, total: int, size: int, pairs: list[str],
+                endpoints: dict[str, str], src: Any, dst: Any, chunk: bytes
+                ) -> list[dict[str, Any]]:
+    """Every pair, method and repeat for objects of ``size`` bytes."""
+    from google.auth.credentials import AnonymousCredentials  # type: ignore[import-untyped]
+    from google.cloud import storage
+
+    gclient = storage.Client(project="bench", credentials=AnonymousCredentials(),
+                             client_options={"api_endpoint": endpoints["gcs"]})
+    gclient.create_bucket("bench-dst")
+    rows = []
+    count = max(1, total // size)
+    prefix = f"c{size}/"
+    for i in range(count):
+        src.upload_fileobj(_Repeat(chunk, size), "bench-src", f"{prefix}{i:05d}")
+    for pair in pairs:
+        # One untimed copy first (the library's): the first copy after the source was
+        # written, whichever method, ran up to 1.5x slower on moto_server here.
+        dst_uri = (f"s3://bench-dst/warmup/{prefix}" if pair == "s3-s3"
+                   else f"gs://bench-dst/warmup/{prefix}")
+        _measure(args, "boto3", pair, f"s3://bench-src/{prefix}", dst_uri, endpoints)
+        _empty(dst, gclient, pair, "warmup/")
+        for rep in range(args.repeats):
+            # side by side; which goes first alternates by repeat (a run just after
+            # the other's objects were dropped pays for moto freeing them)
+            for method in METHODS if rep % 2 == 0 else METHODS[::-1]:
+                dst_uri = (f"s3://bench-dst/{method}{rep}/{prefix}" if pair == "s3-s3"
+                           else f"gs://bench-dst/{method}{rep}/{prefix}")
+                got = _measure(args, method, pair, f"s3://bench-src/{prefix}",
+                               dst_uri, endpoints)
+                rows.append({"pair": pair, "size": size, "objects": count,
+                             "method": method, "repeat": rep, **got})
+                print(f"{pair} {size // MIB} MiB x{count} {method} #{rep}: "
+                      f"{got['bytes'] / got['seconds'] / MIB:.1f} MiB/s, "
+                      f"peak RSS {got['rss'] / MIB:.0f} MiB", flush=True)
+                _empty(dst, gclient, pair, f"{method}{rep}/")
+    for page in src.get_paginator("list_objects_v2").paginate(Bucket="bench-src"):
+        for item in page.get("Contents", ()):
+            src.delete_object(Bucket="bench-src", Key=item["Key"])
     return rows
 
 

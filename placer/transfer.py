@@ -72,6 +72,7 @@ __all__ = [
 
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
 DEFAULT_WORKERS = 8
+_LIST_AT_MOST = 1000  # a destination prefix listed instead of a head per object, up to this
 
 
 class CopyAbandoned(BackendError):
@@ -263,7 +264,8 @@ def copy(source: ObjectStore, src_uri: str, dest: ObjectStore, dst_uri: str, *,
     if targets.obj is not None:
         [(obj, digest)] = job.many([(src_uri, targets.dst)])
         return CopyResult(src_uri, targets.dst, obj.size, 1, f"sha256:{digest}")
-    job.listed = _listed(dest, targets.dst)
+    job.listed = _listed(dest, targets.dst,
+                         limit=max(_LIST_AT_MOST, 2 * len(targets.objects)))
     copied = job.many([(info.uri, dst) for info, _, dst in targets.objects])
     lines = [f"{rel}\t{one.size}\t{digest}\n"
              for (_, rel, _), (one, digest) in zip(targets.objects, copied, strict=True)]
@@ -820,14 +822,21 @@ def _reports(there: StoredObject, checks: str) -> bool:
     return bool(shared) and all(there.checksums[a] == said[a] for a in shared)
 
 
-def _listed(dest: ObjectStore, prefix_uri: str) -> dict[str, int] | None:
+def _listed(dest: ObjectStore, prefix_uri: str, *, limit: int) -> dict[str, int] | None:
     """What ``dest`` holds under ``prefix_uri`` (URI: size), one listing for all of a prefix's
     objects instead of a ``head`` each; ``None`` when the store refuses the listing (each
-    object's ``head`` then says, and fails as it would have)."""
+    object's ``head`` then says, and fails as it would have), or when it holds more than
+    ``limit`` objects there (a few objects copied into a crowded prefix: their heads are
+    cheaper than its listing)."""
+    found: dict[str, int] = {}
     try:
-        return {info.uri: info.size for info in dest.list_objects(prefix_uri)}
+        for page in dest.pages(prefix_uri):
+            found.update((info.uri, info.size) for info in page)
+            if len(found) > limit:
+                return None
     except BackendError:
         return None
+    return found
 
 
 def _digest(reported: str, data: bytes, sums: dict[str, str]) -> str:

@@ -297,6 +297,32 @@ def test_a_prefix_copy_asks_the_destination_only_of_objects_it_lists_at_that_siz
     assert len(written) == 5  # nothing written again
 
 
+def test_a_crowded_destination_prefix_is_not_listed_but_asked_object_by_object(
+        endpoints: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few objects copied into a prefix that holds many others: their heads are cheaper
+    than its listing, which stops once it passes the limit."""
+    import placer.transfer
+
+    monkeypatch.setattr(placer.transfer, "_LIST_AT_MOST", 2)
+    src, dst = _sides("s3-s3", endpoints)
+    a, b = src.bucket(), dst.bucket()
+    src.put(f"{a}p/x", b"x" * 10)
+    src.put(f"{a}p/y", b"y" * 10)
+    for i in range(5):
+        dst.put(f"{b}q/other-{i}", b"o")
+    head = dst.store.head
+    asked: list[str] = []
+
+    def counted(uri: str) -> StoredObject | None:
+        asked.append(uri)
+        return head(uri)
+
+    dst.store.head = counted  # type: ignore[method-assign]
+    copy(src.store, f"{a}p/", dst.store, f"{b}q/", allowed=ANYWHERE)
+    assert sorted(asked) == [f"{b}q/x", f"{b}q/y"]
+    assert (dst.get(f"{b}q/x"), dst.get(f"{b}q/y")) == (b"x" * 10, b"y" * 10)
+
+
 @pytest.mark.parametrize("pair", ["s3-s3", "s3-gcs"])
 def test_a_one_write_object_the_store_answers_for_wrongly_is_refused_and_removed(
         pair: str, endpoints: dict[str, str]) -> None:

@@ -61,6 +61,8 @@ from placer.storage import (
     PartReport,
     StoredObject,
     copy_targets,
+    fast_crc32c,
+    hasher,
     same_part,
     tree_digest,
 )
@@ -399,7 +401,7 @@ class _Copy:
         writes: dict[Future[tuple[dict[str, str], StoredObject | None]],
                      tuple[int, StoredObject, str]] = {}
         control: dict[Future[Any], tuple[str, Any]] = {}  # starts, finishes, checks
-        crc32c = _crc32c()
+        crc32c = fast_crc32c()
 
         def hashed() -> None:
             while hashing and hashing[0][0].done():
@@ -494,8 +496,9 @@ class _Copy:
                 # and its record finds the object the recorded parts make, not sent again.
                 if job.hashed is not None:
                     job.hashed.result()  # the whole's hash has taken every byte
-                sums = job.whole.digests()
-                self._check_source(job.obj, sums)
+                sums = job.whole.digests()  # its composite is of these parts: not the source's
+                self._check_source(job.obj, {a: sums[a] for a in ("sha256", "crc32c", "md5")
+                                             if a in sums})
                 self.ledger.assembling(job.key, sums["sha256"], " ".join(
                     f"{a}:{sums[a]}" for a in ("sha256-composite", "crc32c") if a in sums))
                 control[asks.submit(self._finish, job)] = ("finish", job)
@@ -658,8 +661,8 @@ class _Copy:
         digests of what was read (its SHA-256, and what the destination checks and the
         source kept), and the destination's answer. Runs on a parts worker (no ledger here);
         the answer is checked by :meth:`_check_single`, which holds no bytes."""
-        hashers = {a: _hasher(a) for a in {"sha256", self.dest.part_algorithm,
-                                           _source_check(obj, _crc32c()) or "sha256"}}
+        hashers = {a: hasher(a) for a in {"sha256", self.dest.part_algorithm,
+                                           _source_check(obj, fast_crc32c()) or "sha256"}}
         if obj.size <= part:
             data = self.source.read_range(obj, 0, obj.size) if obj.size else b""
             _check_count(obj, 0, len(data), obj.size)
@@ -724,7 +727,7 @@ class _Copy:
         if job.crc32c is not None:
             sums["crc32c"] = f"{crc:08x}"
         if dest.part_algorithm not in sums:
-            sums[dest.part_algorithm] = _hash(dest.part_algorithm, data)
+            sums[dest.part_algorithm] = hasher(dest.part_algorithm, data).hexdigest()
         held = data if self.reads != "stream" else b""  # a stream's bytes were hashed as read
         old = job.kept.get(n)
         if old is not None and old.digest == _digest(old.digest, data, sums):
@@ -743,9 +746,7 @@ class _Copy:
         destination's version and the SHA-256."""
         dest, dst_uri, upload = self.dest, job.dst_uri, job.upload
         assert upload is not None
-        sums = job.whole.digests()
-        self._check_source(job.obj, {a: sums[a] for a in ("sha256", "crc32c", "md5")
-                                     if a in sums})
+        sums = job.whole.digests()  # checked against the source's when its parts were all in
         # Asked again before assembly: a part replaced behind placer's back is not assembled.
         now = dest.listed_parts(dst_uri, upload) or {}
         for r in job.whole.reports:
@@ -846,39 +847,8 @@ def _digest(reported: str, data: bytes, sums: dict[str, str]) -> str:
     if algorithm in sums:
         return f"{algorithm}:{sums[algorithm]}"
     if algorithm in ("sha256", "md5", "crc32c"):
-        return f"{algorithm}:{_hash(algorithm, data)}"
+        return f"{algorithm}:{hasher(algorithm, data).hexdigest()}"
     return ""  # an algorithm placer cannot compute: never equal, so never trusted
-
-
-def _hash(algorithm: str, data: bytes) -> str:
-    hasher = _hasher(algorithm)
-    hasher.update(data)
-    return str(hasher.hexdigest())
-
-
-def _hasher(algorithm: str) -> Any:
-    """A streaming hasher (``update``/``hexdigest``) for ``sha256``, ``md5`` or ``crc32c``."""
-    if algorithm == "crc32c":
-        return _Crc32c()
-    return hashlib.new(algorithm, usedforsecurity=False)
-
-
-class _Crc32c:
-    """CRC32C as a streaming hasher, hex as GCS reports it (big-endian, 8 digits)."""
-
-    def __init__(self) -> None:
-        try:
-            import google_crc32c  # type: ignore[import-untyped, unused-ignore]
-        except ImportError as exc:
-            raise BackendError("a CRC32C checksum needs the google-crc32c package (the "
-                               "GCS backend's dependency)") from exc
-        self._extend, self._crc = google_crc32c.extend, 0
-
-    def update(self, data: bytes) -> None:
-        self._crc = self._extend(self._crc, data)
-
-    def hexdigest(self) -> str:
-        return f"{self._crc:08x}"
 
 
 def _source_check(obj: StoredObject, crc32c: Callable[[bytes], int] | None) -> str | None:
@@ -965,19 +935,6 @@ def crc32c_combine(crc_a: int, crc_b: int, length_b: int) -> int:
         length_b >>= 1
         k += 1
     return crc_a ^ crc_b
-
-
-def _crc32c() -> Callable[[bytes], int] | None:
-    """A CRC32C of bytes (``google_crc32c``, which the GCS client brings), or ``None`` when
-    it is not installed (a GCS composite is then re-read to be verified)."""
-    try:
-        import google_crc32c  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:
-        return None
-    if google_crc32c.implementation != "c":  # its pure-Python fallback: slower than re-reading
-        return None
-    value: Callable[[bytes], int] = google_crc32c.value
-    return value
 
 
 def _check_count(obj: StoredObject, start: int, got: int, want: int) -> None:

@@ -27,6 +27,7 @@ from placer.storage import (
     Replica,
     StoredObject,
     clean_store_tags,
+    fast_crc32c,
     split_uri,
 )
 
@@ -339,7 +340,7 @@ class GCSResolver(ObjectStore):
     def part_algorithm(self) -> str:  # type: ignore[override]
         """CRC32C where its C implementation is installed (GCS checks it on every write, as
         it does an MD5, at a tenth of MD5's cost), else MD5."""
-        return "crc32c" if _fast_crc32c() else "md5"
+        return "crc32c" if fast_crc32c() else "md5"
 
     def write(self, uri: str, body: IO[bytes], *, size: int, checksums: Mapping[str, str],
               content_type: str | None = None, metadata: Mapping[str, str] | None = None,
@@ -453,15 +454,6 @@ class GCSResolver(ObjectStore):
         for blob in self._call(uri, "objects.list", lambda: list(client.list_blobs(
                 bucket, prefix=f"{UPLOADS}/{upload}/"))):
             self._call(uri, "objects.delete", partial(_delete_quietly, blob))
-
-
-def _fast_crc32c() -> bool:
-    """Whether ``google_crc32c`` (the GCS client's dependency) runs in C here."""
-    try:
-        import google_crc32c  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:
-        return False
-    return bool(google_crc32c.implementation == "c")
 
 
 def _send_checksum(blob: Any, checksums: Mapping[str, str], algorithm: str) -> bool:

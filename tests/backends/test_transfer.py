@@ -297,6 +297,24 @@ def test_a_prefix_copy_asks_the_destination_only_of_objects_it_lists_at_that_siz
     assert len(written) == 5  # nothing written again
 
 
+def test_a_copy_of_a_copy_in_other_parts_is_not_checked_by_its_sources_composite(
+        endpoints: dict[str, str]) -> None:
+    """A source placer wrote in parts reports the composite of those parts; copied on with
+    another part size, the composite of the new parts differs, and is not compared with it
+    (only the whole SHA-256 and what the source kept of the whole are)."""
+    src, dst = _sides("s3-s3", endpoints)
+    a, b = src.bucket(), dst.bucket()
+    data = _data(6 * PART + 1, 30)
+    src.put(f"{a}raw", data)
+    copy(src.store, f"{a}raw", src.store, f"{a}k", allowed=ANYWHERE, part_size=PART)
+    kept = src.store.head(f"{a}k")
+    assert kept is not None and "sha256-composite" in kept.checksums
+    result = copy(src.store, f"{a}k", dst.store, f"{b}k", allowed=ANYWHERE,
+                  part_size=2 * PART)
+    assert result.checksum == f"sha256:{hashlib.sha256(data).hexdigest()}"
+    assert dst.get(f"{b}k") == data
+
+
 def test_a_crowded_destination_prefix_is_not_listed_but_asked_object_by_object(
         endpoints: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A few objects copied into a prefix that holds many others: their heads are cheaper
